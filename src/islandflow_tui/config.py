@@ -1,0 +1,382 @@
+"""Configuration: typed sections, TOML + environment + CLI layering, strict validation.
+
+Precedence (lowest to highest): built-in defaults < TOML file (``--config PATH`` or
+the platformdirs user config dir) < ``ISLANDFLOW_<SECTION>__<KEY>`` environment
+variables < CLI flags.  Every bad key or value stops start-up with one line that
+names the key, the value and what is allowed (``ConfigError``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import platformdirs
+
+APP_NAME = "islandflow"
+ENV_PREFIX = "ISLANDFLOW_"
+
+SEED_ETF_UNDERLYINGS = (
+    "SPY,QQQ,IWM,DIA,TLT,GLD,SLV,XLF,XLE,XLV,XLI,XLP,XLU,XLY,SMH,ARKK".split(",")
+)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as the one line the user sees."""
+
+
+def knob(
+    default: Any,
+    doc: str,
+    *,
+    min: float | None = None,  # noqa: A002 - reads naturally at the call sites
+    max: float | None = None,  # noqa: A002
+    choices: tuple[str, ...] | None = None,
+    env: str | None = None,
+) -> Any:
+    """A config key: default, one-line doc and the constraints validation enforces."""
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "env": env}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class FeedConfig:
+    """Where market data comes from."""
+
+    adapter: str = knob(
+        "synthetic", "feed adapter (only synthetic is built so far)", choices=("synthetic",)
+    )
+    allowed_lateness_ms: int = knob(
+        2000, "events older than the feed's watermark by more than this are rejected", min=0
+    )
+
+
+@dataclass
+class SyntheticConfig:
+    """The built-in synthetic market (no credentials, no servers)."""
+
+    profile: str = knob(
+        "realistic",
+        "realistic (tens of option prints/s), active (hundreds/s), firehose (>= 50 000/s)",
+        choices=("realistic", "active", "firehose"),
+    )
+    seed: int = knob(7, "random seed: the same seed and start give the same market", min=0)
+    start: str = knob(
+        "now", "event-time start: 'now' or an ISO-8601 time such as 2025-11-25T14:30:00Z"
+    )
+    tick_ms: int = knob(100, "event time covered by each generated batch", min=1, max=10_000)
+    pace: bool = knob(True, "pace event time to the wall clock (false: as fast as possible)")
+
+
+@dataclass
+class NbboConfig:
+    """Joining option prints to the NBBO in force."""
+
+    max_age_ms: int = knob(
+        1000, "oldest NBBO accepted for a print; older gives placement STALE", min=0
+    )
+    at_tolerance: float = knob(
+        0.001,
+        "dollars within which a price counts as at the bid/ask (absorbs float noise)",
+        min=0,
+        max=0.05,
+    )
+
+
+@dataclass
+class SignalConfig:
+    """Signal filter over enriched option prints (seed: OPTIONS_SIGNAL_*)."""
+
+    mode: str = knob(
+        "smart-money", "policy: smart-money, balanced or all", choices=("smart-money", "balanced", "all")
+    )
+    min_notional: float = knob(10_000.0, "base minimum premium ($)", min=0)
+    etf_min_notional: float = knob(50_000.0, "minimum premium for ETF underlyings ($)", min=0)
+    bid_side_min_notional: float = knob(
+        25_000.0, "minimum premium for bid-side (B/BB) prints ($)", min=0
+    )
+    mid_min_notional: float = knob(
+        20_000.0, "minimum premium for MID prints that are not ISO ($)", min=0
+    )
+    nbbo_max_age_ms: int = knob(1500, "NBBO older than this cannot qualify a print", min=0)
+    balanced_factor: float = knob(
+        0.5, "balanced policy multiplies every threshold by this", min=0, max=1
+    )
+    etf_underlyings: list[str] = knob(
+        SEED_ETF_UNDERLYINGS, "underlyings treated as ETFs by the signal filter"
+    )
+
+
+@dataclass
+class FlowConfig:
+    """Flow packet clustering (read by the flow-packet stage of issue 4)."""
+
+    cluster_window_ms: int = knob(
+        500, "window anchored at a packet's first print that gathers its prints", min=1
+    )
+
+
+@dataclass
+class UiConfig:
+    """The terminal UI."""
+
+    theme: str = knob("islandflow", "Textual theme name (islandflow, islandflow-light or any built-in)")
+    refresh_hz: float = knob(15.0, "screen repaint rate from engine state", min=1, max=60)
+    hot_window_options: int = knob(
+        25_000, "option prints kept in the tape's hot window", min=100, max=1_000_000
+    )
+    hot_window: int = knob(
+        2_000, "rows kept in every other live pane's hot window", min=100, max=1_000_000
+    )
+    preset: str = knob(
+        "smart-money",
+        "tape preset at start: smart-money, balanced or all",
+        choices=("smart-money", "balanced", "all"),
+    )
+    min_premium: float = knob(0.0, "tape hides option prints below this premium ($)", min=0)
+    equities_silent_warning_ms: int = knob(
+        25_000, "warn in the status bar when equities are quiet this long", min=1000
+    )
+
+
+@dataclass
+class PathsConfig:
+    """Where data and logs live (empty: the platformdirs user dirs)."""
+
+    data_dir: str = knob("", "data dir (sessions); empty = platformdirs user data dir")
+    log_dir: str = knob("", "log dir; empty = platformdirs user log dir")
+
+
+@dataclass
+class Config:
+    feed: FeedConfig = field(default_factory=FeedConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    nbbo: NbboConfig = field(default_factory=NbboConfig)
+    signal: SignalConfig = field(default_factory=SignalConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def data_path(self) -> Path:
+        return Path(self.paths.data_dir or platformdirs.user_data_dir(APP_NAME))
+
+    def log_path(self) -> Path:
+        return Path(self.paths.log_dir or platformdirs.user_log_dir(APP_NAME))
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Short stable hash of the effective config (recorded with sessions)."""
+        blob = json.dumps(self.as_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def sections() -> dict[str, type]:
+    hints = get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+def _describe_allowed(typ: Any, meta: Mapping[str, Any]) -> str:
+    if meta.get("choices"):
+        return "one of " + ", ".join(meta["choices"])
+    name = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        typ, "a list of strings"
+    )
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and hi is not None:
+        return f"{name} from {lo:g} to {hi:g}"
+    if lo is not None:
+        return f"{name} >= {lo:g}"
+    if hi is not None:
+        return f"{name} <= {hi:g}"
+    return name
+
+
+def _coerce(key: str, raw: Any, typ: Any, meta: Mapping[str, Any], from_text: bool) -> Any:
+    """Turn ``raw`` into ``typ`` or raise ConfigError naming key, value and what is allowed."""
+    allowed = _describe_allowed(typ, meta)
+    bad = ConfigError(f"config: {key} = {raw!r} is not allowed; expected {allowed}")
+    value: Any
+    if get_origin(typ) is list:
+        (inner,) = get_args(typ)
+        if from_text and isinstance(raw, str):
+            raw = [part.strip() for part in raw.split(",") if part.strip()]
+        if not isinstance(raw, list) or not all(isinstance(v, inner) for v in raw):
+            raise bad
+        value = list(raw)
+    elif typ is bool:
+        if from_text and isinstance(raw, str):
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                raw = True
+            elif lowered in ("0", "false", "no", "off"):
+                raw = False
+        if not isinstance(raw, bool):
+            raise bad
+        value = raw
+    elif typ is int:
+        if from_text and isinstance(raw, str):
+            try:
+                raw = int(raw.strip())
+            except ValueError:
+                raise bad from None
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise bad
+        value = raw
+    elif typ is float:
+        if from_text and isinstance(raw, str):
+            try:
+                raw = float(raw.strip())
+            except ValueError:
+                raise bad from None
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            raise bad
+        value = float(raw)
+    elif typ is str:
+        if not isinstance(raw, str):
+            raise bad
+        value = raw
+    else:  # pragma: no cover - a new field type without a coercion is a programming error
+        raise TypeError(f"unsupported config type {typ!r} for {key}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise bad
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if meta.get("min") is not None and value < meta["min"]:
+            raise bad
+        if meta.get("max") is not None and value > meta["max"]:
+            raise bad
+    return value
+
+
+def _apply(cfg: Config, section: str, key: str, raw: Any, *, origin: str, from_text: bool) -> None:
+    secs = sections()
+    if section not in secs:
+        raise ConfigError(
+            f"config: unknown section [{section}] in {origin}; known sections: {', '.join(secs)}"
+        )
+    sec_type = secs[section]
+    fields = {f.name: f for f in dataclasses.fields(sec_type)}
+    if key not in fields:
+        raise ConfigError(
+            f"config: unknown key {section}.{key} in {origin}; known keys: {', '.join(fields)}"
+        )
+    typ = get_type_hints(sec_type)[key]
+    value = _coerce(f"{section}.{key}", raw, typ, fields[key].metadata, from_text)
+    setattr(getattr(cfg, section), key, value)
+
+
+def _check_cross_field(cfg: Config) -> None:
+    start = cfg.synthetic.start
+    if start != "now":
+        from datetime import datetime
+
+        try:
+            datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"config: synthetic.start = {start!r} is not allowed; "
+                "expected 'now' or an ISO-8601 time such as 2025-11-25T14:30:00Z"
+            ) from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the effective config. ``overrides`` are ``"section.key" -> value`` from CLI flags."""
+    cfg = Config()
+    explicit = path is not None
+    file = Path(path) if path is not None else default_config_path()
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config: {file} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {file}: {exc.strerror}") from None
+        for section, body in data.items():
+            if not isinstance(body, dict):
+                raise ConfigError(
+                    f"config: top-level key {section!r} in {file} must be a [section] table"
+                )
+            for key, raw in body.items():
+                _apply(cfg, section, key, raw, origin=str(file), from_text=False)
+    elif explicit:
+        raise ConfigError(f"config: file {file} does not exist")
+
+    environ = os.environ if env is None else env
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :]
+        if "__" not in rest:
+            continue  # ISLANDFLOW_* without a section is not a config key (e.g. ISLANDFLOW_DEBUG)
+        section, key = rest.split("__", 1)
+        _apply(
+            cfg,
+            section.lower(),
+            key.lower(),
+            environ[name],
+            origin=f"environment variable {name}",
+            from_text=True,
+        )
+
+    for dotted, raw in (overrides or {}).items():
+        section, key = dotted.split(".", 1)
+        _apply(cfg, section, key, raw, origin="command line", from_text=isinstance(raw, str))
+    _check_cross_field(cfg)
+    return cfg
+
+
+def render_example() -> str:
+    """The text of config.example.toml: every key, its default and a one-line comment."""
+    lines = [
+        "# islandflow configuration: every key with its default.",
+        f"# Looked up at --config PATH, else {default_config_path().name} in the user config dir",
+        "# (platformdirs).  Environment variables ISLANDFLOW_<SECTION>__<KEY> override the file,",
+        "# e.g. ISLANDFLOW_SIGNAL__MIN_NOTIONAL=5000; command-line flags override both.",
+        "",
+    ]
+    for name, sec_type in sections().items():
+        doc = (sec_type.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"[{name}]  # {doc}")
+        hints = get_type_hints(sec_type)
+        for f in dataclasses.fields(sec_type):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            allowed = _describe_allowed(hints[f.name], f.metadata)
+            lines.append(f"# {f.metadata['doc']} ({allowed})")
+            lines.append(f"{f.name} = {toml_value(default)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

@@ -1,0 +1,1 @@
+"""Everything that runs without a screen.  Never imports textual, screens or widgets."""

@@ -1,0 +1,1 @@
+"""Stateful, event-time, watermark-driven operators over polars batches."""

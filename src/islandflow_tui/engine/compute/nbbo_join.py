@@ -1,0 +1,183 @@
+"""Join each option print to the NBBO in force and label where it traded.
+
+Event-time and batch-size invariant: prints and quotes are buffered until the
+watermark passes them, so a print is joined only once every quote stamped at or
+before it has arrived (anything older than the watermark that arrives later is
+rejected upstream as ``late``).  The last quote per contract is carried between
+batches.  The output therefore depends only on the events, never on how they were
+batched.
+
+Join rule: the latest quote of the same contract with ``quote.ts <= print.ts``
+(ties on ts go to the highest quote seq).  A quote whose age ``print.ts - quote.ts``
+is ``<= max_age`` is in force; one ns older is ``STALE``; none at all is ``NO_NBBO``.
+
+Placement, with ``tol`` = ``nbbo.at_tolerance`` dollars (float noise, not a price band):
+
+=========  ==================================================================
+``AA``      price > ask + tol
+``A``       |price - ask| <= tol  (and not also at the bid)
+``MID``     bid + tol < price < ask - tol
+``B``       |price - bid| <= tol
+``BB``      price < bid - tol
+=========  ==================================================================
+
+Locked quotes (``bid == ask`` within tol): a print at the locked price is at both
+sides at once, i.e. at the midpoint, and is labelled ``MID`` (its side cannot be
+read off the quote); above is ``AA``, below ``BB``.  Crossed quotes
+(``bid > ask + tol``) are not a market anyone can trade against: the print is
+labelled ``CROSSED`` and no side is implied, but the crossed bid/ask are kept on
+the row so a person can see them.  ``quote_state`` records NORMAL, LOCKED,
+CROSSED or NONE for every row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from islandflow_tui.config import NbboConfig
+from islandflow_tui.engine import events as ev
+
+_QUOTE_COLS = ["ts", "seq", "id", "symbol", "bid", "ask", "bid_size", "ask_size"]
+
+
+class NbboJoin:
+    """Stateful operator: (prints, quotes, watermark) -> joined prints with placement."""
+
+    def __init__(self, cfg: NbboConfig) -> None:
+        self.max_age_ns = cfg.max_age_ms * ev.NS_PER_MS
+        self.tol = cfg.at_tolerance
+        self._pending_prints: list[pl.DataFrame] = []
+        self._pending_quotes: list[pl.DataFrame] = []
+        self._last_quote = pl.DataFrame(
+            schema={k: ev.polars_schema(ev.OPTIONS_NBBO)[k] for k in _QUOTE_COLS}
+        )
+
+    # -- state (checkpointed by the engine) -------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "last_quote": self._last_quote,
+            "pending_prints": _concat(self._pending_prints),
+            "pending_quotes": _concat(self._pending_quotes),
+        }
+
+    @property
+    def contracts_quoted(self) -> int:
+        return self._last_quote.height
+
+    # -- processing ---------------------------------------------------------
+    def process(
+        self, prints: pl.DataFrame | None, quotes: pl.DataFrame | None, watermark: int
+    ) -> pl.DataFrame | None:
+        """Release and join every print with ``ts < watermark``; None if there is none."""
+        if prints is not None and prints.height:
+            self._pending_prints.append(prints)
+        if quotes is not None and quotes.height:
+            self._pending_quotes.append(quotes.select(_QUOTE_COLS))
+        rel_quotes = _release(self._pending_quotes, watermark)
+        rel_prints = _release(self._pending_prints, watermark)
+
+        joined: pl.DataFrame | None = None
+        if rel_prints is not None:
+            rel_prints = rel_prints.sort("ts", "seq")
+            right = self._last_quote
+            if rel_quotes is not None:
+                right = pl.concat([right, rel_quotes.sort("ts", "seq")], how="vertical")
+            right = right.rename(
+                {
+                    "ts": "quote_ts",
+                    "seq": "quote_seq",
+                    "id": "nbbo_id",
+                    "bid_size": "bid_size",
+                    "ask_size": "ask_size",
+                }
+            ).sort("quote_ts", "quote_seq")
+            joined = rel_prints.join_asof(
+                right,
+                left_on="ts",
+                right_on="quote_ts",
+                by="symbol",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            joined = self._label(joined)
+        if rel_quotes is not None:
+            self._last_quote = (
+                pl.concat([self._last_quote, rel_quotes.sort("ts", "seq")], how="vertical")
+                .unique(subset="symbol", keep="last", maintain_order=False)
+                .sort("symbol")
+            )
+        return joined
+
+    def flush(self) -> pl.DataFrame | None:
+        """Release everything still buffered (end of a replay or shutdown)."""
+        return self.process(None, None, 2**62)
+
+    def _label(self, df: pl.DataFrame) -> pl.DataFrame:
+        tol = self.tol
+        price, bid, ask = pl.col("price"), pl.col("bid"), pl.col("ask")
+        age = (pl.col("ts") - pl.col("quote_ts")).alias("quote_age_ns")
+        has_quote = pl.col("nbbo_id").is_not_null()
+        quote_state = (
+            pl.when(~has_quote)
+            .then(pl.lit("NONE"))
+            .when(bid > ask + tol)
+            .then(pl.lit("CROSSED"))
+            .when((ask - bid).abs() <= tol)
+            .then(pl.lit("LOCKED"))
+            .otherwise(pl.lit("NORMAL"))
+            .alias("quote_state")
+        )
+        placement = (
+            pl.when(~has_quote)
+            .then(pl.lit("NO_NBBO"))
+            .when(pl.col("quote_age_ns") > self.max_age_ns)
+            .then(pl.lit("STALE"))
+            .when(pl.col("quote_state") == "CROSSED")
+            .then(pl.lit("CROSSED"))
+            .when(price > ask + tol)
+            .then(pl.lit("AA"))
+            .when(price < bid - tol)
+            .then(pl.lit("BB"))
+            .when(pl.col("quote_state") == "LOCKED")
+            .then(pl.lit("MID"))
+            .when((price - ask).abs() <= tol)
+            .then(pl.lit("A"))
+            .when((price - bid).abs() <= tol)
+            .then(pl.lit("B"))
+            .otherwise(pl.lit("MID"))
+            .alias("placement")
+        )
+        return df.with_columns(
+            age,
+            quote_state,
+            ((bid + ask) / 2).alias("mid"),
+            (ask - bid).alias("spread"),
+            (price * pl.col("size") * 100.0).alias("premium"),
+        ).with_columns(placement)
+
+
+def _release(pending: list[pl.DataFrame], watermark: int) -> pl.DataFrame | None:
+    """Pop rows with ts < watermark from ``pending`` (in place); None if there are none."""
+    if not pending:
+        return None
+    frame = _concat(pending)
+    pending.clear()
+    if frame is None:
+        return None
+    ts = frame.get_column("ts")
+    if ts.max() < watermark:  # type: ignore[operator]
+        return frame
+    mask = ts < watermark
+    keep = frame.filter(~mask)
+    if keep.height:
+        pending.append(keep)
+    out = frame.filter(mask)
+    return out if out.height else None
+
+
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+    if not frames:
+        return None
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")

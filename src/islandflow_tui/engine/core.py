@@ -1,0 +1,266 @@
+"""The engine facade: the only thing the UI (or a headless runner) talks to.
+
+The engine runs on its own thread with its own asyncio loop (feed sockets, pacing);
+screens never run engine work.  They subscribe to display feeds (bounded,
+newest-wins) and read ``stats()`` snapshots on their own timer.
+
+``ingest`` is also callable directly, without the thread, which is how tests,
+benchmarks and snapshot tests drive the engine deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from islandflow_tui.config import Config
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.bus import Bus, DisplayFeed, LosslessCallback
+from islandflow_tui.engine.compute.pipeline import Compute
+from islandflow_tui.engine.ingest.base import FeedAdapter, FeedState, FeedStatus
+from islandflow_tui.engine.validate import validate
+
+log = logging.getLogger("islandflow.engine")
+
+REJECT_LOG_INTERVAL_S = 10.0
+RATE_WINDOW_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """A consistent snapshot for the status bar."""
+
+    feed: str
+    feed_state: FeedState
+    running: bool
+    watermark_ns: int  # event-time clock: everything before it is final
+    totals: dict[str, int]  # accepted events per stream since start
+    rates: dict[str, float]  # events/s per stream over the last couple of seconds
+    rejected: dict[str, dict[str, int]]  # stream -> reason -> count
+    rejected_total: int
+    last_rejection: str  # one human line about the newest rejection, "" if none
+    display_gap: int  # rows the UI's display feeds dropped because it fell behind
+    error: str = ""  # set if the engine thread died (it should not)
+    batches: int = 0
+    ingest_ms_p50: float = 0.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class _RateMeter:
+    """Events/s per stream over the last seconds of *event* time.
+
+    Event time, not wall time, so the figure is the market's rate (the same live,
+    in replay at any speed, and in a snapshot test).
+    """
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[int, str, int]] = deque()
+
+    def add(self, stream: str, n: int, now: int) -> None:
+        self._samples.append((now, stream, n))
+        cutoff = now - int(RATE_WINDOW_S * 2 * ev.NS_PER_S)
+        while self._samples and self._samples[0][0] < cutoff:
+            self._samples.popleft()
+
+    def rates(self, now: int) -> dict[str, float]:
+        cutoff = now - int(RATE_WINDOW_S * ev.NS_PER_S)
+        out: dict[str, float] = {}
+        for t, stream, n in list(self._samples):
+            if t >= cutoff:
+                out[stream] = out.get(stream, 0) + n
+        return {s: n / RATE_WINDOW_S for s, n in out.items()}
+
+
+class Engine:
+    """Ingest -> validate -> bus (raw) -> compute -> bus (derived)."""
+
+    def __init__(self, cfg: Config, adapter: FeedAdapter | None = None) -> None:
+        self.cfg = cfg
+        self.adapter = adapter
+        self.bus = Bus()
+        self.compute = Compute(cfg)
+        self.watermark = 0
+        self.seq = dict.fromkeys(ev.RAW_STREAMS, 0)
+        self.totals = dict.fromkeys(ev.ALL_STREAMS, 0)
+        self.rejected: dict[str, dict[str, int]] = {s: {} for s in ev.RAW_STREAMS}
+        self._last_rejection = ""
+        self._reject_logged: dict[tuple[str, str], float] = {}
+        self._rates = _RateMeter()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+        self._error = ""
+        self._batches = 0
+        self._ingest_ms: deque[float] = deque(maxlen=256)
+        self._display_feeds: list[DisplayFeed] = []
+
+    # -- subscriptions --------------------------------------------------------
+    def subscribe(self, streams: Iterable[str], max_rows: int | dict[str, int]) -> DisplayFeed:
+        feed = self.bus.subscribe_display(streams, max_rows)
+        self._display_feeds.append(feed)
+        return feed
+
+    def unsubscribe(self, feed: DisplayFeed) -> None:
+        self.bus.unsubscribe_display(feed)
+        if feed in self._display_feeds:
+            self._display_feeds.remove(feed)
+
+    def subscribe_lossless(self, streams: Iterable[str], callback: LosslessCallback) -> None:
+        self.bus.subscribe_lossless(streams, callback)
+
+    # -- the core step ----------------------------------------------------------
+    def ingest(self, batch: ev.FeedBatch) -> dict[str, pl.DataFrame]:
+        """Validate, sequence and publish one adapter batch, then run compute on it.
+
+        Returns the derived frames produced (also published on the bus).
+        """
+        t0 = time.perf_counter()
+        accepted: dict[str, pl.DataFrame] = {}
+        for stream in ev.RAW_STREAMS:
+            frame = batch.frames.get(stream)
+            if frame is None:
+                continue
+            verdict = validate(stream, frame, self.watermark)
+            if verdict.rejected:
+                self._count_rejections(stream, verdict.rejected, verdict.detail)
+            if verdict.accepted.height:
+                accepted[stream] = self._sequence(stream, verdict.accepted)
+        for stream in batch.frames:
+            if stream not in ev.RAW_STREAMS:
+                n = batch.frames[stream].height
+                self._count_rejections(
+                    "unknown", {"unknown_stream": max(n, 1)}, {"unknown_stream": stream}
+                )
+        self.watermark = max(self.watermark, batch.watermark)
+        for stream, frame in accepted.items():
+            self.bus.publish(stream, frame)
+        derived = self.compute.process(accepted, self.watermark)
+        self._publish_derived(derived)
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        with self._lock:
+            for stream, frame in (*accepted.items(), *derived.items()):
+                self.totals[stream] += frame.height
+                self._rates.add(stream, frame.height, self.watermark)
+            self._batches += 1
+            self._ingest_ms.append(elapsed_ms)
+        return derived
+
+    def flush(self) -> dict[str, pl.DataFrame]:
+        """Finalise every open window (end of input)."""
+        derived = self.compute.flush()
+        self._publish_derived(derived)
+        with self._lock:
+            for stream, frame in derived.items():
+                self.totals[stream] += frame.height
+        return derived
+
+    def _publish_derived(self, derived: dict[str, pl.DataFrame]) -> None:
+        for stream, frame in derived.items():
+            self.bus.publish(stream, frame)
+
+    def _sequence(self, stream: str, frame: pl.DataFrame) -> pl.DataFrame:
+        start = self.seq[stream]
+        self.seq[stream] = start + frame.height
+        names = ev.polars_schema(stream).names()
+        return (
+            frame.with_columns(pl.int_range(start, start + frame.height, dtype=pl.Int64).alias("seq"))
+            .with_columns(ev.id_expr(stream))
+            .select(names)
+        )
+
+    def _count_rejections(self, stream: str, counts: dict[str, int], detail: dict[str, str]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            per = self.rejected.setdefault(stream, {})
+            for reason, n in counts.items():
+                per[reason] = per.get(reason, 0) + n
+                self._last_rejection = f"{reason}: {detail.get(reason, stream)}"
+                key = (stream, reason)
+                if now - self._reject_logged.get(key, -1e9) >= REJECT_LOG_INTERVAL_S:
+                    self._reject_logged[key] = now
+                    log.warning(
+                        "rejected %d %s event(s) (%s): %s; total %d",
+                        n,
+                        stream,
+                        reason,
+                        detail.get(reason, ""),
+                        per[reason],
+                    )
+
+    # -- stats ------------------------------------------------------------------
+    def stats(self) -> EngineStats:
+        with self._lock:
+            rejected = {s: dict(r) for s, r in self.rejected.items() if r}
+            ingest = sorted(self._ingest_ms)
+            adapter = self.adapter
+            return EngineStats(
+                feed=getattr(adapter, "label", adapter.name) if adapter else "none",
+                feed_state=adapter.state if adapter else FeedState(FeedStatus.STOPPED),
+                running=self._running,
+                watermark_ns=self.watermark,
+                totals=dict(self.totals),
+                rates=self._rates.rates(self.watermark),
+                rejected=rejected,
+                rejected_total=sum(sum(r.values()) for r in rejected.values()),
+                last_rejection=self._last_rejection,
+                display_gap=sum(f.total_gap for f in self._display_feeds),
+                error=self._error,
+                batches=self._batches,
+                ingest_ms_p50=ingest[len(ingest) // 2] if ingest else 0.0,
+            )
+
+    # -- the engine thread ------------------------------------------------------
+    def start(self) -> None:
+        if self.adapter is None:
+            raise RuntimeError("engine has no feed adapter to run")
+        if self._thread is not None:
+            return
+        self._running = True
+        self._thread = threading.Thread(target=self._thread_main, name="islandflow-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.adapter is not None:
+            self.adapter.close()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        self._thread = None
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._run())
+        except Exception as exc:  # the engine must report, never vanish silently
+            log.exception("engine thread failed")
+            self._error = f"engine stopped: {type(exc).__name__}: {exc}"
+            if self.adapter is not None:
+                self.adapter.set_state(FeedStatus.FAILED, str(exc))
+        finally:
+            loop.close()
+            self._running = False
+
+    async def _run(self) -> None:
+        assert self.adapter is not None
+        async for batch in self.adapter.batches():
+            try:
+                self.ingest(batch)
+            except Exception as exc:  # a bad batch is counted; the feed goes on
+                log.exception("batch failed")
+                self._count_rejections(
+                    "engine", {"batch_error": 1}, {"batch_error": f"{type(exc).__name__}: {exc}"}
+                )

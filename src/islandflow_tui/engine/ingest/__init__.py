@@ -1,0 +1,1 @@
+"""Feed adapters: each turns a source of market data into FeedBatches."""

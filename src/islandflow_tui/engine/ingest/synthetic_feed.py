@@ -1,0 +1,50 @@
+"""The synthetic market as a live feed: paces generated event time to the wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from islandflow_tui.config import SyntheticConfig
+from islandflow_tui.engine.events import FeedBatch
+from islandflow_tui.engine.ingest.base import FeedAdapter, FeedStatus
+from islandflow_tui.engine.ingest.synthetic import SyntheticMarket, start_ns_from_config
+
+
+class SyntheticFeed(FeedAdapter):
+    name = "synthetic"
+
+    def __init__(self, cfg: SyntheticConfig, *, now_ns: int | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        start = start_ns_from_config(cfg.start, time.time_ns() if now_ns is None else now_ns)
+        self.market = SyntheticMarket(cfg.profile, cfg.seed, start, cfg.tick_ms)
+        self._closed = False
+
+    @property
+    def label(self) -> str:
+        return f"synthetic/{self.cfg.profile}"
+
+    async def batches(self) -> AsyncIterator[FeedBatch]:
+        self.set_state(FeedStatus.LIVE, self.cfg.profile)
+        wall0 = time.perf_counter()
+        ev0 = self.market.now_ns
+        while not self._closed:
+            batch = self.market.next_batch()
+            if self.cfg.pace:
+                due = wall0 + (batch.watermark - ev0) / 1e9
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(0)
+            if self._closed:
+                break
+            yield batch
+        self.set_state(FeedStatus.STOPPED)
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,162 @@
+"""Ingest validation: every raw batch from any adapter passes here before the engine.
+
+Bad input is rejected with a named reason and counted; nothing else in the batch
+is lost.  Row checks are vectorised (one boolean expression per reason); schema
+problems (an unknown or missing field, a value of the wrong type) reject the rows
+of that one batch, because a frame that breaks its stream's contract cannot be
+trusted column by column.
+
+Reasons (the first that applies wins, in this order):
+
+=================  ==========================================================
+``unknown_field``   the frame has a column the stream's schema does not know
+``missing_field``   a column the stream needs is absent
+``bad_type``        a column cannot be read as its schema type
+``bad_ts``          ts is null or not positive
+``late``            ts is older than the feed's watermark (beyond allowed lateness)
+``invalid_osi``     option symbol is not a valid 21-character OSI symbol
+``bad_price``       price (or bid/ask) is null, NaN, infinite or negative; trade
+                    prices and asks must also be > 0
+``bad_size``        trade size null or <= 0; quote sizes null or < 0
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.osi import osi_columns
+
+REASONS = (
+    "unknown_field",
+    "missing_field",
+    "bad_type",
+    "bad_ts",
+    "late",
+    "invalid_osi",
+    "bad_price",
+    "bad_size",
+)
+
+_OPTION_STREAMS = (ev.OPTIONS_PRINTS, ev.OPTIONS_NBBO)
+_PRINT_STREAMS = (ev.OPTIONS_PRINTS, ev.EQUITIES_PRINTS)
+
+
+@dataclass(slots=True)
+class Verdict:
+    """Accepted rows (with OSI columns parsed) and rejection counts by reason."""
+
+    accepted: pl.DataFrame
+    rejected: dict[str, int] = field(default_factory=dict)
+    detail: dict[str, str] = field(default_factory=dict)  # reason -> one example, for logs
+
+
+def _bad_number(col: str, *, strictly_positive: bool) -> pl.Expr:
+    c = pl.col(col)
+    bad = c.is_null() | c.is_nan() | c.is_infinite() | (c < 0)
+    if strictly_positive:
+        bad = bad | (c == 0)
+    return bad
+
+
+def _row_reason(stream: str, watermark: int) -> pl.Expr:
+    """One expression giving each row's rejection reason, or null if it is good."""
+    checks: list[tuple[str, pl.Expr]] = [
+        ("bad_ts", pl.col("ts").is_null() | (pl.col("ts") <= 0)),
+        ("late", pl.col("ts") < watermark),
+    ]
+    if stream in _OPTION_STREAMS:
+        checks.append(("invalid_osi", pl.col("root").is_null() | pl.col("expiry").is_null()))
+    if stream in _PRINT_STREAMS:
+        checks.append(("bad_price", _bad_number("price", strictly_positive=True)))
+        size = pl.col("size")
+        checks.append(("bad_size", size.is_null() | (size <= 0)))
+    else:
+        checks.append(
+            (
+                "bad_price",
+                _bad_number("bid", strictly_positive=False)
+                | _bad_number("ask", strictly_positive=True),
+            )
+        )
+        bid_size, ask_size = pl.col("bid_size"), pl.col("ask_size")
+        checks.append(
+            (
+                "bad_size",
+                bid_size.is_null() | ask_size.is_null() | (bid_size < 0) | (ask_size < 0),
+            )
+        )
+    expr = pl.when(checks[0][1]).then(pl.lit(checks[0][0]))
+    for reason, cond in checks[1:]:
+        expr = expr.when(cond).then(pl.lit(reason))
+    return expr.otherwise(pl.lit(None, pl.String)).alias("_reject")
+
+
+def validate(stream: str, frame: pl.DataFrame, watermark: int) -> Verdict:
+    """Check one adapter frame for ``stream``; ``watermark`` is the engine's current one."""
+    schema = ev.ingest_polars_schema(stream)
+    cols = set(frame.columns)
+    unknown = sorted(cols - set(schema.names()))
+    if unknown:
+        return _reject_all(stream, frame, "unknown_field", f"unknown field(s) {unknown}")
+    missing = [name for name in schema.names() if name not in cols]
+    if missing:
+        return _reject_all(stream, frame, "missing_field", f"missing field(s) {missing}")
+    try:
+        typed = frame.select(
+            [
+                pl.col(name).cast(dtype, strict=True)
+                if frame.schema[name] != dtype
+                else pl.col(name)
+                for name, dtype in schema.items()
+            ]
+        )
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return _reject_all(stream, frame, "bad_type", first)
+
+    if stream in _OPTION_STREAMS:
+        typed = typed.with_columns(osi_columns(pl.col("symbol")))
+    checked = typed.with_columns(_row_reason(stream, watermark))
+    reasons = checked.get_column("_reject")
+    if reasons.null_count() == checked.height:
+        return Verdict(checked.drop("_reject"))
+    bad = checked.filter(pl.col("_reject").is_not_null())
+    counts = bad.group_by("_reject").len().sort("_reject")
+    rejected = dict(zip(counts["_reject"].to_list(), counts["len"].to_list(), strict=True))
+    detail: dict[str, str] = {}
+    for reason in rejected:
+        row = bad.filter(pl.col("_reject") == reason).row(0, named=True)
+        detail[reason] = _describe_row(stream, reason, row)
+    accepted = checked.filter(pl.col("_reject").is_null()).drop("_reject")
+    return Verdict(accepted, rejected, detail)
+
+
+def _describe_row(stream: str, reason: str, row: dict[str, object]) -> str:
+    keys = {
+        "bad_ts": ("ts",),
+        "late": ("ts",),
+        "invalid_osi": ("symbol",),
+        "bad_price": ("price",) if stream in _PRINT_STREAMS else ("bid", "ask"),
+        "bad_size": ("size",) if stream in _PRINT_STREAMS else ("bid_size", "ask_size"),
+    }[reason]
+    shown = ", ".join(f"{k}={row.get(k)!r}" for k in keys)
+    symbol = row.get("symbol")
+    return f"{stream} {symbol!s}: {shown}" if symbol is not None else f"{stream}: {shown}"
+
+
+def _reject_all(stream: str, frame: pl.DataFrame, reason: str, detail: str) -> Verdict:
+    empty = pl.DataFrame(schema=_accepted_schema(stream))
+    return Verdict(empty, {reason: max(frame.height, 1)}, {reason: f"{stream}: {detail}"})
+
+
+def _accepted_schema(stream: str) -> pl.Schema:
+    """Ingest columns plus, for options, the parsed OSI columns (seq/id come later)."""
+    full = ev.polars_schema(stream)
+    names = ev.ingest_fields(stream)
+    if stream in _OPTION_STREAMS:
+        names = [*names, "root", "expiry", "right", "strike"]
+    return pl.Schema({n: full[n] for n in names})
