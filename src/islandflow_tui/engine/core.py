@@ -25,7 +25,7 @@ from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.bus import Bus, DisplayFeed, LosslessCallback
 from islandflow_tui.engine.compute.pipeline import Compute
 from islandflow_tui.engine.ingest.base import FeedAdapter, FeedState, FeedStatus
-from islandflow_tui.engine.validate import validate
+from islandflow_tui.engine.validate import OsiCache, validate
 
 log = logging.getLogger("islandflow.engine")
 
@@ -86,6 +86,7 @@ class Engine:
         self.adapter = adapter
         self.bus = Bus()
         self.compute = Compute(cfg)
+        self._osi = OsiCache()
         self.watermark = 0
         self.seq = dict.fromkeys(ev.RAW_STREAMS, 0)
         self.totals = dict.fromkeys(ev.ALL_STREAMS, 0)
@@ -128,11 +129,12 @@ class Engine:
             frame = batch.frames.get(stream)
             if frame is None:
                 continue
-            verdict = validate(stream, frame, self.watermark)
+            verdict = validate(stream, frame, self.watermark, self._osi)
             if verdict.rejected:
                 self._count_rejections(stream, verdict.rejected, verdict.detail)
             if verdict.accepted.height:
                 accepted[stream] = self._sequence(stream, verdict.accepted)
+        published = {s: f.select(ev.SCHEMAS[s].names) for s, f in accepted.items()}
         for stream in batch.frames:
             if stream not in ev.RAW_STREAMS:
                 n = batch.frames[stream].height
@@ -140,13 +142,14 @@ class Engine:
                     "unknown", {"unknown_stream": max(n, 1)}, {"unknown_stream": stream}
                 )
         self.watermark = max(self.watermark, batch.watermark)
-        for stream, frame in accepted.items():
+        for stream, frame in published.items():
             self.bus.publish(stream, frame)
+        # compute also gets engine-internal columns (cid) that the bus never carries
         derived = self.compute.process(accepted, self.watermark)
         self._publish_derived(derived)
         elapsed_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
-            for stream, frame in (*accepted.items(), *derived.items()):
+            for stream, frame in (*published.items(), *derived.items()):
                 self.totals[stream] += frame.height
                 self._rates.add(stream, frame.height, self.watermark)
             self._batches += 1
@@ -169,12 +172,9 @@ class Engine:
     def _sequence(self, stream: str, frame: pl.DataFrame) -> pl.DataFrame:
         start = self.seq[stream]
         self.seq[stream] = start + frame.height
-        names = ev.polars_schema(stream).names()
-        return (
-            frame.with_columns(pl.int_range(start, start + frame.height, dtype=pl.Int64).alias("seq"))
-            .with_columns(ev.id_expr(stream))
-            .select(names)
-        )
+        return frame.with_columns(
+            pl.int_range(start, start + frame.height, dtype=pl.Int64).alias("seq")
+        ).with_columns(ev.id_expr(stream))
 
     def _count_rejections(self, stream: str, counts: dict[str, int], detail: dict[str, str]) -> None:
         now = time.monotonic()

@@ -69,7 +69,7 @@ def _row_reason(stream: str, watermark: int) -> pl.Expr:
         ("late", pl.col("ts") < watermark),
     ]
     if stream in _OPTION_STREAMS:
-        checks.append(("invalid_osi", pl.col("root").is_null() | pl.col("expiry").is_null()))
+        checks.append(("invalid_osi", pl.col("cid").is_null()))
     if stream in _PRINT_STREAMS:
         checks.append(("bad_price", _bad_number("price", strictly_positive=True)))
         size = pl.col("size")
@@ -95,7 +95,55 @@ def _row_reason(stream: str, watermark: int) -> pl.Expr:
     return expr.otherwise(pl.lit(None, pl.String)).alias("_reject")
 
 
-def validate(stream: str, frame: pl.DataFrame, watermark: int) -> Verdict:
+class OsiCache:
+    """Parsed OSI columns per distinct symbol, plus an interned contract id ``cid``.
+
+    A feed repeats a few thousand contracts millions of times, so each symbol is
+    parsed once and joined back (≈4x faster than parsing every row).  ``cid``
+    (UInt32, first-seen order) is an engine-internal join key: joins and group-bys
+    on it run ≈3x faster than on the 21-byte string.  It never leaves the engine
+    and no output depends on its value.
+    """
+
+    def __init__(self) -> None:
+        self._parsed = pl.DataFrame(
+            schema={
+                "symbol": pl.String,
+                "cid": pl.UInt32,
+                "root": pl.String,
+                "expiry": pl.Date,
+                "right": pl.String,
+                "strike": pl.Float64,
+            }
+        )
+
+    def attach(self, frame: pl.DataFrame, *, contract_columns: bool = True) -> pl.DataFrame:
+        """``frame`` with cid, and root, expiry, right, strike if ``contract_columns``
+        (all null where the symbol is invalid).
+
+        Only valid symbols are cached, so a feed spewing garbage cannot grow the cache;
+        the valid universe (every listed contract) bounds it.
+        """
+        distinct = frame.select(pl.col("symbol").unique())
+        new = distinct.join(self._parsed, on="symbol", how="anti")
+        if new.height:
+            parsed = (
+                new.sort("symbol")
+                .with_columns(osi_columns(pl.col("symbol")))
+                .filter(pl.col("root").is_not_null() & pl.col("expiry").is_not_null())
+            )
+            start = self._parsed.height
+            parsed = parsed.with_columns(
+                pl.int_range(start, start + parsed.height, dtype=pl.UInt32).alias("cid")
+            ).select(self._parsed.columns)
+            self._parsed = pl.concat([self._parsed, parsed], how="vertical")
+        right = self._parsed if contract_columns else self._parsed.select("symbol", "cid")
+        return frame.join(right, on="symbol", how="left", maintain_order="left")
+
+
+def validate(
+    stream: str, frame: pl.DataFrame, watermark: int, osi: OsiCache | None = None
+) -> Verdict:
     """Check one adapter frame for ``stream``; ``watermark`` is the engine's current one."""
     schema = ev.ingest_polars_schema(stream)
     cols = set(frame.columns)
@@ -119,7 +167,7 @@ def validate(stream: str, frame: pl.DataFrame, watermark: int) -> Verdict:
         return _reject_all(stream, frame, "bad_type", first)
 
     if stream in _OPTION_STREAMS:
-        typed = typed.with_columns(osi_columns(pl.col("symbol")))
+        typed = (osi or OsiCache()).attach(typed, contract_columns=stream == ev.OPTIONS_PRINTS)
     checked = typed.with_columns(_row_reason(stream, watermark))
     reasons = checked.get_column("_reject")
     if reasons.null_count() == checked.height:
@@ -154,9 +202,12 @@ def _reject_all(stream: str, frame: pl.DataFrame, reason: str, detail: str) -> V
 
 
 def _accepted_schema(stream: str) -> pl.Schema:
-    """Ingest columns plus, for options, the parsed OSI columns (seq/id come later)."""
+    """Ingest columns plus, for options, cid and the OSI columns (seq/id come later)."""
     full = ev.polars_schema(stream)
     names = ev.ingest_fields(stream)
+    schema = {n: full[n] for n in names}
     if stream in _OPTION_STREAMS:
-        names = [*names, "root", "expiry", "right", "strike"]
-    return pl.Schema({n: full[n] for n in names})
+        schema["cid"] = pl.UInt32
+    if stream == ev.OPTIONS_PRINTS:
+        schema |= {n: full[n] for n in ("root", "expiry", "right", "strike")}
+    return pl.Schema(schema)

@@ -39,19 +39,24 @@ import polars as pl
 from islandflow_tui.config import NbboConfig
 from islandflow_tui.engine import events as ev
 
-_QUOTE_COLS = ["ts", "seq", "id", "symbol", "bid", "ask", "bid_size", "ask_size"]
+_QUOTE_COLS = ["ts", "seq", "id", "cid", "bid", "ask", "bid_size", "ask_size"]
 
 
 class NbboJoin:
-    """Stateful operator: (prints, quotes, watermark) -> joined prints with placement."""
+    """Stateful operator: (prints, quotes, watermark) -> joined prints with placement.
+
+    Frames carry the engine's interned contract id ``cid`` (see validate.OsiCache),
+    the key of the join and of the last-quote state.
+    """
 
     def __init__(self, cfg: NbboConfig) -> None:
         self.max_age_ns = cfg.max_age_ms * ev.NS_PER_MS
         self.tol = cfg.at_tolerance
         self._pending_prints: list[pl.DataFrame] = []
         self._pending_quotes: list[pl.DataFrame] = []
+        nbbo = ev.polars_schema(ev.OPTIONS_NBBO)
         self._last_quote = pl.DataFrame(
-            schema={k: ev.polars_schema(ev.OPTIONS_NBBO)[k] for k in _QUOTE_COLS}
+            schema={k: pl.UInt32 if k == "cid" else nbbo[k] for k in _QUOTE_COLS}
         )
 
     # -- state (checkpointed by the engine) -------------------------------
@@ -79,34 +84,30 @@ class NbboJoin:
         rel_prints = _release(self._pending_prints, watermark)
 
         joined: pl.DataFrame | None = None
+        if rel_quotes is not None:
+            rel_quotes = _time_ordered(rel_quotes)
         if rel_prints is not None:
-            rel_prints = rel_prints.sort("ts", "seq")
+            rel_prints = _time_ordered(rel_prints)
             right = self._last_quote
             if rel_quotes is not None:
-                right = pl.concat([right, rel_quotes.sort("ts", "seq")], how="vertical")
-            right = right.rename(
-                {
-                    "ts": "quote_ts",
-                    "seq": "quote_seq",
-                    "id": "nbbo_id",
-                    "bid_size": "bid_size",
-                    "ask_size": "ask_size",
-                }
-            ).sort("quote_ts", "quote_seq")
+                right = pl.concat([right, rel_quotes], how="vertical")
+            # last_quote rows are all older than the released quotes, so the
+            # concatenation is already in (ts, seq) order
+            right = right.rename({"ts": "quote_ts", "seq": "quote_seq", "id": "nbbo_id"})
             joined = rel_prints.join_asof(
                 right,
                 left_on="ts",
                 right_on="quote_ts",
-                by="symbol",
+                by="cid",
                 strategy="backward",
                 check_sortedness=False,
             )
             joined = self._label(joined)
         if rel_quotes is not None:
             self._last_quote = (
-                pl.concat([self._last_quote, rel_quotes.sort("ts", "seq")], how="vertical")
-                .unique(subset="symbol", keep="last", maintain_order=False)
-                .sort("symbol")
+                pl.concat([self._last_quote, rel_quotes], how="vertical")
+                .unique(subset="cid", keep="last", maintain_order=False)
+                .sort("cid")
             )
         return joined
 
@@ -156,6 +157,13 @@ class NbboJoin:
             (ask - bid).alias("spread"),
             (price * pl.col("size") * 100.0).alias("premium"),
         ).with_columns(placement)
+
+
+def _time_ordered(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows in (ts, seq) order; seq already rises with arrival, so sorted ts is enough."""
+    if frame.get_column("ts").is_sorted():
+        return frame
+    return frame.sort("ts", "seq")
 
 
 def _release(pending: list[pl.DataFrame], watermark: int) -> pl.DataFrame | None:

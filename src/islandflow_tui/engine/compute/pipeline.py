@@ -10,6 +10,7 @@ import polars as pl
 
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.nbbo_join import NbboJoin
 from islandflow_tui.engine.compute.signal import signal_columns
 
@@ -43,7 +44,5 @@ class Compute:
 
     def _enriched(self, joined: pl.DataFrame) -> pl.DataFrame:
         df = signal_columns(joined.rename({"id": "print_id"}), self.cfg.signal)
-        df = df.with_columns(
-            pl.concat_list("print_id", "nbbo_id").list.drop_nulls().alias("evidence")
-        )
+        df = df.with_columns(evidence_list(df, "print_id", "nbbo_id"))
         return self._assign(ev.OPTIONS_ENRICHED, df.drop("seq")).select(_ENRICHED_COLS)
