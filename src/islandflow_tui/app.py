@@ -1,0 +1,253 @@
+"""The Textual app: one factory, one repaint tick, screens as modes.
+
+Data flow (DESIGN.md "The engine and the UI loop"): the engine runs on its own
+thread and pushes into a bounded, newest-wins ``DisplayFeed``.  The app drains that
+feed on a single timer at ``ui.refresh_hz``, appends to the models it owns (one
+polars frame per tape; no Python loop over rows, no message per event) and asks
+the visible screen to repaint from them.  Nothing reads the wall clock for what
+it shows: the status clock is the engine's event-time watermark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from functools import partial
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import polars as pl
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen, Screen
+
+from islandflow_tui.config import Config
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.core import Engine, EngineStats
+from islandflow_tui.engine.ingest.synthetic_feed import SyntheticFeed
+from islandflow_tui.screens.help import HelpScreen
+from islandflow_tui.screens.tape import TapeScreen
+from islandflow_tui.themes import DEFAULT_THEME, SEMANTIC_DEFAULTS, THEMES
+from islandflow_tui.widgets.tape_view import EQUITY_FIELDS, OPTION_FIELDS, TapeFilter, TapeModel
+
+
+@runtime_checkable
+class LiveScreen(Protocol):
+    """A screen that paints from app-owned state on the repaint tick."""
+
+    def repaint(self, stats: EngineStats | None) -> None: ...
+
+
+def _fields(stream: str, names: tuple[str, ...]) -> dict[str, pl.DataType]:
+    schema = ev.polars_schema(stream)
+    return {name: schema[name] for name in names}
+
+
+class IslandflowApp(App[None], inherit_bindings=False):
+    """islandflow: the Tape screen today; Flow, Alerts, Dark, Candles, Evidence later.
+
+    Each top-level screen is a mode (``MODES``) with its own stack and a number
+    key; only screens that exist get a key.
+    """
+
+    TITLE = "islandflow"
+    CSS_PATH = "themes/app.tcss"
+    MODES: ClassVar[dict[str, Any]] = {"tape": TapeScreen}
+    DEFAULT_MODE: ClassVar[str] = "tape"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit islandflow"),
+        Binding(
+            "question_mark,f1",
+            "help",
+            "Help",
+            id="app.help",
+            tooltip="List every key that works here, with what it does",
+        ),
+        Binding(
+            "1",
+            "switch_mode('tape')",
+            "Tape",
+            show=False,
+            id="app.screen.tape",
+            tooltip="Tape screen: live option prints and equity prints",
+        ),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Palette",
+            show=False,
+            priority=True,
+            id="app.palette",
+            tooltip="Open the command palette (themes, screens, keys)",
+        ),
+        Binding(
+            "colon",
+            "command_palette",
+            "Palette",
+            show=False,
+            id="app.palette_colon",
+            tooltip="Open the command palette",
+        ),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            show=False,
+            priority=True,
+            id="app.quit_anywhere",
+            tooltip="Quit from anywhere, even from a prompt",
+        ),
+        Binding(
+            "ctrl+c",
+            "help_quit",
+            show=False,
+            system=True,
+            id="app.help_quit",
+            tooltip="Explain how to quit",
+        ),
+    ]
+
+    def __init__(self, cfg: Config, engine: Engine, *, start_engine: bool = True) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.engine = engine
+        self.start_engine = start_engine
+        self._engine_started = False
+        self._error_reported = ""
+        for theme in THEMES:
+            self.register_theme(theme)
+        self._unknown_theme = "" if self.get_theme(cfg.ui.theme) else cfg.ui.theme
+        self.theme = DEFAULT_THEME if self._unknown_theme else cfg.ui.theme
+
+        ui = cfg.ui
+        self.options_model = TapeModel(
+            _fields(ev.OPTIONS_ENRICHED, OPTION_FIELDS), ui.hot_window_options
+        )
+        self.equities_model = TapeModel(_fields(ev.EQUITIES_PRINTS, EQUITY_FIELDS), ui.hot_window)
+        self.models: dict[str, TapeModel] = {
+            ev.OPTIONS_ENRICHED: self.options_model,
+            ev.EQUITIES_PRINTS: self.equities_model,
+        }
+        self.tape_filter = TapeFilter(preset=ui.preset, min_premium=ui.min_premium)
+        self._apply_tape_filter()
+        # Subscribed here rather than on mount so that anything ingested between
+        # make_app() and run() (tests, replays) reaches the tapes.
+        self.feed = engine.subscribe(
+            list(self.models),
+            {ev.OPTIONS_ENRICHED: ui.hot_window_options, ev.EQUITIES_PRINTS: ui.hot_window},
+        )
+        self.last_stats: EngineStats | None = None
+        self._first_watermark = 0
+
+    # -- theme ------------------------------------------------------------------
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """Semantic colours for themes that do not define them (Textual's built-ins)."""
+        return {**super().get_theme_variable_defaults(), **SEMANTIC_DEFAULTS}
+
+    # -- lifecycle ----------------------------------------------------------------
+    def on_mount(self) -> None:
+        if self._unknown_theme:
+            self.notify(
+                f"unknown theme {self._unknown_theme!r}; using {DEFAULT_THEME}", severity="warning"
+            )
+        if self.start_engine:
+            try:
+                self.engine.start()  # its own thread; returns at once
+                self._engine_started = True
+            except Exception as exc:  # a feed that cannot start is shown, not raised
+                self.notify(f"engine did not start: {exc}", severity="error", timeout=30)
+        self.set_interval(1 / self.cfg.ui.refresh_hz, self.tick, name="repaint")
+
+    async def on_unmount(self) -> None:
+        self.engine.unsubscribe(self.feed)
+        if self._engine_started:
+            # stop() joins the engine thread; keep that wait off the UI loop.
+            await asyncio.to_thread(self.engine.stop)
+
+    # -- the repaint tick ---------------------------------------------------------
+    def tick(self) -> None:
+        """Drain the display feed once, update the models, repaint the visible screen."""
+        for stream, delta in self.feed.drain().items():
+            model = self.models.get(stream)
+            if model is not None:
+                model.extend(delta.frame, delta.gap)
+        stats = self.engine.stats()
+        self.last_stats = stats
+        if stats.error and stats.error != self._error_reported:
+            self._error_reported = stats.error
+            self.notify(stats.error, severity="error", timeout=30)
+        screen = self.live_screen()
+        if screen is not None:
+            screen.repaint(stats)
+
+    def live_screen(self) -> LiveScreen | None:
+        """The topmost live screen that is visible (modals show the screen beneath)."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, LiveScreen):
+                return screen
+            if not isinstance(screen, ModalScreen):
+                return None
+        return None
+
+    def status_notes(self, stats: EngineStats) -> tuple[str, ...]:
+        """Warnings for the status bar, all in event time (deterministic in replay and tests).
+
+        ``eq quiet 31s``: no equity print for ``ui.equities_silent_warning_ms`` while
+        the clock moved on; a feed that silently lost its equities subscription shows.
+        """
+        watermark = stats.watermark_ns
+        if watermark <= 0:
+            return ()
+        if self._first_watermark == 0:
+            self._first_watermark = watermark
+        rows = self.equities_model.rows
+        last = int(rows["ts"][0]) if rows.height else self._first_watermark
+        quiet_ns = watermark - last
+        if quiet_ns >= self.cfg.ui.equities_silent_warning_ms * ev.NS_PER_MS:
+            return (f"eq quiet {quiet_ns // ev.NS_PER_S}s",)
+        return ()
+
+    # -- shared tape state ------------------------------------------------------------
+    def set_tape_filter(self, filt: TapeFilter) -> None:
+        """Apply a filter to both tapes (polars expressions over their hot windows)."""
+        if filt != self.tape_filter:
+            self.tape_filter = filt
+            self._apply_tape_filter()
+
+    def _apply_tape_filter(self) -> None:
+        self.options_model.set_filter(self.tape_filter.options_expr())
+        self.equities_model.set_filter(self.tape_filter.equities_expr())
+
+    # -- command palette ------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Palette entries derived from the bindings, so the palette and keys never drift."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help: keys", "List every key that works here", self.action_help)
+        for mode, factory in self.MODES.items():
+            title = getattr(factory, "TITLE", None) or mode.title()
+            yield SystemCommand(
+                f"Screen: {title}", f"Switch to the {title} screen", partial(self.switch_mode, mode)
+            )
+        for binding in type(screen).BINDINGS:
+            if isinstance(binding, Binding) and binding.show and binding.tooltip:
+                yield SystemCommand(
+                    f"{screen.title or type(screen).__name__}: {binding.description}",
+                    binding.tooltip,
+                    partial(screen.run_action, binding.action),
+                )
+
+    # -- actions --------------------------------------------------------------------
+    def action_help(self) -> None:
+        """Help lists the bindings active on the current screen, read from the bindings."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen.active_bindings.values()))
+
+
+def make_app(
+    cfg: Config, engine: Engine | None = None, *, start_engine: bool = True
+) -> IslandflowApp:
+    """The one way to build the app (CLI and tests): a synthetic engine unless given one."""
+    if engine is None:
+        engine = Engine(cfg, SyntheticFeed(cfg.synthetic))
+    return IslandflowApp(cfg, engine, start_engine=start_engine)

@@ -1,0 +1,222 @@
+"""One-line status bar: feed health, event rates, rejections, drops, event-time clock.
+
+It paints from an ``EngineStats`` snapshot handed to it on the repaint tick, never
+from the engine directly, and it never reads the wall clock: the clock is the
+engine's event-time watermark, so replays and snapshot tests show the market's time.
+
+At narrow widths it abbreviates in steps (drop ``/s``, drop the secondary
+streams, drop the rejection reason, shorten the feed label) until it fits;
+``status_text`` is a pure function so each step is testable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import ClassVar, Final
+from zoneinfo import ZoneInfo
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.core import EngineStats
+from islandflow_tui.engine.ingest.base import FeedStatus
+from islandflow_tui.widgets.tape_view import compact_number
+
+ET: Final = ZoneInfo("America/New_York")
+
+# Streams in the order shown, with their short names; the first three survive
+# every abbreviation step.
+RATE_LABELS: Final[tuple[tuple[str, str], ...]] = (
+    (ev.OPTIONS_PRINTS, "opt"),
+    (ev.OPTIONS_NBBO, "nbbo"),
+    (ev.EQUITIES_PRINTS, "eq"),
+    (ev.EQUITIES_QUOTES, "eqq"),
+    (ev.OPTIONS_ENRICHED, "enr"),
+)
+_PRIMARY_RATES: Final = 3
+
+_STATE_CLASS: Final[dict[FeedStatus, str]] = {
+    FeedStatus.LIVE: "status--ok",
+    FeedStatus.FINISHED: "status--ok",
+    FeedStatus.CONNECTING: "status--warn",
+    FeedStatus.RECONNECTING: "status--warn",
+    FeedStatus.STOPPED: "status--muted",
+}
+
+Part = tuple[str, str]  # (text, component class)
+
+
+def et_clock(watermark_ns: int) -> str:
+    """Event-time clock as ``HH:MM:SS ET`` (dashes before the first event)."""
+    if watermark_ns <= 0:
+        return "--:--:-- ET"
+    moment = datetime.fromtimestamp(watermark_ns / 1e9, tz=UTC).astimezone(ET)
+    return moment.strftime("%H:%M:%S ET")
+
+
+def _feed_parts(stats: EngineStats, level: int) -> list[Part]:
+    status = stats.feed_state.status
+    cls = "status--error" if stats.error else _STATE_CLASS.get(status, "status--error")
+    label = stats.feed
+    if level >= 3 and "/" in label:
+        label = label.split("/", 1)[1]  # "synthetic/firehose" -> "firehose"
+    state = "error" if stats.error else str(status)
+    return [(label, "status--label"), (" ", ""), ("● " + state, cls)]
+
+
+def _rate_parts(stats: EngineStats, level: int) -> list[Part]:
+    labels = RATE_LABELS if level < 2 else RATE_LABELS[:_PRIMARY_RATES]
+    unit = "/s" if level < 1 else ""
+    parts: list[Part] = []
+    for stream, short in labels:
+        if parts:
+            parts.append((" ", ""))
+        rate = stats.rates.get(stream, 0.0)
+        parts.append((f"{short} ", "status--muted"))
+        parts.append((compact_number(rate) + unit, "status--value"))
+    return parts
+
+
+def _reject_parts(stats: EngineStats, level: int) -> list[Part]:
+    if not stats.rejected_total:
+        return [("rej 0", "status--muted")] if level < 3 else []
+    parts: list[Part] = [(f"rej {compact_number(stats.rejected_total)}", "status--warn")]
+    if level < 2 and stats.last_rejection:
+        reason = stats.last_rejection
+        limit = 28 if level == 0 else 16
+        if len(reason) > limit:
+            reason = reason[: limit - 1] + "…"
+        parts.append((f" {reason}", "status--muted"))
+    return parts
+
+
+def _drop_parts(stats: EngineStats, level: int) -> list[Part]:
+    if not stats.display_gap:
+        return [("drop 0", "status--muted")] if level < 2 else []
+    return [(f"drop {compact_number(stats.display_gap)}", "status--warn")]
+
+
+SECTIONS: Final[tuple[Callable[[EngineStats, int], list[Part]], ...]] = (
+    _feed_parts,
+    _rate_parts,
+    _reject_parts,
+    _drop_parts,
+)
+LEVELS: Final = 5
+DIVIDER: Final = " │ "
+
+
+def status_parts(
+    stats: EngineStats, *, paused: bool, level: int, notes: Sequence[str] = ()
+) -> tuple[list[Part], list[Part]]:
+    """(left, right) parts at abbreviation ``level`` (0 = everything).
+
+    ``notes`` are short warnings from the screen (e.g. ``eq quiet 31s``); they sit
+    on the right with the clock so abbreviation never hides them.
+    """
+    left: list[Part] = []
+    for section in SECTIONS:
+        parts = section(stats, level)
+        if not parts:
+            continue
+        if left:
+            left.append((DIVIDER if level < 4 else " ", "status--muted"))
+        left.extend(parts)
+    right: list[Part] = []
+    for note in notes:
+        right.append((note + " ", "status--warn"))
+    if stats.error:
+        right.append(("ENGINE ERROR ", "status--error"))
+    if paused:
+        right.append((" PAUSED ", "status--paused"))
+        right.append((" ", ""))
+    right.append((et_clock(stats.watermark_ns), "status--clock"))
+    return left, right
+
+
+def status_text(
+    stats: EngineStats,
+    *,
+    paused: bool,
+    width: int,
+    notes: Sequence[str] = (),
+    style: Callable[[str], Style | str] = lambda _cls: "",
+) -> Text:
+    """The status line for ``width`` cells: the most detail that fits."""
+    for level in range(LEVELS):
+        left, right = status_parts(stats, paused=paused, level=level, notes=notes)
+        used = sum(cell_len(t) for t, _ in left) + sum(cell_len(t) for t, _ in right)
+        if used + 1 <= width or level == LEVELS - 1:
+            break
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for part, cls in left:
+        text.append(part, style(cls) if cls else "")
+    pad = max(1, width - used)
+    text.append(" " * pad)
+    for part, cls in right:
+        text.append(part, style(cls) if cls else "")
+    if text.cell_len > width:  # the last resort: keep the right-hand side (clock, PAUSED)
+        text = text[text.cell_len - width :]
+    return text
+
+
+class StatusBar(Widget):
+    """Paints ``status_text`` for its width from the last stats it was given."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "status--label",
+        "status--ok",
+        "status--warn",
+        "status--error",
+        "status--muted",
+        "status--value",
+        "status--paused",
+        "status--clock",
+    }
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+    }
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.stats: EngineStats | None = None
+        self.paused = False
+        self.notes: tuple[str, ...] = ()
+
+    def show(self, stats: EngineStats, *, paused: bool, notes: Sequence[str] = ()) -> None:
+        """Repaint only if something visible changed (rates move every tick, so usually)."""
+        notes = tuple(notes)
+        if stats != self.stats or paused != self.paused or notes != self.notes:
+            self.stats = stats
+            self.paused = paused
+            self.notes = notes
+            self.refresh()
+
+    def render(self) -> Text:
+        if self.stats is None:
+            return Text("starting…")
+        return status_text(
+            self.stats,
+            paused=self.paused,
+            width=self.content_region.width,
+            notes=self.notes,
+            style=self.get_component_rich_style,
+        )
+
+    @property
+    def plain(self) -> str:
+        """The text currently shown, without styles (for tests)."""
+        return self.render().plain
