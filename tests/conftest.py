@@ -52,6 +52,8 @@ def tape_config(profile: str = "active", **ui: Any) -> Config:
     cfg.synthetic.seed = SEED
     cfg.synthetic.start = START
     cfg.synthetic.pace = False
+    cfg.synthetic.backfill_s = 0.0  # the tests feed batches themselves, from START on
+    cfg.feed.engine = "thread"
     for key, value in ui.items():
         setattr(cfg.ui, key, value)
     return cfg

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import polars as pl
+from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
@@ -23,11 +24,15 @@ from textual.screen import ModalScreen, Screen
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.core import Engine, EngineStats
-from islandflow_tui.engine.ingest.synthetic_feed import SyntheticFeed
+from islandflow_tui.engine.feeds import build_adapter
+from islandflow_tui.engine.process import ProcessEngine
+from islandflow_tui.engine.session import attach_recording
 from islandflow_tui.screens.help import HelpScreen
 from islandflow_tui.screens.tape import TapeScreen
 from islandflow_tui.themes import DEFAULT_THEME, SEMANTIC_DEFAULTS, THEMES
 from islandflow_tui.widgets.tape_view import EQUITY_FIELDS, OPTION_FIELDS, TapeFilter, TapeModel
+
+EngineFacade = Engine | ProcessEngine
 
 
 @runtime_checkable
@@ -107,7 +112,7 @@ class IslandflowApp(App[None], inherit_bindings=False):
         ),
     ]
 
-    def __init__(self, cfg: Config, engine: Engine, *, start_engine: bool = True) -> None:
+    def __init__(self, cfg: Config, engine: EngineFacade, *, start_engine: bool = True) -> None:
         super().__init__()
         self.cfg = cfg
         self.engine = engine
@@ -138,6 +143,7 @@ class IslandflowApp(App[None], inherit_bindings=False):
         )
         self.last_stats: EngineStats | None = None
         self._first_watermark = 0
+        self._warned: set[str] = set()  # replay warnings already notified
 
     # -- theme ------------------------------------------------------------------
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -170,12 +176,16 @@ class IslandflowApp(App[None], inherit_bindings=False):
         for stream, delta in self.feed.drain().items():
             model = self.models.get(stream)
             if model is not None:
+                if delta.reset:  # a replay seek: the stream's state starts again
+                    model.clear()
                 model.extend(delta.frame, delta.gap)
         stats = self.engine.stats()
         self.last_stats = stats
         if stats.error and stats.error != self._error_reported:
             self._error_reported = stats.error
             self.notify(stats.error, severity="error", timeout=30)
+        if stats.replay is not None:
+            self._notify_replay_warnings(stats.replay.warnings)
         screen = self.live_screen()
         if screen is not None:
             screen.repaint(stats)
@@ -189,12 +199,27 @@ class IslandflowApp(App[None], inherit_bindings=False):
                 return None
         return None
 
+    def _notify_replay_warnings(self, warnings: tuple[str, ...]) -> None:
+        """Each replay warning (a corrupt segment skipped, ...) pops up once."""
+        for warning in warnings:
+            if warning not in self._warned:
+                self._warned.add(warning)
+                self.notify(warning, title="Replay", severity="warning", timeout=20)
+
     def status_notes(self, stats: EngineStats) -> tuple[str, ...]:
         """Warnings for the status bar, all in event time (deterministic in replay and tests).
 
         ``eq quiet 31s``: no equity print for ``ui.equities_silent_warning_ms`` while
         the clock moved on; a feed that silently lost its equities subscription shows.
+        ``2 seg skipped``: a replay skipped unreadable segments (each one also
+        popped up once as a notification).
         """
+        notes: tuple[str, ...] = ()
+        if stats.replay is not None and stats.replay.warnings:
+            notes = (f"{len(stats.replay.warnings)} seg skipped",)
+        return notes + self._quiet_notes(stats)
+
+    def _quiet_notes(self, stats: EngineStats) -> tuple[str, ...]:
         watermark = stats.watermark_ns
         if watermark <= 0:
             return ()
@@ -229,7 +254,10 @@ class IslandflowApp(App[None], inherit_bindings=False):
                 f"Screen: {title}", f"Switch to the {title} screen", partial(self.switch_mode, mode)
             )
         for binding in type(screen).BINDINGS:
-            if isinstance(binding, Binding) and binding.show and binding.tooltip:
+            if not (isinstance(binding, Binding) and binding.show and binding.tooltip):
+                continue
+            _, name, params = parse_action(binding.action)
+            if screen.check_action(name, params):  # e.g. replay keys only in a replay
                 yield SystemCommand(
                     f"{screen.title or type(screen).__name__}: {binding.description}",
                     binding.tooltip,
@@ -245,9 +273,24 @@ class IslandflowApp(App[None], inherit_bindings=False):
 
 
 def make_app(
-    cfg: Config, engine: Engine | None = None, *, start_engine: bool = True
+    cfg: Config, engine: EngineFacade | None = None, *, start_engine: bool = True
 ) -> IslandflowApp:
-    """The one way to build the app (CLI and tests): a synthetic engine unless given one."""
+    """The one way to build the app (CLI and tests).
+
+    Without an engine it builds the configured one: in a child process (default,
+    ``feed.engine = "process"``) so engine work never competes with the UI for the
+    GIL, or on a thread (``"thread"``).  Tests pass a thread engine they drive.
+    """
     if engine is None:
-        engine = Engine(cfg, SyntheticFeed(cfg.synthetic))
-    return IslandflowApp(cfg, engine, start_engine=start_engine)
+        if cfg.feed.engine == "process":
+            engine = ProcessEngine(cfg)
+        else:
+            engine = Engine(cfg, build_adapter(cfg))
+            attach_recording(engine, cfg)
+    app = IslandflowApp(cfg, engine, start_engine=start_engine)
+    if start_engine and isinstance(engine, ProcessEngine):
+        # Spawn before Textual owns the terminal: once its driver has swapped the
+        # standard streams, multiprocessing cannot pass them to a child.  Starting
+        # here also overlaps the engine's start-up with the UI's.
+        engine.start()
+    return app

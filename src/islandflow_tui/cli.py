@@ -7,21 +7,20 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
-import logging.handlers
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from islandflow_tui import __version__
 from islandflow_tui.config import (
     Config,
     ConfigError,
-    toml_value,
     default_config_path,
     load_config,
     render_example,
+    toml_value,
 )
+from islandflow_tui.logs import setup_logging
 
 # flag dest -> "section.key" it overrides
 _FLAG_KEYS = {
@@ -89,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--min-premium", type=float, metavar="USD", help="tape hides prints below this premium"
     )
-    parser.add_argument("--theme", metavar="NAME", help="Textual theme (islandflow, islandflow-light, ...)")
+    parser.add_argument(
+        "--theme", metavar="NAME", help="Textual theme (islandflow, islandflow-light, ...)"
+    )
     parser.add_argument("--refresh-hz", type=float, metavar="HZ", help="screen repaint rate (1-60)")
     parser.add_argument("--data-dir", metavar="DIR", help="where sessions are stored")
     parser.add_argument("--log-dir", metavar="DIR", help="where the log file goes")
@@ -103,7 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print every config key with its default and a comment, and exit",
     )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in _command_registrars():
+        register(sub)
     return parser
+
+
+def _command_registrars() -> list[Callable[[Any], None]]:
+    """Subcommands live in islandflow_tui.commands.*; each exposes ``register(subparsers)``
+    and sets ``func(args, cfg) -> int`` as the parser default."""
+    from islandflow_tui import commands
+
+    return commands.registrars()
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -123,25 +135,6 @@ def render_effective(cfg: Config) -> str:
     return "\n".join(lines)
 
 
-def setup_logging(cfg: Config) -> str | None:
-    """Log to a file (never the terminal the TUI draws on); return a warning if we cannot."""
-    root = logging.getLogger("islandflow")
-    root.setLevel(logging.INFO)
-    root.propagate = False
-    try:
-        log_dir = cfg.log_path()
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            log_dir / "islandflow.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8"
-        )
-    except OSError as exc:
-        root.addHandler(logging.NullHandler())
-        return f"logging disabled: cannot write to {cfg.log_path()}: {exc.strerror}"
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.print_example_config:
@@ -156,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(render_effective(cfg))
         return 0
     warning = setup_logging(cfg)
+    if getattr(args, "func", None) is not None:
+        return int(args.func(args, cfg))
 
     from islandflow_tui.app import make_app  # textual is imported only when the UI runs
 

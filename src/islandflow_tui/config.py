@@ -54,10 +54,17 @@ class FeedConfig:
     """Where market data comes from."""
 
     adapter: str = knob(
-        "synthetic", "feed adapter (only synthetic is built so far)", choices=("synthetic",)
+        "synthetic",
+        "feed adapter: synthetic, or replay (set by islandflow replay)",
+        choices=("synthetic", "replay"),
     )
     allowed_lateness_ms: int = knob(
         2000, "events older than the feed's watermark by more than this are rejected", min=0
+    )
+    engine: str = knob(
+        "process",
+        "where the engine runs: process (keeps the UI responsive under the firehose) or thread",
+        choices=("process", "thread"),
     )
 
 
@@ -76,6 +83,12 @@ class SyntheticConfig:
     )
     tick_ms: int = knob(100, "event time covered by each generated batch", min=1, max=10_000)
     pace: bool = knob(True, "pace event time to the wall clock (false: as fast as possible)")
+    backfill_s: float = knob(
+        10.0,
+        "seconds of event time before the start generated at once, so the tape opens with history",
+        min=0,
+        max=600,
+    )
 
 
 @dataclass
@@ -117,12 +130,138 @@ class SignalConfig:
     )
 
 
+SIDE_RULES = (
+    "quote",
+    "tick",
+    "reverse_tick",
+    "lee_ready",
+    "emo",
+    "clnv",
+    "trade_size",
+    "depth",
+)
+
+
+@dataclass
+class SideConfig:
+    """Trade-side inference: a stack of published rules, the first that signs a print wins."""
+
+    stack: list[str] = knob(
+        ["trade_size", "quote", "depth", "tick"],
+        "rules tried in order: quote, tick, reverse_tick, lee_ready, emo, clnv, trade_size, depth",
+    )
+    reverse_tick_horizon_ms: int = knob(
+        1000,
+        "reverse_tick looks this far ahead for the next trade; delays every stream by it if used",
+        min=0,
+        max=60_000,
+    )
+
+
 @dataclass
 class FlowConfig:
-    """Flow packet clustering (read by the flow-packet stage of issue 4)."""
+    """Flow packets, packet kinds, structures and rolling baselines (issue 4)."""
 
     cluster_window_ms: int = knob(
         500, "window anchored at a packet's first print that gathers its prints", min=1
+    )
+    packet_input: str = knob(
+        "all",
+        "prints that form packets: all, or only those passing the balanced / smart-money filter",
+        choices=("all", "balanced", "smart-money"),
+    )
+    cancel_lookback_ms: int = knob(
+        60_000, "a cancel can retract a print of a packet emitted at most this long ago", min=0
+    )
+    sweep_min_venues: int = knob(2, "sweep: distinct venues in the packet", min=2)
+    sweep_min_iso_ratio: float = knob(0.5, "sweep: share of prints flagged ISO", min=0, max=1)
+    sweep_min_taking_ratio: float = knob(
+        0.6, "sweep: share of size at/through one side of the NBBO (taking liquidity)", min=0, max=1
+    )
+    golden_min_premium: float = knob(
+        1_000_000.0, "golden sweep: sweep premium ($); also needs size > open interest", min=0
+    )
+    block_min_size: int = knob(500, "block: contracts in one print", min=1)
+    block_min_premium: float = knob(0.0, "block: premium of that print ($)", min=0)
+    split_min_prints: int = knob(3, "split: prints on one venue in one packet", min=2)
+    repeat_window_ms: int = knob(
+        180_000, "repeat: trailing window over which hits on one contract are counted", min=1
+    )
+    repeat_min_hits: int = knob(5, "repeat: aggressive hits on one side within the window", min=2)
+    repeat_min_premium: float = knob(5_000.0, "repeat: premium for a packet to count as a hit", min=0)
+    structure_window_ms: int = knob(
+        100, "structure: legs' first prints within this of the first leg, same root and venue", min=0
+    )
+    structure_min_confidence: float = knob(
+        0.5, "structure: emitted if its label scores this (multi-leg prints always)", min=0, max=1
+    )
+    rolling_window_size: int = knob(
+        50, "baselines: observations kept per contract and per underlying (seed ROLLING_WINDOW_SIZE)",
+        min=2,
+    )
+    rolling_ttl_s: int = knob(
+        86_400, "baselines: a key idle this long (event time) is dropped (seed ROLLING_TTL_SEC)", min=1
+    )
+    open_interest_path: str = knob(
+        "", "optional CSV/Parquet/JSON of symbol, open_interest[, as_of date]; empty = unknown"
+    )
+    event_calendar_path: str = knob(
+        "", "optional JSON event calendar (seed SMART_MONEY_EVENT_CALENDAR_PATH); empty = none"
+    )
+
+
+@dataclass
+class ClassifierConfig:
+    """Rule-based classifiers over packets and structures (seed CLASSIFIER_*)."""
+
+    sweep_min_premium: float = knob(40_000.0, "sweep classifiers: premium ($)", min=0)
+    sweep_min_count: int = knob(3, "sweep classifiers: prints in the packet", min=1)
+    sweep_min_premium_z: float = knob(2.0, "sweep classifiers: premium z instead of premium")
+    spike_min_premium: float = knob(20_000.0, "unusual spike: premium ($)", min=0)
+    spike_min_size: int = knob(400, "unusual spike: contracts", min=1)
+    spike_min_premium_z: float = knob(2.5, "unusual spike: premium z instead of size+premium")
+    spike_min_size_z: float = knob(2.0, "unusual spike: size z instead of size+premium")
+    z_min_samples: int = knob(12, "baseline observations before any z-score may gate", min=2)
+    min_nbbo_coverage: float = knob(
+        0.5, "share of a packet's prints with a usable NBBO (every packet classifier)", min=0, max=1
+    )
+    min_aggressor_ratio: float = knob(
+        0.55, "share of size on the dominant side (directional classifiers)", min=0, max=1
+    )
+    zero_dte_max_atm_pct: float = knob(
+        0.01, "0DTE gamma punch: |strike - spot| / spot at most this", min=0, max=1
+    )
+    zero_dte_min_premium: float = knob(20_000.0, "0DTE gamma punch: premium ($)", min=0)
+    zero_dte_min_size: int = knob(400, "0DTE gamma punch: contracts", min=1)
+    write_min_premium: float = knob(
+        40_000.0, "call overwrite / put write: premium sold ($)", min=0
+    )
+    far_dated_min_dte: int = knob(60, "far-dated conviction: days to expiry", min=1)
+    far_dated_min_premium: float = knob(40_000.0, "far-dated conviction: premium ($)", min=0)
+    block_min_premium: float = knob(20_000.0, "block classifier: premium of the packet ($)", min=0)
+    repeat_min_premium: float = knob(
+        40_000.0, "repeat hitter: premium summed over the hits in the window ($)", min=0
+    )
+    structure_min_premium: float = knob(
+        20_000.0, "structure classifiers: gross premium of the legs ($)", min=0
+    )
+    structure_min_confidence: float = knob(
+        0.4, "structure classifiers: structure label confidence", min=0, max=1
+    )
+
+
+@dataclass
+class AlertConfig:
+    """Scored alerts from classifier hits."""
+
+    high_score: float = knob(80.0, "score at or above which an alert is high", min=0, max=100)
+    medium_score: float = knob(45.0, "score at or above which an alert is medium", min=0, max=100)
+    min_score: float = knob(0.0, "alerts scoring below this are not emitted", min=0, max=100)
+    cooldown_ms: int = knob(
+        30_000, "after an alert, the same contract and kind stay quiet this long", min=0
+    )
+    escalate_points: float = knob(
+        10.0, "within the cool-down, an alert still fires if it beats the last by this", min=0
     )
 
 
@@ -158,14 +297,71 @@ class PathsConfig:
 
 
 @dataclass
+class LogConfig:
+    """Session recording: every raw and derived event as Parquet segments (engine/log.py)."""
+
+    record: bool = knob(
+        True, "record live runs as sessions under <data dir>/sessions (false: --no-record)"
+    )
+    segment_max_mb: float = knob(
+        64.0,
+        "seal the open segment into Parquet at this many MB of Arrow IPC (Parquet is ~10x smaller)",
+        min=0.01,
+        max=4096,
+    )
+    segment_max_age_s: float = knob(
+        60.0, "seal the open segment after this many seconds of wall time", min=0.1, max=86_400
+    )
+    flush_interval_ms: int = knob(
+        200,
+        "durability bound: the writer never lags more than this (the engine waits), "
+        "so a killed process loses at most this much; with fsync, also the fsync period",
+        min=10,
+        max=60_000,
+    )
+    fsync: bool = knob(
+        True,
+        "fsync open segments every flush interval and sealed ones before their rename "
+        "(survives an OS crash or power cut, not only a killed process)",
+    )
+    max_disk_gb: float = knob(
+        20.0, "retention: remove the oldest sealed sessions above this many GB (0 = no limit)", min=0
+    )
+    max_days: float = knob(
+        30.0, "retention: remove sealed sessions older than this many days (0 = keep)", min=0
+    )
+
+
+@dataclass
+class ReplayConfig:
+    """Replaying a recorded session (islandflow replay)."""
+
+    session: str = knob("", "session id or folder to replay; empty = the newest session")
+    start: str = knob(
+        "", "start at: ISO-8601 time, HH:MM[:SS] New York time on the session's day, or +SECONDS"
+    )
+    end: str = knob("", "stop at (same forms as start); empty = the session's end")
+    speed: str = knob("1", "playback speed multiplier from 0.25 to 1000, or max")
+    paused: bool = knob(False, "open paused at the start")
+    checkpoint_interval_s: float = knob(
+        10.0, "event time between engine checkpoints (a seek fast-forwards at most this)", min=0.5
+    )
+
+
+@dataclass
 class Config:
     feed: FeedConfig = field(default_factory=FeedConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     nbbo: NbboConfig = field(default_factory=NbboConfig)
     signal: SignalConfig = field(default_factory=SignalConfig)
+    side: SideConfig = field(default_factory=SideConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
 
     def data_path(self) -> Path:
         return Path(self.paths.data_dir or platformdirs.user_data_dir(APP_NAME))
@@ -295,6 +491,18 @@ def _check_cross_field(cfg: Config) -> None:
                 f"config: synthetic.start = {start!r} is not allowed; "
                 "expected 'now' or an ISO-8601 time such as 2025-11-25T14:30:00Z"
             ) from None
+    stack = cfg.side.stack
+    unknown = [rule for rule in stack if rule not in SIDE_RULES]
+    if not stack or unknown or len(set(stack)) != len(stack):
+        raise ConfigError(
+            f"config: side.stack = {stack!r} is not allowed; expected a non-empty list of "
+            f"distinct rules from {', '.join(SIDE_RULES)}"
+        )
+    if cfg.alerts.medium_score > cfg.alerts.high_score:
+        raise ConfigError(
+            f"config: alerts.medium_score = {cfg.alerts.medium_score!r} is not allowed; "
+            f"expected a number <= alerts.high_score ({cfg.alerts.high_score:g})"
+        )
 
 
 def load_config(

@@ -29,6 +29,7 @@ class Delta:
 
     frame: pl.DataFrame  # newest rows, oldest first, at most max_rows
     gap: int  # rows dropped because the subscriber fell behind
+    reset: bool = False  # discard what you had first (a replay seek): frame is the new state
 
 
 class DisplayFeed:
@@ -44,6 +45,7 @@ class DisplayFeed:
         self._frames: dict[str, deque[pl.DataFrame]] = {s: deque() for s in self.streams}
         self._rows = dict.fromkeys(self.streams, 0)
         self._gap = dict.fromkeys(self.streams, 0)
+        self._reset = dict.fromkeys(self.streams, False)
         self.total_gap = 0
         self.closed = False
 
@@ -71,20 +73,40 @@ class DisplayFeed:
                 self._gap[stream] += cut
                 self.total_gap += cut
 
+    def limit(self, stream: str) -> int:
+        return self._limit[stream]
+
+    def reset(self, stream: str, frame: pl.DataFrame) -> None:
+        """Replace everything buffered for ``stream`` with ``frame`` and tell the reader."""
+        with self._lock:
+            self._frames[stream].clear()
+            self._rows[stream] = 0
+            self._gap[stream] = 0
+            self._reset[stream] = True
+        if frame.height:
+            self.push(stream, frame)
+
+    def add_gap(self, stream: str, rows: int) -> None:
+        """Count rows dropped upstream (e.g. in the engine process) as this feed's gap."""
+        with self._lock:
+            self._gap[stream] += rows
+            self.total_gap += rows
+
     def drain(self) -> dict[str, Delta]:
         """Take everything buffered; streams with nothing new are absent."""
         with self._lock:
             out: dict[str, Delta] = {}
             for stream in self.streams:
                 frames = self._frames[stream]
-                if not frames and not self._gap[stream]:
+                if not frames and not self._gap[stream] and not self._reset[stream]:
                     continue
                 parts = list(frames)
                 frames.clear()
                 self._rows[stream] = 0
                 gap, self._gap[stream] = self._gap[stream], 0
                 frame = pl.concat(parts, how="vertical") if parts else pl.DataFrame()
-                out[stream] = Delta(frame, gap)
+                reset, self._reset[stream] = self._reset[stream], False
+                out[stream] = Delta(frame, gap, reset)
         return out
 
     def pending_rows(self) -> int:
@@ -120,6 +142,23 @@ class Bus:
             for feeds in self._display.values():
                 if feed in feeds:
                     feeds.remove(feed)
+
+    def display_streams(self) -> list[str]:
+        """Streams some display feed shows (a replay seek rebuilds exactly these)."""
+        with self._lock:
+            return [s for s, feeds in self._display.items() if feeds]
+
+    def display_limits(self) -> dict[str, int]:
+        """Per stream, the most rows any display feed keeps."""
+        with self._lock:
+            return {
+                s: max(f.limit(s) for f in feeds) for s, feeds in self._display.items() if feeds
+            }
+
+    def publish_reset(self, stream: str, frame: pl.DataFrame) -> None:
+        """Display feeds only: the stream's visible state is now ``frame`` (after a seek)."""
+        for feed in self._display.get(stream, ()):
+            feed.reset(stream, frame)
 
     def publish(self, stream: str, frame: pl.DataFrame) -> None:
         if frame.height == 0:

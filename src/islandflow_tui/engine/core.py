@@ -15,8 +15,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -48,6 +49,8 @@ class EngineStats:
     last_rejection: str  # one human line about the newest rejection, "" if none
     display_gap: int  # rows the UI's display feeds dropped because it fell behind
     error: str = ""  # set if the engine thread died (it should not)
+    recording: str = ""  # recorder status line ("" when not recording)
+    replay: Any = None  # ReplayState when the feed is a replay
     batches: int = 0
     ingest_ms_p50: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
@@ -102,6 +105,15 @@ class Engine:
         self._batches = 0
         self._ingest_ms: deque[float] = deque(maxlen=256)
         self._display_feeds: list[DisplayFeed] = []
+        #: when set, nothing is published (a replay fast-forwarding to a seek target)
+        self.quiet = False
+        self.recorder: Any = None  # SessionRecorder when this run is recorded
+        self._checkpoint_sink: Callable[[int, dict[str, pl.DataFrame]], None] | None = None
+        self._checkpoint_interval = 0
+        self._next_checkpoint = 0
+        bind = getattr(adapter, "bind", None)
+        if callable(bind):
+            bind(self)
 
     # -- subscriptions --------------------------------------------------------
     def subscribe(self, streams: Iterable[str], max_rows: int | dict[str, int]) -> DisplayFeed:
@@ -124,6 +136,8 @@ class Engine:
         Returns the derived frames produced (also published on the bus).
         """
         t0 = time.perf_counter()
+        if batch.recorded:
+            return self._ingest_recorded(batch, t0)
         accepted: dict[str, pl.DataFrame] = {}
         for stream in ev.RAW_STREAMS:
             frame = batch.frames.get(stream)
@@ -142,11 +156,36 @@ class Engine:
                     "unknown", {"unknown_stream": max(n, 1)}, {"unknown_stream": stream}
                 )
         self.watermark = max(self.watermark, batch.watermark)
-        for stream, frame in published.items():
-            self.bus.publish(stream, frame)
+        return self._run_compute(accepted, published, t0)
+
+    def _ingest_recorded(self, batch: ev.FeedBatch, t0: float) -> dict[str, pl.DataFrame]:
+        """Replay: rows come with their recorded seq/id and OSI columns; only the
+        engine-internal contract id is attached (the log never stores it)."""
+        accepted: dict[str, pl.DataFrame] = {}
+        for stream in ev.RAW_STREAMS:
+            frame = batch.frames.get(stream)
+            if frame is None or frame.height == 0:
+                continue
+            if stream in (ev.OPTIONS_PRINTS, ev.OPTIONS_NBBO):
+                frame = self._osi.attach(frame, contract_columns=False)
+            accepted[stream] = frame
+            last = int(frame.get_column("seq").max())  # type: ignore[arg-type]
+            self.seq[stream] = max(self.seq[stream], last + 1)
+        published = {s: f.select(ev.SCHEMAS[s].names) for s, f in accepted.items()}
+        self.watermark = max(self.watermark, batch.watermark)
+        return self._run_compute(accepted, published, t0)
+
+    def _run_compute(
+        self, accepted: dict[str, pl.DataFrame], published: dict[str, pl.DataFrame], t0: float
+    ) -> dict[str, pl.DataFrame]:
+        if not self.quiet:
+            for stream, frame in published.items():
+                self.bus.publish(stream, frame)
         # compute also gets engine-internal columns (cid) that the bus never carries
         derived = self.compute.process(accepted, self.watermark)
-        self._publish_derived(derived)
+        if not self.quiet:
+            self._publish_derived(derived)
+        self._maybe_checkpoint()
         elapsed_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
             for stream, frame in (*published.items(), *derived.items()):
@@ -155,6 +194,66 @@ class Engine:
             self._batches += 1
             self._ingest_ms.append(elapsed_ms)
         return derived
+
+    # -- checkpoints (fast seek, restart) ---------------------------------------------
+    def checkpoint(self) -> dict[str, pl.DataFrame]:
+        """Engine and operator state at the current watermark, as polars frames.
+
+        Only state that follows from events *below* the watermark is kept: raw rows
+        at or above it (the NBBO join's pending buffers) are dropped, because a
+        restore is always followed by replaying the raw rows from the watermark on.
+        """
+        state = {k: v for k, v in self.compute.state().items() if not k.startswith("nbbo.pending")}
+        state["engine.osi"] = self._osi.table()
+        state["engine.meta"] = pl.DataFrame(
+            {
+                "key": ["watermark", *(f"seq.{s}" for s in ev.RAW_STREAMS)],
+                "value": [self.watermark, *(self.seq[s] for s in ev.RAW_STREAMS)],
+            },
+            schema={"key": pl.String, "value": pl.Int64},
+        )
+        return state
+
+    def restore(self, state: dict[str, pl.DataFrame]) -> None:
+        """Inverse of :meth:`checkpoint`."""
+        meta = dict(state["engine.meta"].iter_rows())
+        self._osi.load(state["engine.osi"])
+        compute_state = {k: v for k, v in state.items() if not k.startswith("engine.")}
+        compute_state.setdefault("nbbo.pending_prints", None)
+        compute_state.setdefault("nbbo.pending_quotes", None)
+        self.compute = Compute(self.cfg)
+        self.compute.restore(compute_state)
+        self.watermark = int(meta["watermark"])
+        for s in ev.RAW_STREAMS:
+            self.seq[s] = int(meta[f"seq.{s}"])
+
+    def reset(self) -> None:
+        """Back to an empty engine (a replay seeking before its first checkpoint)."""
+        self.compute = Compute(self.cfg)
+        self._osi = OsiCache()
+        self.watermark = 0
+        self.seq = dict.fromkeys(ev.RAW_STREAMS, 0)
+
+    def set_checkpoint_sink(
+        self, sink: Callable[[int, dict[str, pl.DataFrame]], None] | None, interval_ns: int
+    ) -> None:
+        """Call ``sink(watermark, checkpoint())`` each time event time crosses a
+        multiple of ``interval_ns`` (live recording persists them for fast seeks)."""
+        self._checkpoint_sink = sink
+        self._checkpoint_interval = interval_ns
+        self._next_checkpoint = 0
+
+    def _maybe_checkpoint(self) -> None:
+        sink = self._checkpoint_sink
+        if sink is None or self.watermark < self._next_checkpoint:
+            return
+        interval = self._checkpoint_interval
+        if self._next_checkpoint:
+            try:
+                sink(self.watermark, self.checkpoint())
+            except Exception:  # a checkpoint is an optimisation: never fatal
+                log.exception("checkpoint failed")
+        self._next_checkpoint = (self.watermark // interval + 1) * interval
 
     def flush(self) -> dict[str, pl.DataFrame]:
         """Finalise every open window (end of input)."""
@@ -176,7 +275,9 @@ class Engine:
             pl.int_range(start, start + frame.height, dtype=pl.Int64).alias("seq")
         ).with_columns(ev.id_expr(stream))
 
-    def _count_rejections(self, stream: str, counts: dict[str, int], detail: dict[str, str]) -> None:
+    def _count_rejections(
+        self, stream: str, counts: dict[str, int], detail: dict[str, str]
+    ) -> None:
         now = time.monotonic()
         with self._lock:
             per = self.rejected.setdefault(stream, {})
@@ -213,9 +314,28 @@ class Engine:
                 last_rejection=self._last_rejection,
                 display_gap=sum(f.total_gap for f in self._display_feeds),
                 error=self._error,
+                recording=self._recording_line(),
+                replay=_replay_state(adapter),
                 batches=self._batches,
                 ingest_ms_p50=ingest[len(ingest) // 2] if ingest else 0.0,
             )
+
+    def _recording_line(self) -> str:
+        rec = self.recorder
+        if rec is None:
+            return ""
+        if rec.error:
+            return f"recording stopped: {rec.error}"
+        return rec.status_line()
+
+    def control(self, command: str, arg: Any = None) -> None:
+        """Replay controls (play, pause, seek, ...); a live feed has none."""
+        control = getattr(self.adapter, "control", None)
+        if control is None:
+            raise ValueError(
+                f"the {self.adapter.name if self.adapter else 'absent'} feed has no controls"
+            )
+        control(command, arg)
 
     # -- the engine thread ------------------------------------------------------
     def start(self) -> None:
@@ -224,7 +344,9 @@ class Engine:
         if self._thread is not None:
             return
         self._running = True
-        self._thread = threading.Thread(target=self._thread_main, name="islandflow-engine", daemon=True)
+        self._thread = threading.Thread(
+            target=self._thread_main, name="islandflow-engine", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -240,6 +362,13 @@ class Engine:
     def running(self) -> bool:
         return self._running
 
+    def run_forever(self) -> None:
+        """Run the feed on the calling thread until it ends or is closed (engine process)."""
+        if self.adapter is None:
+            raise RuntimeError("engine has no feed adapter to run")
+        self._running = True
+        self._thread_main()
+
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
@@ -253,6 +382,10 @@ class Engine:
         finally:
             loop.close()
             self._running = False
+            if self.recorder is not None:
+                from islandflow_tui.engine.session import finish_recording
+
+                finish_recording(self, self.recorder)
 
     async def _run(self) -> None:
         assert self.adapter is not None
@@ -264,3 +397,8 @@ class Engine:
                 self._count_rejections(
                     "engine", {"batch_error": 1}, {"batch_error": f"{type(exc).__name__}: {exc}"}
                 )
+
+
+def _replay_state(adapter: FeedAdapter | None) -> Any:
+    snapshot = getattr(adapter, "state_snapshot", None)
+    return snapshot() if callable(snapshot) else None

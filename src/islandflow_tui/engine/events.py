@@ -12,6 +12,7 @@ field in the field metadata; ``polars_schema`` gives the matching polars schema.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import IntFlag
 from typing import Final
@@ -280,6 +281,8 @@ OPTIONS_ENRICHED_SCHEMA = pa.schema(
         _f("quote_age_ns", pa.int64(), "print ts minus quote ts", True),
         _f("quote_state", pa.string(), "NORMAL, LOCKED, CROSSED or NONE"),
         _f("placement", pa.string(), "AA, A, MID, B, BB, NO_NBBO, STALE or CROSSED"),
+        _f("side", pa.string(), "inferred trade side: buy, sell or unknown"),
+        _f("side_rule", pa.string(), "rule that decided the side (compute/side.py), or why none"),
         _f("premium", pa.float64(), "price * size * 100, dollars"),
         _f("signal_pass", pa.bool_(), "verdict of the configured signal policy"),
         _f("signal_reason", pa.string(), "rule that decided the verdict"),
@@ -288,21 +291,95 @@ OPTIONS_ENRICHED_SCHEMA = pa.schema(
     ]
 )
 
+# Trade side inferred for each enriched print, and the trade-side labels of packets.
+SIDES: Final = ("buy", "sell", "unknown")
+PACKET_SIDES: Final = ("buy", "sell", "mixed", "unknown")
+DIRECTIONS: Final = ("bullish", "bearish", "neutral")
+PACKET_KINDS: Final = ("golden_sweep", "sweep", "block", "split", "repeat", "complex", "plain")
+STRUCTURE_LABELS: Final = (
+    "vertical",
+    "calendar",
+    "diagonal",
+    "straddle",
+    "strangle",
+    "risk_reversal",
+    "butterfly",
+    "condor",
+    "roll",
+    "ladder",
+    "combo",
+)
+#: status of a packet or alert: first issue, a re-issue after a cancel, or a re-issue
+#: that withdraws it (nothing left that qualifies)
+STATUSES: Final = ("new", "correction", "retracted")
+SEVERITIES: Final = ("high", "medium", "low")
+
+
+def _nf(name: str, typ: pa.DataType, doc: str) -> pa.Field:
+    return _f(name, typ, doc, True)
+
+
 FLOW_PACKETS_SCHEMA = pa.schema(
     [
         *HEADER,
         *OSI_FIELDS,
-        _f("first_ts", pa.int64(), "ts of the first member print"),
+        _f("status", pa.string(), "new, or correction (re-issued after a cancel; see corrects)"),
+        _nf("corrects", pa.int64(), "id of the packet version this one replaces"),
+        _f("first_ts", pa.int64(), "ts of the first member print (the window's anchor)"),
         _f("last_ts", pa.int64(), "ts of the last member print"),
+        _f("span_ns", pa.int64(), "last_ts - first_ts"),
         _f("count", pa.int64(), "member prints"),
         _f("total_size", pa.int64(), "contracts"),
-        _f("premium", pa.float64(), "dollars"),
+        _f("max_size", pa.int64(), "largest single print, contracts"),
+        _f("premium", pa.float64(), "sum of price * size * 100, dollars"),
         _f("vwap", pa.float64(), "size-weighted price"),
+        _f("first_price", pa.float64(), "price of the first print"),
+        _f("last_price", pa.float64(), "price of the last print"),
+        _f("min_price", pa.float64(), "lowest price"),
+        _f("max_price", pa.float64(), "highest price"),
         _f("exchanges", pa.int64(), "distinct venues"),
-        _f("iso_count", pa.int64(), "ISO prints"),
-        _f("nbbo_coverage", pa.float64(), "fraction of members with a usable NBBO"),
-        _f("kind", pa.string(), "sweep, block, split, repeat, golden_sweep or plain"),
-        _f("direction", pa.string(), "bullish, bearish or neutral"),
+        _f("iso_count", pa.int64(), "prints flagged ISO"),
+        _f("complex", pa.bool_(), "multi-leg / stock-option prints (kept apart from single-leg)"),
+        _f("nbbo_coverage", pa.float64(), "share of prints with a usable NBBO (placed AA..BB)"),
+        _f("n_aa", pa.int64(), "prints above the ask"),
+        _f("n_a", pa.int64(), "prints at the ask"),
+        _f("n_mid", pa.int64(), "prints inside the spread"),
+        _f("n_b", pa.int64(), "prints at the bid"),
+        _f("n_bb", pa.int64(), "prints below the bid"),
+        _f("n_unplaced", pa.int64(), "prints without a usable NBBO (NO_NBBO, STALE, CROSSED)"),
+        _f("ask_ratio", pa.float64(), "share of size at or above the ask"),
+        _f("mid_ratio", pa.float64(), "share of size inside the spread"),
+        _f("bid_ratio", pa.float64(), "share of size at or below the bid"),
+        _f("buy_size", pa.int64(), "contracts signed buy"),
+        _f("sell_size", pa.int64(), "contracts signed sell"),
+        _nf("buy_ratio", pa.float64(), "buy / (buy + sell) size; null if nothing signed"),
+        _f("side", pa.string(), "dominant side by size: buy, sell, mixed or unknown"),
+        _f("aggressor_ratio", pa.float64(), "size on the dominant side / total size"),
+        _f("start_placement", pa.string(), "placement of the first print"),
+        _f("end_placement", pa.string(), "placement of the last print"),
+        _nf("start_edge", pa.float64(), "first print: (price - mid) / half-spread (+1 ask, -1 bid)"),
+        _nf("end_edge", pa.float64(), "last print: (price - mid) / half-spread"),
+        _nf("spread_pct", pa.float64(), "mean spread / mid over placed prints"),
+        _nf("spot", pa.float64(), "underlying price at first_ts (equity quote mid or print)"),
+        _nf("moneyness", pa.float64(), "(strike - spot) / spot"),
+        _f("dte", pa.int64(), "days to expiry from the New York date of first_ts"),
+        _nf("open_interest", pa.int64(), "open interest when known (flow.open_interest_path)"),
+        _f("day_volume", pa.int64(), "contracts traded in packets of this contract today, incl. this"),
+        _nf("days_to_event", pa.int64(), "days to the root's next calendar event known at ts"),
+        _nf("event_before_expiry", pa.bool_(), "that event falls on or before expiry"),
+        _nf("premium_z", pa.float64(), "premium z vs this contract's baseline (before adding)"),
+        _nf("size_z", pa.float64(), "total_size z vs this contract's baseline"),
+        _nf("spread_z", pa.float64(), "spread_pct z vs this contract's baseline"),
+        _f("baseline_n", pa.int64(), "observations in the contract's premium baseline"),
+        _nf("root_premium_z", pa.float64(), "premium z vs the underlying's baseline"),
+        _nf("root_size_z", pa.float64(), "total_size z vs the underlying's baseline"),
+        _nf("root_spread_z", pa.float64(), "spread_pct z vs the underlying's baseline"),
+        _f("root_baseline_n", pa.int64(), "observations in the underlying's premium baseline"),
+        _f("repeat_hits", pa.int64(), "qualifying hits on this contract and side in the window"),
+        _f("kind", pa.string(), "golden_sweep, sweep, block, split, repeat, complex or plain"),
+        _f("tags", pa.list_(pa.string()), "every kind whose rules pass (kind is the first)"),
+        _f("direction", pa.string(), "bullish, bearish or neutral (right x side)"),
+        _f("retracted", pa.list_(pa.int64()), "ids of member prints removed by cancels"),
         EVIDENCE,
         TRACE,
     ]
@@ -312,10 +389,24 @@ FLOW_STRUCTURES_SCHEMA = pa.schema(
     [
         *HEADER,
         _f("root", pa.string(), "underlying"),
-        _f("label", pa.string(), "vertical, calendar, straddle, ..."),
-        _f("legs", pa.int64(), "number of legs"),
-        _f("premium", pa.float64(), "net dollars"),
-        _f("confidence", pa.float64(), "0..1"),
+        _f("label", pa.string(), "vertical, calendar, diagonal, straddle, strangle, ..."),
+        _f("confidence", pa.float64(), "0..1 score of the winning label"),
+        _nf("runner_up", pa.string(), "best label that lost"),
+        _nf("runner_up_confidence", pa.float64(), "its score"),
+        _nf("variant", pa.string(), "long_vol/short_vol, debit/credit, up/down/out..."),
+        _f("direction", pa.string(), "bullish, bearish or neutral"),
+        _f("legs", pa.int64(), "number of legs (distinct contracts)"),
+        _f("symbols", pa.list_(pa.string()), "leg contracts, by expiry, right, strike"),
+        _f("leg_sizes", pa.list_(pa.int64()), "contracts per leg"),
+        _f("leg_sides", pa.list_(pa.string()), "buy, sell or unknown per leg"),
+        _f("description", pa.string(), "legs in words, e.g. +100 580C 11/25  -100 585C 11/25"),
+        _f("first_ts", pa.int64(), "first print of the first leg"),
+        _f("last_ts", pa.int64(), "last print of any leg"),
+        _f("exchange", pa.string(), "venue of the legs' first prints"),
+        _f("complex", pa.bool_(), "every leg printed as a multi-leg order"),
+        _f("total_size", pa.int64(), "contracts over all legs"),
+        _f("premium", pa.float64(), "gross dollars over all legs"),
+        _nf("net_premium", pa.float64(), "bought minus sold dollars; null unless every side known"),
         EVIDENCE,
         TRACE,
     ]
@@ -325,11 +416,15 @@ CLASSIFIER_HITS_SCHEMA = pa.schema(
     [
         *HEADER,
         _f("classifier", pa.string(), "classifier name"),
+        _nf("variant", pa.string(), "sub-type, e.g. debit/credit, long_vol/short_vol, up/out"),
+        _f("source", pa.string(), "packet or structure"),
+        _f("source_id", pa.int64(), "id of the packet or structure it fired on"),
         _f("root", pa.string(), "underlying"),
-        _f("symbol", pa.string(), "contract, empty for structures", True),
+        _nf("symbol", pa.string(), "contract; null for structures"),
         _f("direction", pa.string(), "bullish, bearish or neutral"),
-        _f("confidence", pa.float64(), "0..1"),
+        _f("confidence", pa.float64(), "0..1 (formula in compute/classifiers.py)"),
         _f("premium", pa.float64(), "dollars"),
+        _f("size", pa.int64(), "contracts"),
         EVIDENCE,
         TRACE,
     ]
@@ -338,14 +433,21 @@ CLASSIFIER_HITS_SCHEMA = pa.schema(
 ALERTS_SCHEMA = pa.schema(
     [
         *HEADER,
+        _f("status", pa.string(), "new, correction or retracted (after a cancel)"),
+        _nf("corrects", pa.int64(), "id of the alert this one replaces"),
         _f("root", pa.string(), "underlying"),
-        _f("symbol", pa.string(), "contract", True),
+        _nf("symbol", pa.string(), "contract; null for structures"),
         _f("kind", pa.string(), "best hit's classifier"),
-        _f("score", pa.float64(), "0..100"),
+        _f("classifiers", pa.list_(pa.string()), "every classifier that fired, best first"),
+        _f("hits", pa.int64(), "classifier hits behind the alert"),
+        _f("score", pa.float64(), "0..100 (formula in compute/alerts.py)"),
         _f("severity", pa.string(), "high, medium or low"),
         _f("direction", pa.string(), "bullish, bearish or neutral"),
+        _f("confidence", pa.float64(), "best hit's confidence"),
         _f("explanation", pa.string(), "one-line human explanation"),
         _f("premium", pa.float64(), "dollars"),
+        _f("source_id", pa.int64(), "packet or structure the hits fired on"),
+        _f("suppressed", pa.int64(), "alerts of this contract and kind held back by the cool-down"),
         EVIDENCE,
         TRACE,
     ]
@@ -434,11 +536,13 @@ def ingest_fields(stream: str) -> list[str]:
     return [f.name for f in SCHEMAS[stream] if f.name not in _ENGINE_ASSIGNED]
 
 
+@functools.cache
 def polars_schema(stream: str) -> pl.Schema:
-    """The polars schema matching a stream's Arrow schema."""
+    """The polars schema matching a stream's Arrow schema (cached: it is on the hot path)."""
     return pl.Schema(pl.from_arrow(SCHEMAS[stream].empty_table()).schema)
 
 
+@functools.cache
 def ingest_polars_schema(stream: str) -> pl.Schema:
     full = polars_schema(stream)
     return pl.Schema({name: full[name] for name in ingest_fields(stream)})
@@ -464,3 +568,6 @@ class FeedBatch:
 
     frames: dict[str, pl.DataFrame]
     watermark: int
+    #: rows already carry the engine's full stream schema with seq and id (a replay
+    #: of recorded events): the engine does not validate or re-sequence them
+    recorded: bool = False

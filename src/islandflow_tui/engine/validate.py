@@ -117,6 +117,13 @@ class OsiCache:
             }
         )
 
+    def table(self) -> pl.DataFrame:
+        """The symbol table (checkpointed: operator state is keyed by cid)."""
+        return self._parsed
+
+    def load(self, table: pl.DataFrame) -> None:
+        self._parsed = table
+
     def attach(self, frame: pl.DataFrame, *, contract_columns: bool = True) -> pl.DataFrame:
         """``frame`` with cid, and root, expiry, right, strike if ``contract_columns``
         (all null where the symbol is invalid).

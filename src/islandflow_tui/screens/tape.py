@@ -1,10 +1,14 @@
 """The Tape screen (the app's home): live option prints above/left, equity prints
-below/right, a filter line and the status bar.
+below/right, a filter line and the status bar; in a replay, a scrub bar above it.
 
 The screen holds no market data.  The app owns the two ``TapeModel``s and the
 ``TapeFilter`` (they outlive any screen and the app's repaint tick keeps them
 current even when this screen is not shown); this screen turns keys into filter
 and follow changes and, on each tick while visible, asks its views to repaint.
+
+In a replay (``stats.replay`` is set) the replay keys from ``ReplayControls``
+switch on: space plays/pauses the replay instead of freezing the tape, and
+home/end/g move the replay rather than the tape's scroll position.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from textual.widgets import Footer, Static
 
 from islandflow_tui.engine.core import EngineStats
 from islandflow_tui.widgets.prompt import PromptScreen, parse_money, parse_symbols
+from islandflow_tui.widgets.scrub_bar import REPLAY_BINDINGS, ReplayControls, ScrubBar
 from islandflow_tui.widgets.status_bar import StatusBar
 from islandflow_tui.widgets.tape_view import (
     EQUITY_COLUMNS,
@@ -68,10 +73,11 @@ def filter_line_text(filt: TapeFilter, shown: int, window: int, *, width: int) -
     return text
 
 
-class TapeScreen(Screen[None], inherit_bindings=False):
-    """Options tape + equities pane + filter line + status bar."""
+class TapeScreen(ReplayControls, Screen[None], inherit_bindings=False):
+    """Options tape + equities pane + filter line + (replay) scrub bar + status bar."""
 
     TITLE = "Tape"
+    LIVE_ONLY_ACTIONS: ClassVar[frozenset[str]] = frozenset({"toggle_pause"})
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -133,6 +139,7 @@ class TapeScreen(Screen[None], inherit_bindings=False):
             id="tape.focus_previous",
             tooltip="Move focus to the previous pane",
         ),
+        *REPLAY_BINDINGS,
     ]
 
     def __init__(self) -> None:
@@ -155,10 +162,13 @@ class TapeScreen(Screen[None], inherit_bindings=False):
         self._views = (options, equities)
         self._filter_line = Static(id="filter-line")
         self._status = StatusBar(id="status-bar")
+        self._scrub_bar = ScrubBar(id="scrub-bar")
+        self._scrub_bar.display = False  # shown while the engine reports a replay
         with Container(id="tape-panes"):
             yield options
             yield equities
         yield self._filter_line
+        yield self._scrub_bar
         yield self._status
         yield Footer()
 
@@ -184,6 +194,7 @@ class TapeScreen(Screen[None], inherit_bindings=False):
         for view in self._views:
             view.sync()
         self._paint_filter_line()
+        self.update_replay(stats)
         if stats is not None:
             self._status.show(stats, paused=self.paused, notes=self.ifapp.status_notes(stats))
 
@@ -206,6 +217,12 @@ class TapeScreen(Screen[None], inherit_bindings=False):
     @on(TapeView.FollowChanged)
     def _follow_changed(self) -> None:
         self.repaint(self.ifapp.last_stats)
+
+    def follow_live(self) -> None:
+        """A replay play or jump returns both tapes to the live edge (so it shows)."""
+        if self.paused:
+            for view in self.views:
+                view.resume()
 
     # -- actions ------------------------------------------------------------------
     def action_toggle_pause(self) -> None:

@@ -4,6 +4,10 @@ It paints from an ``EngineStats`` snapshot handed to it on the repaint tick, nev
 from the engine directly, and it never reads the wall clock: the clock is the
 engine's event-time watermark, so replays and snapshot tests show the market's time.
 
+In a replay (``stats.replay`` set) the right-hand side reads
+``REPLAY 09:31:05.250 ET 10x`` with a ``PAUSED`` or ``END`` badge (``MAX`` for as
+fast as possible) and the feed section names the session.
+
 At narrow widths it abbreviates in steps (drop ``/s``, drop the secondary
 streams, drop the rejection reason, shorten the feed label) until it fits;
 ``status_text`` is a pure function so each step is testable.
@@ -58,7 +62,22 @@ def et_clock(watermark_ns: int) -> str:
     return moment.strftime("%H:%M:%S ET")
 
 
+def replay_clock(position_ns: int) -> str:
+    """Replay position as ``HH:MM:SS.mmm ET``."""
+    if position_ns <= 0:
+        return "--:--:--.--- ET"
+    moment = datetime.fromtimestamp(position_ns / 1e9, tz=UTC).astimezone(ET)
+    return f"{moment:%H:%M:%S}.{position_ns // ev.NS_PER_MS % 1000:03d} ET"
+
+
+def speed_label(speed: float | None) -> str:
+    """``0.25x``, ``10x``, ``1000x`` or ``MAX``."""
+    return "MAX" if speed is None else f"{speed:g}x"
+
+
 def _feed_parts(stats: EngineStats, level: int) -> list[Part]:
+    if stats.replay is not None:
+        return _replay_feed_parts(stats, level)
     status = stats.feed_state.status
     cls = "status--error" if stats.error else _STATE_CLASS.get(status, "status--error")
     label = stats.feed
@@ -66,6 +85,32 @@ def _feed_parts(stats: EngineStats, level: int) -> list[Part]:
         label = label.split("/", 1)[1]  # "synthetic/firehose" -> "firehose"
     state = "error" if stats.error else str(status)
     return [(label, "status--label"), (" ", ""), ("● " + state, cls)]
+
+
+def _replay_feed_parts(stats: EngineStats, level: int) -> list[Part]:
+    """``replay <session>``; the session name goes first when space is short."""
+    parts: list[Part] = [("replay", "status--label")]
+    if level < 3:
+        parts += [(" ", ""), (stats.replay.session, "status--muted")]
+    if stats.error or stats.feed_state.status == FeedStatus.FAILED:
+        parts += [(" ", ""), ("● error", "status--error")]
+    return parts
+
+
+def _replay_right_parts(stats: EngineStats) -> list[Part]:
+    replay = stats.replay
+    parts: list[Part] = [
+        (" REPLAY ", "status--replay"),
+        (" ", ""),
+        (replay_clock(replay.position_ns), "status--clock"),
+        (" ", ""),
+        (speed_label(replay.speed), "status--value"),
+    ]
+    if replay.finished:
+        parts += [(" ", ""), (" END ", "status--end")]
+    elif replay.paused:
+        parts += [(" ", ""), (" PAUSED ", "status--paused")]
+    return parts
 
 
 def _rate_parts(stats: EngineStats, level: int) -> list[Part]:
@@ -116,7 +161,9 @@ def status_parts(
     """(left, right) parts at abbreviation ``level`` (0 = everything).
 
     ``notes`` are short warnings from the screen (e.g. ``eq quiet 31s``); they sit
-    on the right with the clock so abbreviation never hides them.
+    on the right with the clock so abbreviation never hides them.  In a replay the
+    right side is the replay's own state and ``paused`` (the tape's freeze, shown
+    in the tape's header) is not repeated.
     """
     left: list[Part] = []
     for section in SECTIONS:
@@ -131,6 +178,9 @@ def status_parts(
         right.append((note + " ", "status--warn"))
     if stats.error:
         right.append(("ENGINE ERROR ", "status--error"))
+    if stats.replay is not None:
+        right.extend(_replay_right_parts(stats))
+        return left, right
     if paused:
         right.append((" PAUSED ", "status--paused"))
         right.append((" ", ""))
@@ -176,12 +226,16 @@ class StatusBar(Widget):
         "status--value",
         "status--paused",
         "status--clock",
+        "status--replay",
+        "status--end",
     }
 
     DEFAULT_CSS = """
     StatusBar {
         height: 1;
     }
+    StatusBar > .status--replay { background: $accent; color: $background; text-style: bold; }
+    StatusBar > .status--end { background: $secondary; color: $background; text-style: bold; }
     """
 
     def __init__(

@@ -1,20 +1,39 @@
 """The compute graph: raw batches in, derived batches out, in event time.
 
-Operators are chained here and nowhere else.  Each derived stream gets its seq
-from a per-stream counter in output order, so ids are reproducible in replay.
+Operators are chained here and nowhere else::
+
+    NBBO join -> trade side -> signal filter -> options.enriched
+              -> packets (+ spot from equities, OI, calendar, baselines, kinds)
+              -> structures -> classifier hits -> alerts
+
+Each derived stream gets its seq from a per-stream counter in output order
+(``_assign``, the only seq assigner), so ids are reproducible in replay.  Every
+operator is watermark-driven: it emits only what the watermark has decided, keeps
+the rest as state (``state()`` returns polars frames; ``restore()`` takes them back),
+and its output does not depend on how events were batched.  The side operator can
+hold prints back (the reverse tick rule looks ahead), so it hands the operators after
+it a lower watermark.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import polars as pl
 
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.alerts import Alerts
+from islandflow_tui.engine.compute.classifiers import Classifiers
 from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.nbbo_join import NbboJoin
+from islandflow_tui.engine.compute.packets import Packets
+from islandflow_tui.engine.compute.side import TradeSide, side_label
 from islandflow_tui.engine.compute.signal import signal_columns
+from islandflow_tui.engine.compute.structures import Structures
 
 _ENRICHED_COLS = ev.polars_schema(ev.OPTIONS_ENRICHED).names()
+_COLS = {s: ev.polars_schema(s).names() for s in ev.DERIVED_STREAMS}
 
 
 class Compute:
@@ -23,18 +42,80 @@ class Compute:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.nbbo = NbboJoin(cfg.nbbo)
+        self.side = TradeSide(cfg.side, cfg.nbbo.at_tolerance)
+        self.packets = Packets(cfg)
+        self.structures = Structures(cfg.flow, cfg.nbbo.at_tolerance)
+        self.classifiers = Classifiers(cfg.classifier, cfg.flow)
+        self.alerts = Alerts(cfg.alerts, cfg.classifier, cfg.flow.cancel_lookback_ms * ev.NS_PER_MS)
         self.seq = dict.fromkeys(ev.DERIVED_STREAMS, 0)
 
     def process(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
         out: dict[str, pl.DataFrame] = {}
+        self.packets.add_equities(raw.get(ev.EQUITIES_QUOTES), raw.get(ev.EQUITIES_PRINTS))
         joined = self.nbbo.process(raw.get(ev.OPTIONS_PRINTS), raw.get(ev.OPTIONS_NBBO), watermark)
-        if joined is not None:
-            out[ev.OPTIONS_ENRICHED] = self._enriched(joined)
+        signed, flow_wm = self.side.process(joined, watermark)
+        enriched = None
+        if signed is not None:
+            enriched = self._enriched(signed)
+            out[ev.OPTIONS_ENRICHED] = enriched.select(_ENRICHED_COLS)
+        packets = self.packets.process(enriched, flow_wm)
+        if packets is not None:
+            packets = self.packets.commit(self._assign(ev.FLOW_PACKETS, packets), flow_wm)
+            out[ev.FLOW_PACKETS] = packets.select(_COLS[ev.FLOW_PACKETS])
+        structures = self.structures.process(packets, flow_wm)
+        if structures is not None:
+            structures = self._assign(ev.FLOW_STRUCTURES, structures)
+            out[ev.FLOW_STRUCTURES] = structures.select(_COLS[ev.FLOW_STRUCTURES])
+        repeat_evidence = self.packets.repeat_evidence(packets) if packets is not None else None
+        hits = self.classifiers.hits(packets, structures, repeat_evidence)
+        if hits is not None:
+            hits = self._assign(ev.CLASSIFIER_HITS, hits)
+            out[ev.CLASSIFIER_HITS] = hits.select(_COLS[ev.CLASSIFIER_HITS])
+        alerts = self.alerts.process(hits, packets, structures, flow_wm)
+        if alerts is not None:
+            alerts = self._assign(ev.ALERTS, alerts)
+            self.alerts.commit(alerts)
+            out[ev.ALERTS] = alerts.select(_COLS[ev.ALERTS])
         return out
 
     def flush(self) -> dict[str, pl.DataFrame]:
         return self.process({}, 2**62)
 
+    # -- state (checkpoints) ------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Every operator's state as polars frames, keyed ``operator.part``."""
+        out: dict[str, Any] = {
+            "seq": pl.DataFrame({"stream": list(self.seq), "seq": list(self.seq.values())}),
+        }
+        for name, op in (
+            ("nbbo", self.nbbo),
+            ("side", self.side),
+            ("packets", self.packets),
+            ("structures", self.structures),
+            ("alerts", self.alerts),
+        ):
+            for part, frame in op.state().items():
+                out[f"{name}.{part}"] = frame
+        return out
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state` (same config, same engine symbol table)."""
+        self.seq = dict(zip(state["seq"]["stream"].to_list(), state["seq"]["seq"].to_list(), strict=True))
+
+        def part(prefix: str) -> dict[str, pl.DataFrame]:
+            return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+        nbbo = part("nbbo.")
+        # NbboJoin has no restore() yet; its state is three frames it keeps as attributes
+        self.nbbo._last_quote = nbbo["last_quote"]
+        self.nbbo._pending_prints = [nbbo["pending_prints"]] if nbbo.get("pending_prints") is not None else []
+        self.nbbo._pending_quotes = [nbbo["pending_quotes"]] if nbbo.get("pending_quotes") is not None else []
+        self.side.restore(part("side."))
+        self.packets.restore(part("packets."))
+        self.structures.restore(part("structures."))
+        self.alerts.restore(part("alerts."))
+
+    # -- helpers ----------------------------------------------------------------
     def _assign(self, stream: str, df: pl.DataFrame) -> pl.DataFrame:
         start = self.seq[stream]
         self.seq[stream] = start + df.height
@@ -42,7 +123,9 @@ class Compute:
             pl.int_range(start, start + df.height, dtype=pl.Int64).alias("seq")
         ).with_columns(ev.id_expr(stream))
 
-    def _enriched(self, joined: pl.DataFrame) -> pl.DataFrame:
-        df = signal_columns(joined.rename({"id": "print_id"}), self.cfg.signal)
-        df = df.with_columns(evidence_list(df, "print_id", "nbbo_id"))
-        return self._assign(ev.OPTIONS_ENRICHED, df.drop("seq")).select(_ENRICHED_COLS)
+    def _enriched(self, signed: pl.DataFrame) -> pl.DataFrame:
+        """Signal verdicts, side label and evidence; keeps the internal columns (cid,
+        side_code) that the packet operator needs and the bus never carries."""
+        df = signal_columns(signed.rename({"id": "print_id"}), self.cfg.signal)
+        df = df.with_columns(evidence_list(df, "print_id", "nbbo_id"), side_label(pl.col("side_code")).alias("side"))
+        return self._assign(ev.OPTIONS_ENRICHED, df.drop("seq"))

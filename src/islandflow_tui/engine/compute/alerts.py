@@ -1,0 +1,443 @@
+"""Alerts: the classifier hits of one packet or structure, scored and explained.
+
+One alert candidate per packet/structure with at least one hit.  Its kind is the best
+hit's classifier (highest confidence, ties in classifier order).
+
+Score, 0..100 (config ``[alerts]``):
+
+    score = min(100, premium_points + 20 * best_confidence + min(20, 5 * hits))
+    premium_points = clip(35 * log10(premium / 5 000), 0, 70)
+
+The seed used ``min(70, premium / 1000)``, which saturates at $70k: every
+institutional-size print then scores the same and premium stops ranking anything.
+The log scale gives 0 points at $5k, 35 at $50k and the full 70 at $500k, so a $400k
+sweep still outranks a $60k one; the confidence and hit-count terms are the seed's.
+Severity: high >= 80, medium >= 45 (seed), else low.
+
+Cool-down and de-duplication: one alert per packet or structure at most; then per
+(contract, kind) (structures: underlying + legs, label), an alert within
+``alerts.cooldown_ms`` of the last one issued is held back unless it beats that
+one's score by ``alerts.escalate_points``; the next alert issued says how many were
+held back (``suppressed``).  All of it runs on event time, in (ts, source) order, so
+it is the same in replay and for any batching.  This is the one per-event Python loop
+of the flow pipeline: it runs over alert candidates (a few per second of market
+time), not prints.
+
+Corrections: when a packet that was alerted is re-issued after a cancel, its alert
+is re-issued too (new id, ``corrects`` = the old alert): ``correction`` re-scored from
+the corrected packet's hits, or ``retracted`` (score 0) if nothing fires any more.
+Corrections bypass the cool-down and never silently change an issued alert.
+
+The explanation is one line generated from the packet/structure and the trace, e.g.
+``SPY 0DTE 580C call sweep: 7 prints on 4 venues in 180 ms, $412k at/above ask,
+premium z 3.1``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from islandflow_tui.config import AlertConfig, ClassifierConfig
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.classifiers import ORDER
+from islandflow_tui.engine.compute.trace import ArrayItem, trace_from_arrays
+
+WORDS: Final = {
+    "large_bullish_call_sweep": "call sweep",
+    "large_bearish_put_sweep": "put sweep",
+    "golden_sweep": "golden sweep",
+    "unusual_contract_spike": "unusual size",
+    "large_call_overwrite": "call overwrite",
+    "large_put_write": "put write",
+    "far_dated_conviction": "far-dated conviction",
+    "zero_dte_gamma_punch": "0DTE gamma punch",
+    "block": "block",
+    "repeat_hitter": "repeat hitter",
+    "opening_likely": "opening",
+    "straddle": "straddle",
+    "strangle": "strangle",
+    "vertical_spread": "vertical",
+    "ladder_accumulation": "ladder accumulation",
+    "roll": "roll",
+}
+_SCHEMA: Final = {k: v for k, v in ev.polars_schema(ev.ALERTS).items() if k not in ("seq", "id")}
+_PACKET_FIELDS: Final = (
+    "id", "ts", "root", "symbol", "expiry", "right", "strike", "dte", "count", "exchanges",
+    "span_ns", "premium", "total_size", "ask_ratio", "bid_ratio", "mid_ratio", "premium_z",
+    "baseline_n", "days_to_event", "status", "corrects", "repeat_hits", "retracted",
+)
+_STRUCT_FIELDS: Final = ("id", "ts", "root", "label", "description", "variant", "premium", "legs")
+
+
+def money(x: float) -> str:
+    """$412k, $1.2M, $850."""
+    if x >= 1e6:
+        return f"${x / 1e6:.1f}M"
+    if x >= 1e3:
+        return f"${x / 1e3:.0f}k"
+    return f"${x:.0f}"
+
+
+def premium_points(premium: float) -> float:
+    if premium <= 0:
+        return 0.0
+    return min(70.0, max(0.0, 35.0 * math.log10(premium / 5_000.0)))
+
+
+def score(premium: float, confidence: float, hits: int) -> tuple[float, float, float, float]:
+    """(score, premium points, confidence points, hit points)."""
+    p = premium_points(premium)
+    c = 20.0 * confidence
+    h = min(20.0, 5.0 * hits)
+    return min(100.0, p + c + h), p, c, h
+
+
+def severity(value: float, cfg: AlertConfig) -> str:
+    if value >= cfg.high_score:
+        return "high"
+    if value >= cfg.medium_score:
+        return "medium"
+    return "low"
+
+
+def _placement(r: dict[str, Any]) -> str:
+    if (r.get("ask_ratio") or 0) >= 0.5:
+        return "at/above ask"
+    if (r.get("bid_ratio") or 0) >= 0.5:
+        return "at/below bid"
+    if (r.get("mid_ratio") or 0) >= 0.5:
+        return "inside the spread"
+    return "mixed placement"
+
+
+def explain_packet(r: dict[str, Any], classifiers: list[str], z_min: int) -> str:
+    expiry = "0DTE" if r["dte"] == 0 else r["expiry"].strftime("%b%d")
+    contract = f"{r['root']} {expiry} {r['strike']:g}{r['right']}"
+    word = WORDS.get(classifiers[0], classifiers[0]) if classifiers else "flow"
+    if classifiers and classifiers[0] == "repeat_hitter":
+        word = f"repeat hitter ({r['repeat_hits']} hits)"
+    if classifiers and classifiers[0] == "far_dated_conviction":
+        word = f"far-dated conviction ({r['dte']}d)"
+    n = r["count"]
+    if n > 1:
+        ms = r["span_ns"] / 1e6
+        span = f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+        body = f"{n} prints on {r['exchanges']} venue{'s' if r['exchanges'] != 1 else ''} in {span}"
+    else:
+        body = f"1 print of {r['total_size']:,}"
+    text = f"{contract} {word}: {body}, {money(r['premium'])} {_placement(r)}"
+    if r.get("premium_z") is not None and (r.get("baseline_n") or 0) >= z_min:
+        text += f", premium z {r['premium_z']:.1f}"
+    if r.get("days_to_event") is not None:
+        text += f", event in {r['days_to_event']}d"
+    if len(classifiers) > 1:
+        text += " (+" + ", ".join(WORDS.get(c, c) for c in classifiers[1:]) + ")"
+    if r.get("status") == "correction":
+        text = "corrected: " + text
+    return text
+
+
+def explain_structure(r: dict[str, Any], classifiers: list[str]) -> str:
+    variant = f", {r['variant'].replace('_', ' ')}" if r.get("variant") else ""
+    extra = ""
+    if len(classifiers) > 1:
+        extra = " (+" + ", ".join(WORDS.get(c, c) for c in classifiers[1:]) + ")"
+    label = r["label"].replace("_", " ")
+    return f"{r['root']} {label}: {r['description']}, {money(r['premium'])}{variant}{extra}"
+
+
+class Alerts:
+    """Stateful operator: hits (with ids) + their sources -> alerts (ids not yet assigned).
+
+    Candidates are aggregated and scored vectorised; the cool-down is a loop over the
+    candidates' (ts, key, score) arrays; explanations are written for issued alerts only.
+    """
+
+    def __init__(self, cfg: AlertConfig, ccfg: ClassifierConfig, lookback_ns: int) -> None:
+        self.cfg = cfg
+        self.z_min = ccfg.z_min_samples
+        self.cooldown_ns = cfg.cooldown_ms * ev.NS_PER_MS
+        self.lookback_ns = lookback_ns
+        self._cool: dict[tuple[str, str], list[Any]] = {}  # key -> [last ts, last score, held]
+        # packet id -> [ts, explanation, alert id] of the alert issued for it
+        self._by_source: dict[int, list[Any]] = {}
+        self._issued: list[int] = []  # source ids of the rows awaiting ids
+
+    # -- state ------------------------------------------------------------------
+    def state(self) -> dict[str, pl.DataFrame]:
+        cool = pl.DataFrame(
+            [
+                {"contract": k[0], "kind": k[1], "ts": v[0], "score": v[1], "held": v[2]}
+                for k, v in sorted(self._cool.items())
+            ],
+            schema={
+                "contract": pl.String,
+                "kind": pl.String,
+                "ts": pl.Int64,
+                "score": pl.Float64,
+                "held": pl.Int64,
+            },
+        )
+        src = pl.DataFrame(
+            [
+                {"source_id": k, "ts": v[0], "explanation": v[1], "alert_id": v[2]}
+                for k, v in sorted(self._by_source.items())
+            ],
+            schema={
+                "source_id": pl.Int64,
+                "ts": pl.Int64,
+                "explanation": pl.String,
+                "alert_id": pl.Int64,
+            },
+        )
+        return {"cooldown": cool, "alerted": src}
+
+    def restore(self, state: dict[str, pl.DataFrame]) -> None:
+        self._cool = {
+            (r["contract"], r["kind"]): [r["ts"], r["score"], r["held"]]
+            for r in state["cooldown"].iter_rows(named=True)
+        }
+        self._by_source = {
+            r["source_id"]: [r["ts"], r["explanation"], r["alert_id"]]
+            for r in state["alerted"].iter_rows(named=True)
+        }
+
+    # -- processing ---------------------------------------------------------------
+    def process(
+        self,
+        hits: pl.DataFrame | None,
+        packets: pl.DataFrame | None,
+        structures: pl.DataFrame | None,
+        watermark: int,
+    ) -> pl.DataFrame | None:
+        corrected: dict[int, int] = {}  # correction packet id -> alert id it replaces
+        if packets is not None and packets.height and self._by_source:
+            redo = packets.filter(pl.col("status") != "new")
+            for sid, old in zip(redo["id"].to_list(), redo["corrects"].to_list(), strict=True):
+                if old in self._by_source:
+                    corrected[sid] = old
+        cands = self._candidates(hits, structures)
+        rows: list[pl.DataFrame] = []
+        if cands is not None:
+            issued, held, since = self._cooldown(cands, corrected)
+            keep = np.flatnonzero(issued)
+            if len(keep):
+                rows.append(self._issue(cands, keep, held, since, corrected, packets, structures))
+        gone = [sid for sid in corrected if cands is None or sid not in set(cands["source_id"].to_list())]
+        if gone and packets is not None:
+            rows.append(self._retractions(gone, corrected, packets))
+        horizon = watermark - self.lookback_ns
+        self._by_source = {k: v for k, v in self._by_source.items() if v[0] >= horizon}
+        if not rows:
+            self._issued = []
+            return None
+        out = pl.concat(rows, how="vertical") if len(rows) > 1 else rows[0]
+        out = out.sort("ts", "source_id")
+        self._issued = out.get_column("source_id").to_list()
+        return out
+
+    def commit(self, assigned: pl.DataFrame) -> None:
+        """Remember which alert each packet got (for corrections after a cancel)."""
+        for sid, ts, text, aid in zip(
+            self._issued,
+            assigned.get_column("ts").to_list(),
+            assigned.get_column("explanation").to_list(),
+            assigned.get_column("id").to_list(),
+            strict=True,
+        ):
+            self._by_source[sid] = [ts, text, aid]
+        self._issued = []
+
+    def _candidates(self, hits: pl.DataFrame | None, structures: pl.DataFrame | None) -> pl.DataFrame | None:
+        """One row per source: best hit first, every classifier, score terms, cool-down key."""
+        if hits is None or hits.height == 0:
+            return None
+        ranked = hits.with_columns(
+            pl.col("classifier").replace_strict(ORDER, return_dtype=pl.Int64).alias("_o")
+        ).sort("source_id", "confidence", "_o", descending=[False, True, False])
+        cands = ranked.group_by("source_id", maintain_order=True).agg(
+            pl.col("ts").first(),
+            pl.col("source").first(),
+            pl.col("root").first(),
+            pl.col("symbol").first(),
+            pl.col("classifier").first().alias("kind"),
+            pl.col("classifier").alias("classifiers"),
+            pl.col("id").alias("_hit_ids"),
+            pl.len().cast(pl.Int64).alias("hits"),
+            pl.col("direction").first(),
+            pl.col("confidence").first(),
+            pl.col("premium").first(),
+            pl.col("trace").first().alias("_best_trace"),
+        )
+        key = pl.col("symbol")
+        if structures is not None and structures.height:
+            skey = structures.select(
+                pl.col("id").alias("source_id"),
+                (pl.col("root") + " " + pl.col("symbols").list.join(",")).alias("_skey"),
+            )
+            cands = cands.join(skey, on="source_id", how="left", maintain_order="left")
+            key = pl.coalesce(pl.col("symbol"), pl.col("_skey"))
+        premium = pl.col("premium")
+        p_pts = (
+            pl.when(premium > 0).then((35.0 * (premium / 5_000.0).log10()).clip(0.0, 70.0)).otherwise(0.0)
+        )
+        return (
+            cands.with_columns(
+                key.fill_null("").alias("_key"),
+                p_pts.alias("_p_pts"),
+                (20.0 * pl.col("confidence")).alias("_c_pts"),
+                (5.0 * pl.col("hits")).clip(upper_bound=20.0).alias("_h_pts"),
+            )
+            .with_columns((pl.col("_p_pts") + pl.col("_c_pts") + pl.col("_h_pts")).clip(upper_bound=100.0).alias("score"))
+            .sort("ts", "source_id")
+        )
+
+    def _cooldown(
+        self, cands: pl.DataFrame, corrected: dict[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(issued mask, alerts held back before each, ms since the last one) in order."""
+        n = cands.height
+        issued = np.zeros(n, dtype=bool)
+        held = np.zeros(n, dtype=np.int64)
+        since = np.full(n, np.nan)
+        for i, (ts, sid, key, kind, value) in enumerate(
+            zip(
+                cands["ts"].to_list(),
+                cands["source_id"].to_list(),
+                cands["_key"].to_list(),
+                cands["kind"].to_list(),
+                cands["score"].to_list(),
+                strict=True,
+            )
+        ):
+            if sid in corrected:  # a re-issue never waits for the cool-down
+                issued[i] = True
+                continue
+            if value < self.cfg.min_score:
+                continue
+            last = self._cool.get((key, kind))
+            if last is not None:
+                since[i] = (ts - last[0]) / ev.NS_PER_MS
+                if ts - last[0] < self.cooldown_ns and value < last[1] + self.cfg.escalate_points:
+                    last[2] += 1
+                    continue
+                held[i] = last[2]
+            issued[i] = True
+            self._cool[(key, kind)] = [ts, value, 0]
+        return issued, held, since
+
+    def _issue(
+        self,
+        cands: pl.DataFrame,
+        keep: np.ndarray,
+        held: np.ndarray,
+        since: np.ndarray,
+        corrected: dict[int, int],
+        packets: pl.DataFrame | None,
+        structures: pl.DataFrame | None,
+    ) -> pl.DataFrame:
+        sel = cands[keep].with_columns(
+            pl.Series("suppressed", held[keep]), pl.Series("_since", since[keep])
+        )
+        sources = self._sources(sel["source_id"], packets, structures)
+        texts, status, corrects = [], [], []
+        for r in sel.select("source_id", "classifiers").iter_rows(named=True):
+            src = sources[r["source_id"]]
+            if src["_type"] == "packet":
+                text = explain_packet(src, r["classifiers"], self.z_min)
+            else:
+                text = explain_structure(src, r["classifiers"])
+            old = corrected.get(r["source_id"])
+            texts.append(text)
+            status.append("new" if old is None else "correction")
+            corrects.append(None if old is None else self._by_source[old][2])
+        n = sel.height
+        score_trace = trace_from_arrays(
+            n,
+            [
+                ArrayItem("score.premium_points", sel["_p_pts"].to_numpy(), 70.0, True),
+                ArrayItem("score.confidence_points", sel["_c_pts"].to_numpy(), 20.0, True),
+                ArrayItem("score.hits_points", sel["_h_pts"].to_numpy(), 20.0, True),
+                ArrayItem(
+                    "score.severity_high",
+                    sel["score"].to_numpy(),
+                    self.cfg.high_score,
+                    sel["score"].to_numpy() >= self.cfg.high_score,
+                ),
+                ArrayItem("cooldown.since_last_ms", sel["_since"].to_numpy(), float(self.cfg.cooldown_ms), True),
+                ArrayItem(
+                    sel["kind"].to_numpy().astype(object),
+                    sel["confidence"].to_numpy(),
+                    None,
+                    True,
+                ),
+            ],
+        )
+        sev = pl.col("score")
+        return sel.with_columns(
+            pl.Series("status", status, dtype=pl.String),
+            pl.Series("corrects", corrects, dtype=pl.Int64),
+            pl.Series("explanation", texts, dtype=pl.String),
+            pl.when(sev >= self.cfg.high_score)
+            .then(pl.lit("high"))
+            .when(sev >= self.cfg.medium_score)
+            .then(pl.lit("medium"))
+            .otherwise(pl.lit("low"))
+            .alias("severity"),
+            pl.concat_list(pl.col("source_id"), pl.col("_hit_ids")).alias("evidence"),
+            pl.concat_list(score_trace, pl.col("_best_trace")).alias("trace"),
+        ).select(list(_SCHEMA)).cast(_SCHEMA)
+
+    def _retractions(self, gone: list[int], corrected: dict[int, int], packets: pl.DataFrame) -> pl.DataFrame:
+        """Alerts withdrawn: their packet was corrected and nothing fires any more."""
+        src = self._sources(pl.Series(gone), packets, None)
+        rows = []
+        for sid in gone:
+            s = src[sid]
+            old = self._by_source[corrected[sid]]
+            n_gone = len(s.get("retracted") or [])
+            rows.append(
+                {
+                    "ts": s["ts"],
+                    "status": "retracted",
+                    "corrects": old[2],
+                    "root": s["root"],
+                    "symbol": s["symbol"],
+                    "kind": "retracted",
+                    "classifiers": [],
+                    "hits": 0,
+                    "score": 0.0,
+                    "severity": "low",
+                    "direction": "neutral",
+                    "confidence": 0.0,
+                    "explanation": f"retracted: {old[1]} (cancel removed {n_gone} print{'s' if n_gone != 1 else ''})",
+                    "premium": float(s["premium"]),
+                    "source_id": sid,
+                    "suppressed": 0,
+                    "evidence": [sid],
+                    "trace": [
+                        {"condition": "cancel.alert_withdrawn", "value": float(n_gone), "threshold": None, "passed": True}
+                    ],
+                }
+            )
+        return pl.DataFrame(rows, schema=_SCHEMA)
+
+    @staticmethod
+    def _sources(
+        ids: pl.Series, packets: pl.DataFrame | None, structures: pl.DataFrame | None
+    ) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        wanted = ids.cast(pl.Int64)
+        if packets is not None and packets.height:
+            sub = packets.filter(pl.col("id").is_in(wanted.implode())).select(_PACKET_FIELDS)
+            for r in sub.iter_rows(named=True):
+                out[r["id"]] = {**r, "_type": "packet"}
+        if structures is not None and structures.height:
+            sub = structures.filter(pl.col("id").is_in(wanted.implode())).select(_STRUCT_FIELDS)
+            for r in sub.iter_rows(named=True):
+                out[r["id"]] = {**r, "_type": "structure"}
+        return out

@@ -1,0 +1,499 @@
+"""Rule-based classifiers over flow packets and structures -> classifier.hits.
+
+Stateless and vectorised: every classifier is one boolean expression over the
+packets (or structures) of a batch, and its trace lists every condition it checked
+with the value seen, the threshold and whether it passed.  Thresholds are the seed's
+(``CLASSIFIER_*``; config section ``[classifier]``) where it had them.
+
+Gates (seed): every packet classifier needs ``nbbo_coverage >= min_nbbo_coverage``
+(0.5); the *directional* ones (sweeps, writes, far-dated, 0DTE, repeat, golden) also
+need ``aggressor_ratio >= min_aggressor_ratio`` (0.55) on the side they are about.
+The others (block, spike, opening) fire whatever the side, and say ``neutral`` when
+the side is not clear.  A z-score only gates once the contract's baseline has
+``z_min_samples`` (12) observations.
+
+================================  ==============================================
+``large_bullish_call_sweep``      call sweep bought: >= 3 prints and premium
+                                  >= 40 000 or premium z >= 2
+``large_bearish_put_sweep``       the same on puts
+``golden_sweep``                  packet kind golden_sweep (needs open interest)
+``unusual_contract_spike``        size >= 400 and premium >= 20 000, or premium
+                                  z >= 2.5, or size z >= 2
+``large_call_overwrite``          calls sold (sell side), premium >= 40 000: bearish
+``large_put_write``               puts sold, premium >= 40 000: bullish
+``far_dated_conviction``          bought, DTE >= 60, premium >= 40 000
+``zero_dte_gamma_punch``          bought, expiry today, |strike - spot| / spot
+                                  <= 1 %, premium >= 20 000, size >= 400
+``block``                         packet tagged block, premium >= 20 000
+``repeat_hitter``                 packet tagged repeat, the window's hits sum to
+                                  >= 40 000
+``opening_likely``                size > open interest - (day volume - size)
+                                  (needs open interest)
+``straddle`` / ``strangle``       structure of that label; variant long_vol /
+                                  short_vol
+``vertical_spread``               vertical; variant debit / credit
+``ladder_accumulation``           ladder whose legs were all bought
+``roll``                          roll (needs open interest); variant up/down/out/in
+================================  ==============================================
+
+Structure classifiers need gross premium >= ``structure_min_premium`` (20 000) and a
+label confidence >= ``structure_min_confidence`` (0.4).
+
+Confidence, in [0.4, 1] for packets:
+
+    confidence = 0.4 + 0.3 * excess + 0.2 * aggression + 0.1 * coverage
+
+* excess: how far past its magnitude threshold the packet is, the best of the
+  classifier's magnitude conditions: ``log2(value / threshold) / 2`` for dollars and
+  contracts (1 at four times the threshold), ``(z - threshold) / 2`` for z-scores;
+  clipped to [0, 1];
+* aggression: ``(aggressor_ratio - min_aggressor_ratio) / (1 - min_aggressor_ratio)``;
+* coverage: ``(nbbo_coverage - min_nbbo_coverage) / (1 - min_nbbo_coverage)``; both
+  clipped to [0, 1].
+
+For structures: ``confidence = label confidence * (0.7 + 0.3 * excess)`` with excess
+from the gross premium.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from islandflow_tui.config import ClassifierConfig, FlowConfig
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.trace import ArrayItem, Item, trace_from_arrays
+
+PACKET_CLASSIFIERS: Final = (
+    "golden_sweep",
+    "large_bullish_call_sweep",
+    "large_bearish_put_sweep",
+    "zero_dte_gamma_punch",
+    "unusual_contract_spike",
+    "large_call_overwrite",
+    "large_put_write",
+    "far_dated_conviction",
+    "block",
+    "repeat_hitter",
+    "opening_likely",
+)
+STRUCTURE_CLASSIFIERS: Final = (
+    "straddle",
+    "strangle",
+    "vertical_spread",
+    "ladder_accumulation",
+    "roll",
+)
+ORDER: Final = {n: i for i, n in enumerate(PACKET_CLASSIFIERS + STRUCTURE_CLASSIFIERS)}
+_HIT_SCHEMA: Final = ev.polars_schema(ev.CLASSIFIER_HITS)
+
+
+@dataclass(slots=True)
+class Rule:
+    """One classifier: when it fires, what it says, how sure, and its trace."""
+
+    name: str
+    fires: pl.Expr
+    direction: pl.Expr
+    items: list[Item]
+    magnitude: list[tuple[pl.Expr, float, str]] = field(default_factory=list)
+    variant: pl.Expr = field(default_factory=lambda: pl.lit(None, pl.String))
+
+
+def _margin(value: pl.Expr, threshold: float, how: str) -> pl.Expr:
+    if how == "z":
+        m = (value - threshold) / 2.0
+    elif threshold > 0:
+        m = (value.cast(pl.Float64) / threshold).log(2) / 2.0
+    else:
+        m = pl.lit(1.0)
+    return m.fill_null(0.0).fill_nan(0.0).clip(0.0, 1.0)
+
+
+def _excess(magnitude: list[tuple[pl.Expr, float, str]]) -> pl.Expr:
+    if not magnitude:
+        return pl.lit(0.0)
+    return pl.max_horizontal([_margin(v, t, how) for v, t, how in magnitude])
+
+
+class Classifiers:
+    """Builds every rule once from the config; ``packets`` / ``structures`` apply them."""
+
+    def __init__(self, cfg: ClassifierConfig, flow: FlowConfig) -> None:
+        self.cfg = cfg
+        self.flow = flow
+        self.packet_rules = self._packet_rules()
+        self.structure_rules = self._structure_rules()
+
+    # -- rules ------------------------------------------------------------------
+    def _packet_rules(self) -> list[Rule]:
+        c = self.cfg
+        col = pl.col
+        live = col("status") != "retracted"
+        simple = ~col("complex")
+        cov_ok = col("nbbo_coverage") >= c.min_nbbo_coverage
+        agg_ok = col("aggressor_ratio") >= c.min_aggressor_ratio
+        z_ok = col("baseline_n") >= c.z_min_samples
+        buy = col("side") == "buy"
+        sell = col("side") == "sell"
+        is_sweep = col("kind").is_in(["sweep", "golden_sweep"])
+        premium = col("premium")
+        size = col("total_size")
+        pz, sz = col("premium_z"), col("size_z")
+        pkt_dir = col("direction")
+        dir_if_clear = pl.when(agg_ok).then(pkt_dir).otherwise(pl.lit("neutral"))
+
+        cov_item = Item("nbbo_coverage", col("nbbo_coverage"), c.min_nbbo_coverage, cov_ok)
+        agg_item = Item("aggressor_ratio", col("aggressor_ratio"), c.min_aggressor_ratio, agg_ok)
+        n_item = Item("baseline_n", col("baseline_n"), c.z_min_samples, z_ok)
+
+        def flag(name: str, expr: pl.Expr) -> Item:
+            return Item(name, expr.cast(pl.Float64), 1.0, expr)
+
+        rules: list[Rule] = []
+        # sweeps
+        sw_prem = premium >= c.sweep_min_premium
+        sw_z = z_ok & (pz >= c.sweep_min_premium_z)
+        sw_count = col("count") >= c.sweep_min_count
+        for name, right, direction in (
+            ("large_bullish_call_sweep", "C", "bullish"),
+            ("large_bearish_put_sweep", "P", "bearish"),
+        ):
+            rules.append(
+                Rule(
+                    name,
+                    live & (col("right") == right) & is_sweep & buy & sw_count
+                    & (sw_prem | sw_z) & cov_ok & agg_ok,
+                    pl.lit(direction),
+                    [
+                        flag("kind.sweep", is_sweep),
+                        flag(f"right.{right}", col("right") == right),
+                        flag("side.buy", buy),
+                        agg_item,
+                        Item("count", col("count"), c.sweep_min_count, sw_count),
+                        Item("premium", premium, c.sweep_min_premium, sw_prem),
+                        Item("premium_z", pz, c.sweep_min_premium_z, sw_z),
+                        n_item,
+                        cov_item,
+                    ],
+                    [(premium, c.sweep_min_premium, "log"), (pl.when(z_ok).then(pz), c.sweep_min_premium_z, "z")],
+                )
+            )
+        golden = col("kind") == "golden_sweep"
+        rules.append(
+            Rule(
+                "golden_sweep",
+                live & golden & cov_ok & agg_ok,
+                pkt_dir,
+                [flag("kind.golden_sweep", golden), Item("premium", premium, self.flow.golden_min_premium, premium >= self.flow.golden_min_premium),
+                 Item("size_over_oi", size, col("open_interest"), size > col("open_interest")), agg_item, cov_item],
+                [(premium, self.flow.golden_min_premium, "log")],
+            )
+        )
+        # spike
+        sp_base = (size >= c.spike_min_size) & (premium >= c.spike_min_premium)
+        sp_pz = z_ok & (pz >= c.spike_min_premium_z)
+        sp_sz = z_ok & (sz >= c.spike_min_size_z)
+        rules.append(
+            Rule(
+                "unusual_contract_spike",
+                live & simple & cov_ok & (sp_base | sp_pz | sp_sz),
+                dir_if_clear,
+                [
+                    Item("size", size, c.spike_min_size, size >= c.spike_min_size),
+                    Item("premium", premium, c.spike_min_premium, premium >= c.spike_min_premium),
+                    Item("premium_z", pz, c.spike_min_premium_z, sp_pz),
+                    Item("size_z", sz, c.spike_min_size_z, sp_sz),
+                    n_item,
+                    cov_item,
+                    agg_item,
+                ],
+                [
+                    (pl.when(sp_base).then(premium), c.spike_min_premium, "log"),
+                    (pl.when(z_ok).then(pz), c.spike_min_premium_z, "z"),
+                    (pl.when(z_ok).then(sz), c.spike_min_size_z, "z"),
+                ],
+            )
+        )
+        # writes (sell side)
+        wr_prem = premium >= c.write_min_premium
+        for name, right, direction in (
+            ("large_call_overwrite", "C", "bearish"),
+            ("large_put_write", "P", "bullish"),
+        ):
+            rules.append(
+                Rule(
+                    name,
+                    live & simple & (col("right") == right) & sell & wr_prem & cov_ok & agg_ok,
+                    pl.lit(direction),
+                    [
+                        flag(f"right.{right}", col("right") == right),
+                        flag("side.sell", sell),
+                        agg_item,
+                        Item("premium", premium, c.write_min_premium, wr_prem),
+                        cov_item,
+                    ],
+                    [(premium, c.write_min_premium, "log")],
+                )
+            )
+        far_dte = col("dte") >= c.far_dated_min_dte
+        far_prem = premium >= c.far_dated_min_premium
+        rules.append(
+            Rule(
+                "far_dated_conviction",
+                live & simple & far_dte & buy & far_prem & cov_ok & agg_ok,
+                pkt_dir,
+                [
+                    Item("dte", col("dte"), c.far_dated_min_dte, far_dte),
+                    flag("side.buy", buy),
+                    agg_item,
+                    Item("premium", premium, c.far_dated_min_premium, far_prem),
+                    cov_item,
+                ],
+                [(premium, c.far_dated_min_premium, "log")],
+            )
+        )
+        atm = ((col("strike") - col("spot")).abs() / col("spot"))
+        z_dte = col("dte") == 0
+        z_atm = col("spot").is_not_null() & (atm <= c.zero_dte_max_atm_pct)
+        z_prem = premium >= c.zero_dte_min_premium
+        z_size = size >= c.zero_dte_min_size
+        rules.append(
+            Rule(
+                "zero_dte_gamma_punch",
+                live & simple & z_dte & z_atm & z_prem & z_size & buy & cov_ok & agg_ok,
+                pkt_dir,
+                [
+                    Item("dte", col("dte"), 0, z_dte),
+                    Item("atm_distance", atm, c.zero_dte_max_atm_pct, z_atm),
+                    Item("premium", premium, c.zero_dte_min_premium, z_prem),
+                    Item("size", size, c.zero_dte_min_size, z_size),
+                    flag("side.buy", buy),
+                    agg_item,
+                    cov_item,
+                ],
+                [(premium, c.zero_dte_min_premium, "log"), (size.cast(pl.Float64), float(c.zero_dte_min_size), "log")],
+            )
+        )
+        tagged_block = col("tags").list.contains("block")
+        b_prem = premium >= c.block_min_premium
+        rules.append(
+            Rule(
+                "block",
+                live & tagged_block & b_prem & cov_ok,
+                dir_if_clear,
+                [
+                    flag("tag.block", tagged_block),
+                    Item("max_size", col("max_size"), self.flow.block_min_size, col("max_size") >= self.flow.block_min_size),
+                    Item("premium", premium, c.block_min_premium, b_prem),
+                    cov_item,
+                    agg_item,
+                ],
+                [(premium, c.block_min_premium, "log")],
+            )
+        )
+        tagged_repeat = col("tags").list.contains("repeat")
+        r_prem = col("_repeat_premium") >= c.repeat_min_premium
+        rules.append(
+            Rule(
+                "repeat_hitter",
+                live & tagged_repeat & r_prem & cov_ok & agg_ok,
+                pkt_dir,
+                [
+                    Item("repeat.hits", col("repeat_hits"), self.flow.repeat_min_hits, tagged_repeat),
+                    Item("repeat.premium", col("_repeat_premium"), c.repeat_min_premium, r_prem),
+                    agg_item,
+                    cov_item,
+                ],
+                [(col("_repeat_premium"), c.repeat_min_premium, "log")],
+            )
+        )
+        oi = col("open_interest")
+        room = oi - (col("day_volume") - size)
+        opening = oi.is_not_null() & (size > room)
+        rules.append(
+            Rule(
+                "opening_likely",
+                live & opening & cov_ok,
+                dir_if_clear,
+                [
+                    Item("size_over_oi_room", size, room, opening),
+                    Item("open_interest", oi, None, oi.is_not_null()),
+                    Item("day_volume", col("day_volume"), None, pl.lit(True)),
+                    cov_item,
+                    agg_item,
+                ],
+                [(size.cast(pl.Float64), 1.0, "log")],
+            )
+        )
+        return sorted(rules, key=lambda r: ORDER[r.name])
+
+    def _structure_rules(self) -> list[Rule]:
+        c = self.cfg
+        col = pl.col
+        prem_ok = col("premium") >= c.structure_min_premium
+        conf_ok = col("confidence") >= c.structure_min_confidence
+        base = [
+            Item("premium", col("premium"), c.structure_min_premium, prem_ok),
+            Item("label_confidence", col("confidence"), c.structure_min_confidence, conf_ok),
+        ]
+        mag = [(col("premium"), c.structure_min_premium, "log")]
+        variant = col("variant").fill_null("unknown")
+        rules = []
+        for name, label, extra in (
+            ("straddle", "straddle", pl.lit(True)),
+            ("strangle", "strangle", pl.lit(True)),
+            ("vertical_spread", "vertical", pl.lit(True)),
+            ("ladder_accumulation", "ladder", col("variant") == "accumulation"),
+            ("roll", "roll", pl.lit(True)),
+        ):
+            is_label = col("label") == label
+            rules.append(
+                Rule(
+                    name,
+                    is_label & extra.fill_null(False) & prem_ok & conf_ok,
+                    col("direction"),
+                    [Item(f"label.{label}", is_label.cast(pl.Float64), 1.0, is_label), *base],
+                    mag,
+                    variant,
+                )
+            )
+        return rules
+
+    # -- application --------------------------------------------------------------
+    def _apply(
+        self, source: pl.DataFrame, rules: list[Rule], kind: str, conf_of: Any
+    ) -> list[dict[str, Any]]:
+        """Evaluate ``rules`` on ``source``: one select for the fire masks, one for the
+        values of the rules that fired; the rest is numpy on the firing rows."""
+        fires = source.select([r.fires.fill_null(False).alias(f"f{i}") for i, r in enumerate(rules)])
+        fired = [i for i in range(len(rules)) if fires.get_column(f"f{i}").any()]
+        if not fired:
+            return []
+        exprs: list[pl.Expr] = []
+        for i in fired:
+            r = rules[i]
+            exprs += [
+                conf_of(r).alias(f"c{i}"),
+                r.direction.alias(f"d{i}"),
+                r.variant.alias(f"v{i}"),
+            ]
+            for j, it in enumerate(r.items):
+                for tag, x in (("v", it.value), ("t", it.threshold)):
+                    e = x if isinstance(x, pl.Expr) else pl.lit(x, dtype=pl.Float64)
+                    exprs.append(e.cast(pl.Float64).fill_null(float("nan")).alias(f"{tag}{i}_{j}"))
+                pe = it.passed if isinstance(it.passed, pl.Expr) else pl.lit(it.passed)
+                exprs.append(pe.cast(pl.Boolean).fill_null(False).alias(f"p{i}_{j}"))
+        vals = source.select(exprs)
+        out = []
+        for i in fired:
+            r = rules[i]
+            idx = np.flatnonzero(fires.get_column(f"f{i}").to_numpy())
+            items = [
+                ArrayItem(
+                    it.condition,
+                    vals.get_column(f"v{i}_{j}").to_numpy()[idx],
+                    vals.get_column(f"t{i}_{j}").to_numpy()[idx],
+                    vals.get_column(f"p{i}_{j}").to_numpy()[idx],
+                )
+                for j, it in enumerate(r.items)
+            ]
+            out.append(
+                {
+                    "idx": idx,
+                    "classifier": r.name,
+                    "order": ORDER[r.name],
+                    "source": kind,
+                    "confidence": vals.get_column(f"c{i}").to_numpy()[idx],
+                    "direction": vals.get_column(f"d{i}").gather(idx),
+                    "variant": vals.get_column(f"v{i}").gather(idx),
+                    "trace": trace_from_arrays(len(idx), items),
+                }
+            )
+        return out
+
+    def _packet_conf(self, rule: Rule) -> pl.Expr:
+        c = self.cfg
+        aggression = (
+            (pl.col("aggressor_ratio") - c.min_aggressor_ratio) / max(1e-9, 1 - c.min_aggressor_ratio)
+        ).clip(0.0, 1.0)
+        coverage = (
+            (pl.col("nbbo_coverage") - c.min_nbbo_coverage) / max(1e-9, 1 - c.min_nbbo_coverage)
+        ).clip(0.0, 1.0)
+        return (0.4 + 0.3 * _excess(rule.magnitude) + 0.2 * aggression + 0.1 * coverage).clip(0.0, 1.0)
+
+    @staticmethod
+    def _structure_conf(rule: Rule) -> pl.Expr:
+        return (pl.col("confidence") * (0.7 + 0.3 * _excess(rule.magnitude))).clip(0.0, 1.0)
+
+    def hits(
+        self,
+        packets: pl.DataFrame | None,
+        structures: pl.DataFrame | None,
+        repeat_evidence: pl.DataFrame | None = None,
+    ) -> pl.DataFrame | None:
+        """Every hit of the batch, ordered by (ts, packets before structures, source, rule)."""
+        parts: list[pl.DataFrame] = []
+        for frame, rules, kind, conf in (
+            (packets, self.packet_rules, "packet", self._packet_conf),
+            (structures, self.structure_rules, "structure", self._structure_conf),
+        ):
+            if frame is None or frame.height == 0:
+                continue
+            fired = self._apply(frame, rules, kind, conf)
+            if not fired:
+                continue
+            ids = frame.get_column("id").to_numpy()
+            rep: dict[int, list[int]] = {}
+            if kind == "packet" and repeat_evidence is not None:
+                rep = dict(zip(repeat_evidence["id"].to_list(), repeat_evidence["_rep"].to_list(), strict=True))
+            for f in fired:
+                idx = f["idx"]
+                src = ids[idx]
+                if f["classifier"] == "repeat_hitter" and rep:
+                    ev_lists = [[int(i), *[h for h in rep.get(int(i), []) if h != i]] for i in src]
+                    evidence = pl.Series("evidence", ev_lists, dtype=pl.List(pl.Int64))
+                else:
+                    evidence = pl.Series(
+                        "evidence",
+                        pa.LargeListArray.from_arrays(
+                            pa.array(np.arange(len(idx) + 1, dtype=np.int64)), pa.array(src)
+                        ),
+                    )
+                gathered = frame.select("ts", "root", "premium", "total_size", *(["symbol"] if kind == "packet" else [])).gather(idx)
+                parts.append(
+                    pl.DataFrame(
+                        {
+                            "ts": gathered["ts"],
+                            "classifier": pl.Series([f["classifier"]] * len(idx), dtype=pl.String),
+                            "variant": f["variant"].cast(pl.String),
+                            "source": pl.Series([kind] * len(idx), dtype=pl.String),
+                            "source_id": src,
+                            "root": gathered["root"],
+                            "symbol": gathered["symbol"] if kind == "packet" else pl.Series([None] * len(idx), dtype=pl.String),
+                            "direction": f["direction"].cast(pl.String),
+                            "confidence": f["confidence"],
+                            "premium": gathered["premium"],
+                            "size": gathered["total_size"].cast(pl.Int64),
+                            "evidence": evidence,
+                            "trace": f["trace"],
+                            "_s": np.full(len(idx), 0 if kind == "packet" else 1, dtype=np.int8),
+                            "_c": np.full(len(idx), f["order"], dtype=np.int64),
+                        }
+                    )
+                )
+        if not parts:
+            return None
+        df = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+        return df.sort("ts", "_s", "source_id", "_c").drop("_s", "_c")
+
+
+def confidence_terms(aggressor_ratio: float, nbbo_coverage: float, excess: float, cfg: ClassifierConfig) -> float:
+    """The packet confidence formula in scalar form (for tests and docs)."""
+    aggression = float(np.clip((aggressor_ratio - cfg.min_aggressor_ratio) / (1 - cfg.min_aggressor_ratio), 0, 1))
+    coverage = float(np.clip((nbbo_coverage - cfg.min_nbbo_coverage) / (1 - cfg.min_nbbo_coverage), 0, 1))
+    return 0.4 + 0.3 * float(np.clip(excess, 0, 1)) + 0.2 * aggression + 0.1 * coverage

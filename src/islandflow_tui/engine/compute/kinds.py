@@ -1,0 +1,129 @@
+"""Packet kinds: what a flow packet looks like, each label with its rule trace.
+
+Stateless and vectorised over finished packets (the stateful inputs, ``repeat_hits``
+and ``open_interest``, are computed by the packet operator before this runs).
+Every rule is evaluated on every packet and written to the trace, so a person can
+see why a packet is a sweep *and* why it is not a block.  ``tags`` lists every kind
+whose rules pass; ``kind`` is the first of them in this priority order:
+
+===============  ==============================================================
+``complex``       multi-leg / stock-option prints: their meaning is the
+                  structure they belong to (compute/structures.py), so no other
+                  kind applies to them
+``golden_sweep``  a sweep with premium >= ``flow.golden_min_premium`` ($1M) and
+                  total size > open interest (only when open interest is known)
+``sweep``         several venues in one window (>= ``flow.sweep_min_venues``),
+                  mostly ISO (ISO prints / prints >= ``flow.sweep_min_iso_ratio``)
+                  and taking liquidity: size at/through one side of the NBBO
+                  (max of ask_ratio, bid_ratio) >= ``flow.sweep_min_taking_ratio``
+``block``         one large print: the largest print has >= ``flow.block_min_size``
+                  contracts and >= ``flow.block_min_premium`` dollars
+``split``         one venue, many pieces: one venue and >= ``flow.split_min_prints``
+``repeat``        the contract hit again and again: >= ``flow.repeat_min_hits``
+                  aggressive packets on the same side within
+                  ``flow.repeat_window_ms`` (counted by the packet operator)
+``plain``         none of the above
+===============  ==============================================================
+
+``direction``: buying calls or selling puts is bullish, buying puts or selling calls
+bearish; a packet whose side is mixed or unknown is neutral.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from islandflow_tui.config import FlowConfig
+from islandflow_tui.engine.compute.trace import ArrayItem, trace_from_arrays
+
+KIND_ORDER: Final = ("complex", "golden_sweep", "sweep", "block", "split", "repeat")
+
+
+def direction_of(right: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """bullish / bearish / neutral from the option right and the packet's side."""
+    call, put = right == "C", right == "P"
+    buy, sell = side == "buy", side == "sell"
+    return np.select(
+        [(call & buy) | (put & sell), (put & buy) | (call & sell)],
+        ["bullish", "bearish"],
+        "neutral",
+    ).astype(object)
+
+
+def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
+    """kind, tags, direction and trace for packets given as numpy columns.
+
+    Needs count, iso_count, ask_ratio, bid_ratio, complex, exchanges, premium,
+    total_size, open_interest (float, NaN unknown), max_size, max_print_premium,
+    repeat_hits, right, side.
+    """
+    n = len(p["count"])
+    count = p["count"].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iso_ratio = np.where(count > 0, p["iso_count"] / np.maximum(count, 1), 0.0)
+    taking = np.maximum(p["ask_ratio"], p["bid_ratio"])
+    cplx = p["complex"].astype(bool)
+    simple = ~cplx
+    oi = p["open_interest"]
+    exchanges = p["exchanges"]
+    venues_ok = exchanges >= cfg.sweep_min_venues
+    iso_ok = iso_ratio >= cfg.sweep_min_iso_ratio
+    taking_ok = taking >= cfg.sweep_min_taking_ratio
+    sweep = simple & venues_ok & iso_ok & taking_ok
+    golden_prem = p["premium"] >= cfg.golden_min_premium
+    golden_oi = ~np.isnan(oi) & (p["total_size"] > np.nan_to_num(oi, nan=np.inf))
+    block_size = p["max_size"] >= cfg.block_min_size
+    block_prem = p["max_print_premium"] >= cfg.block_min_premium
+    split_one = exchanges == 1
+    split_n = p["count"] >= cfg.split_min_prints
+    repeat = p["repeat_hits"] >= cfg.repeat_min_hits
+    passes = np.column_stack(
+        [
+            cplx,
+            sweep & golden_prem & golden_oi,
+            sweep,
+            simple & block_size & block_prem,
+            simple & split_one & split_n,
+            simple & repeat,
+        ]
+    )
+    names = np.array([*KIND_ORDER, "plain"], dtype=object)
+    first = np.where(passes.any(axis=1), passes.argmax(axis=1), len(KIND_ORDER))
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(passes.sum(axis=1), out=offsets[1:])
+    tag_idx = np.broadcast_to(np.arange(len(KIND_ORDER), dtype=np.int32), passes.shape)[passes]
+    tags = pl.Series(
+        "tags",
+        pa.LargeListArray.from_arrays(
+            pa.array(offsets), pa.array(list(KIND_ORDER)).take(pa.array(tag_idx, type=pa.int32()))
+        ),
+    )
+    items = [
+        ArrayItem("complex.multi_leg", cplx.astype(np.float64), 1.0, cplx),
+        ArrayItem("sweep.venues", exchanges, cfg.sweep_min_venues, venues_ok, simple),
+        ArrayItem("sweep.iso_ratio", iso_ratio, cfg.sweep_min_iso_ratio, iso_ok, simple),
+        ArrayItem("sweep.taking_ratio", taking, cfg.sweep_min_taking_ratio, taking_ok, simple),
+        ArrayItem("golden.premium", p["premium"], cfg.golden_min_premium, golden_prem, sweep),
+        ArrayItem("golden.size_over_oi", p["total_size"], oi, golden_oi, sweep),
+        ArrayItem("block.max_size", p["max_size"], cfg.block_min_size, block_size, simple),
+        ArrayItem(
+            "block.max_print_premium",
+            p["max_print_premium"],
+            cfg.block_min_premium,
+            block_prem,
+            simple & block_size,
+        ),
+        ArrayItem("split.one_venue", exchanges, 1, split_one, simple),
+        ArrayItem("split.prints", p["count"], cfg.split_min_prints, split_n, simple & split_one),
+        ArrayItem("repeat.hits", p["repeat_hits"], cfg.repeat_min_hits, repeat, simple),
+    ]
+    return {
+        "kind": names[first],
+        "tags": tags,
+        "direction": direction_of(p["right"], p["side"]),
+        "trace": trace_from_arrays(n, items),
+    }

@@ -1,0 +1,1262 @@
+"""Flow packets: option prints of one contract clustered in event time.
+
+Clustering rule (the seed's): a packet is *anchored* at its first print and gathers
+every print of the same contract with ``ts <= anchor + flow.cluster_window_ms``
+(500 ms); the next print after that starts the next packet.  Multi-leg /
+stock-option prints are clustered apart from single-leg prints of the same contract
+(a complex order's leg is not part of a sweep; its meaning is its structure).
+Cancels never join a packet (see "Cancels").  Which prints are clustered is
+``flow.packet_input``: ``all`` by default, because the pieces of a sweep or split are
+individually small and would fail the tape's per-print notional filter.
+
+A packet is final when the watermark passes ``anchor + window`` (no later print can
+join it); it is emitted then, once, with ``ts = anchor + window`` (the moment it was
+decided, so the stream's ts never goes backwards) and an id that is never reused.
+
+Why anchored and not gap-based: an anchored window bounds a packet's span (a hot
+contract printing every 100 ms would otherwise chain into one endless packet) and is
+what the seed did.  It is vectorised: rows sorted by (contract, ts), each row's first
+successor past its window found by one ``searchsorted``, and the anchors are the
+pointer chains from every contract's first row, followed for all contracts at once.
+
+Aggregates are ``numpy.reduceat`` over the contiguous members of each packet: count,
+sizes, premium (sum of ``price * size * 100``, dollars), VWAP, first/last/min/max
+price, distinct venues (bit masks), ISO count, NBBO coverage (share of prints placed
+AA..BB), placement counts and size ratios, buy/sell sizes from the inferred side, the
+first and last print's position in the spread (``edge``: +1 at the ask, -1 at the
+bid) and the mean relative spread.  Context per packet: underlying spot (latest equity
+quote mid or equity print at or before the first print), moneyness
+``(strike - spot) / spot``, days to expiry (New York date), open interest
+(``flow.open_interest_path`` or :meth:`Packets.set_open_interest`; null = unknown), the
+contract's volume today, event-calendar features (compute/calendar.py), rolling
+baselines (compute/baselines.py), repeat hits and the kind (compute/kinds.py).
+
+Repeat hits: a packet *hits* its contract when it is single-leg, has premium >=
+``flow.repeat_min_premium`` and took liquidity on its dominant side (bought with half
+its size at/above the ask, or sold with half at/below the bid).  ``repeat_hits`` counts
+the hits on the same contract and side in ``(first_ts - repeat_window, first_ts]``,
+itself included (0 when the packet is not a hit).
+
+Cancels.  A print flagged CANCEL retracts the latest earlier print of the same
+contract, venue, price and size not already cancelled (OPRA cancels repeat the trade
+they cancel).  If the cancel's ts is at or before the close of the target's packet, the
+packet was not decided yet in event time: the print is removed and the packet is
+emitted without it (nothing was issued, nothing to correct).  If the packet was
+already decided, a *correction* is emitted: a new packet event (new id, ``status``
+correction, ``corrects`` = the id it replaces, ``retracted`` = the removed print ids,
+evidence = remaining members + the cancel) recomputed from the remaining members with
+the original's context (spot, open interest, baseline stats); a packet left with no
+member is re-issued as ``retracted``.  A cancel reaches back ``flow.cancel_lookback_ms``
+from the original packet's ts.  Not rewound by a cancel (documented limits): the
+tick-rule state, rolling baselines, repeat windows and structures already emitted.
+The contract's day volume is rewound.
+
+Batch-size invariance: every decision depends only on event times (window closes,
+cancel times, lookback from packet ts); cancels apply one by one in ts order; open
+packets are carried as their member rows.  Small batches are the live case, so the
+hot path is numpy on column arrays with one polars frame built per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from islandflow_tui.config import Config
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.baselines import (
+    METRICS,
+    SCOPES,
+    RollingBaselines,
+    stable_argsort,
+    z_col,
+    z_scores,
+)
+from islandflow_tui.engine.compute.calendar import EventCalendar
+from islandflow_tui.engine.compute.kinds import label_kinds
+from islandflow_tui.engine.compute.side import COMPLEX_MASK
+from islandflow_tui.engine.compute.trace import ArrayItem, trace_from_arrays
+
+Cols = dict[str, np.ndarray]
+
+NY: Final = ZoneInfo("America/New_York")
+PLACEMENT_CODE: Final = {p: i for i, p in enumerate(ev.PLACEMENTS)}  # 0..4 placed
+_PLACEMENTS: Final = np.array(ev.PLACEMENTS, dtype=object)
+_MAX_VENUES: Final = 63  # venue bit masks are uint64; code 63 collects any overflow
+_CANCEL: Final = int(ev.Cond.CANCEL)
+_ISO: Final = int(ev.Cond.ISO)
+_SIGNAL_BIT: Final = {"balanced": 2, "smart-money": 1}
+_DAY_NS: Final = 86_400 * ev.NS_PER_S
+
+WORK: Final = {
+    "ts": np.int64,
+    "id": np.int64,
+    "cid": np.int64,
+    "cplx": bool,
+    "price": np.float64,
+    "size": np.int64,
+    "premium": np.float64,
+    "exch": np.int64,
+    "iso": bool,
+    "plc": np.int64,
+    "side": np.int64,
+    "edge": np.float64,
+    "spr": np.float64,
+    "bid": np.float64,
+    "ask": np.float64,
+}
+_NULLABLE_FLOATS: Final = (
+    "buy_ratio",
+    "start_edge",
+    "end_edge",
+    "spread_pct",
+    "spot",
+    "moneyness",
+    *(z_col(s, m) for s in SCOPES for m in METRICS),
+)
+STAT_COLS: Final = tuple(
+    f"_b_{s}_{m}_{stat}" for s in SCOPES for m in METRICS for stat in ("mean", "std", "n")
+)
+
+
+def _empty_cols(extra: dict[str, Any] | None = None) -> Cols:
+    spec = {**WORK, **(extra or {})}
+    return {k: np.empty(0, dtype=t) for k, t in spec.items()}
+
+
+def _take(c: Cols, idx: np.ndarray) -> Cols:
+    return {k: v[idx] for k, v in c.items()}
+
+
+def _cat(parts: list[Cols]) -> Cols:
+    parts = [p for p in parts if len(next(iter(p.values())))]
+    if not parts:
+        return _empty_cols()
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _len(c: Cols) -> int:
+    return len(c["ts"])
+
+
+def cols_frame(c: Cols) -> pl.DataFrame:
+    return pl.DataFrame({k: v for k, v in c.items()})
+
+
+def frame_cols(df: pl.DataFrame) -> Cols:
+    return {k: df.get_column(k).to_numpy() for k in df.columns}
+
+
+# ---------------------------------------------------------------------------
+# Anchored clustering and trailing windows
+# ---------------------------------------------------------------------------
+def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
+    """Anchor flags of windows ``[anchor, anchor + window]`` per key.
+
+    ``key`` must be sorted and ``ts`` sorted within each key.  Each row's first
+    successor past its window comes from one searchsorted over a (key, ts) composite,
+    then the pointer chains from every key's first row are followed together.
+    """
+    n = len(key)
+    is_anchor = np.zeros(n, dtype=bool)
+    if n == 0:
+        return is_anchor
+    start = np.ones(n, dtype=bool)
+    start[1:] = key[1:] != key[:-1]
+    rank = np.cumsum(start) - 1
+    t0 = int(ts.min())
+    span = int(ts.max()) - t0 + window + 1
+    if (int(rank[-1]) + 1) * span < 2**62:
+        g = rank.astype(np.int64) * span + (ts - t0)
+        nxt = np.searchsorted(g, g + window, side="right")
+    else:  # enormous spans: per key (kept for correctness, never hit by live feeds)
+        nxt = np.empty(n, dtype=np.int64)
+        bounds = np.append(np.flatnonzero(start), n)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            nxt[a:b] = a + np.searchsorted(ts[a:b], ts[a:b] + window, side="right")
+    frontier = np.flatnonzero(start)
+    while len(frontier):
+        is_anchor[frontier] = True
+        nx = nxt[frontier]
+        ok = nx < n
+        nx, fr = nx[ok], frontier[ok]
+        frontier = nx[key[nx] == key[fr]]
+    return is_anchor
+
+
+def ny_days(ts: np.ndarray) -> np.ndarray:
+    """America/New_York calendar date of each ts, as days since 1970-01-01."""
+    if len(ts) == 0:
+        return np.empty(0, dtype=np.int64)
+
+    def offset(t: int) -> int:
+        dt = datetime.fromtimestamp(t // ev.NS_PER_S, tz=UTC).astimezone(NY)
+        return int(dt.utcoffset().total_seconds())  # type: ignore[union-attr]
+
+    lo, hi = offset(int(ts.min())), offset(int(ts.max()))
+    if lo == hi:
+        return (ts // ev.NS_PER_S + lo) // 86_400
+    dates = (
+        pl.from_epoch(pl.Series(ts), time_unit="ns").dt.convert_time_zone("America/New_York").dt.date()
+    )
+    return dates.cast(pl.Int32).to_numpy().astype(np.int64)
+
+
+# ---------------------------------------------------------------------------
+# Context sources
+# ---------------------------------------------------------------------------
+class SpotTracker:
+    """Underlying price from equity quotes (mid) and prints, looked up as of a ts.
+
+    Per root: (ts, tie-break, price) sorted.  Only what a future lookup can still need
+    is kept: the last price before the oldest ts an open packet can start at, plus
+    everything after it.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def state(self) -> pl.DataFrame:
+        parts = [
+            pl.DataFrame({"root": [r] * len(t), "ts": t, "order": o, "px": p})
+            for r, (t, o, p) in sorted(self._rows.items())
+        ]
+        return pl.concat(parts) if parts else pl.DataFrame(
+            schema={"root": pl.String, "ts": pl.Int64, "order": pl.Int64, "px": pl.Float64}
+        )
+
+    def restore(self, rows: pl.DataFrame) -> None:
+        self._rows = {}
+        for (root,), g in rows.group_by("root", maintain_order=True):
+            self._rows[str(root)] = (g["ts"].to_numpy(), g["order"].to_numpy(), g["px"].to_numpy())
+
+    def add(self, quotes: pl.DataFrame | None, prints: pl.DataFrame | None) -> None:
+        parts: list[tuple[np.ndarray, ...]] = []
+        if quotes is not None and quotes.height:
+            bid, ask = quotes["bid"].to_numpy(), quotes["ask"].to_numpy()
+            ok = (bid > 0) & (ask >= bid)
+            parts.append(
+                (
+                    quotes["symbol"].to_numpy()[ok],
+                    quotes["ts"].to_numpy()[ok],
+                    quotes["seq"].to_numpy()[ok] * 2,
+                    ((bid + ask) / 2)[ok],
+                )
+            )
+        if prints is not None and prints.height:
+            parts.append(
+                (
+                    prints["symbol"].to_numpy(),
+                    prints["ts"].to_numpy(),
+                    prints["seq"].to_numpy() * 2 + 1,
+                    prints["price"].to_numpy(),
+                )
+            )
+        if not parts:
+            return
+        roots = np.concatenate([p[0] for p in parts])
+        ts = np.concatenate([p[1] for p in parts])
+        order = np.concatenate([p[2] for p in parts])
+        px = np.concatenate([p[3] for p in parts])
+        uniq, inv = np.unique(roots, return_inverse=True)
+        for i, root in enumerate(uniq.tolist()):
+            m = inv == i
+            t, o, p = ts[m], order[m], px[m]
+            if root in self._rows:
+                t0, o0, p0 = self._rows[root]
+                t, o, p = np.concatenate([t0, t]), np.concatenate([o0, o]), np.concatenate([p0, p])
+            srt = np.lexsort((o, t))
+            self._rows[root] = (t[srt], o[srt], p[srt])
+
+    def lookup(self, roots: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        out = np.full(len(ts), np.nan)
+        if not self._rows or len(ts) == 0:
+            return out
+        uniq, inv = np.unique(roots, return_inverse=True)
+        for i, root in enumerate(uniq.tolist()):
+            got = self._rows.get(root)
+            if got is None:
+                continue
+            m = inv == i
+            j = np.searchsorted(got[0], ts[m], side="right") - 1
+            out[m] = np.where(j >= 0, got[2][np.maximum(j, 0)], np.nan)
+        return out
+
+    def trim(self, keep_from: int) -> None:
+        for root, (t, o, p) in list(self._rows.items()):
+            cut = int(np.searchsorted(t, keep_from, side="left")) - 1
+            if cut > 0:
+                self._rows[root] = (t[cut:], o[cut:], p[cut:])
+
+
+def load_open_interest(path: str | Path) -> pl.DataFrame:
+    """symbol, as_of (date, null = always), open_interest from CSV, Parquet or JSON."""
+    p = Path(path)
+    try:
+        if p.suffix.lower() == ".parquet":
+            raw = pl.read_parquet(p)
+        elif p.suffix.lower() in (".json", ".ndjson"):
+            text = p.read_text(encoding="utf-8")
+            try:
+                data = json.loads(text)
+                raw = pl.DataFrame(data if isinstance(data, list) else data["rows"])
+            except json.JSONDecodeError:
+                raw = pl.read_ndjson(p)
+        else:
+            raw = pl.read_csv(p, try_parse_dates=True)
+    except Exception as exc:
+        raise ValueError(f"open interest {path}: cannot read: {exc}") from None
+    if "symbol" not in raw.columns or "open_interest" not in raw.columns:
+        raise ValueError(f"open interest {path}: needs columns symbol and open_interest")
+    return normalise_open_interest(raw)
+
+
+def normalise_open_interest(frame: pl.DataFrame) -> pl.DataFrame:
+    """Typed, sorted open-interest table (a null as_of applies from the start)."""
+    as_of = pl.col("as_of").cast(pl.Date, strict=False) if "as_of" in frame.columns else pl.lit(None, pl.Date)
+    return (
+        frame.select(
+            pl.col("symbol").cast(pl.String),
+            as_of.fill_null(pl.date(1970, 1, 1)).alias("as_of"),
+            pl.col("open_interest").cast(pl.Int64),
+        )
+        .filter(pl.col("open_interest").is_not_null())
+        .sort("as_of", "symbol")
+    )
+
+
+class _Contracts:
+    """Contract descriptors by the engine's dense contract id ``cid``."""
+
+    def __init__(self) -> None:
+        self.known = np.zeros(0, dtype=bool)
+        self.symbol = np.empty(0, dtype=object)
+        self.root = np.empty(0, dtype=object)
+        self.right = np.empty(0, dtype=object)
+        self.expiry = np.zeros(0, dtype=np.int64)  # days since 1970-01-01
+        self.strike = np.zeros(0)
+        self.root_code = np.zeros(0, dtype=np.int64)
+        self._roots: dict[str, int] = {}
+
+    def root_names(self) -> np.ndarray:
+        names = np.empty(len(self._roots), dtype=object)
+        for name, code in self._roots.items():
+            names[code] = name
+        return names
+
+    def learn(self, cid: np.ndarray, frame: pl.DataFrame) -> None:
+        top = int(cid.max()) + 1
+        if top > len(self.known):
+            grow = top - len(self.known)
+            self.known = np.concatenate([self.known, np.zeros(grow, dtype=bool)])
+            self.symbol = np.concatenate([self.symbol, np.full(grow, None, dtype=object)])
+            self.root = np.concatenate([self.root, np.full(grow, None, dtype=object)])
+            self.right = np.concatenate([self.right, np.full(grow, None, dtype=object)])
+            self.expiry = np.concatenate([self.expiry, np.zeros(grow, dtype=np.int64)])
+            self.strike = np.concatenate([self.strike, np.zeros(grow)])
+            self.root_code = np.concatenate([self.root_code, np.zeros(grow, dtype=np.int64)])
+        new = ~self.known[cid]
+        if not new.any():
+            return
+        cids, first = np.unique(cid[new], return_index=True)
+        rows = frame[np.flatnonzero(new)[first]]
+        self.symbol[cids] = rows["symbol"].to_numpy()
+        self.root[cids] = rows["root"].to_numpy()
+        for c, r in zip(cids.tolist(), self.root[cids].tolist(), strict=True):
+            self.root_code[c] = self._roots.setdefault(r, len(self._roots))
+        self.right[cids] = rows["right"].to_numpy()
+        self.expiry[cids] = rows["expiry"].cast(pl.Int32).to_numpy()
+        self.strike[cids] = rows["strike"].to_numpy()
+        self.known[cids] = True
+
+    def state(self) -> pl.DataFrame:
+        idx = np.flatnonzero(self.known)
+        return pl.DataFrame(
+            {
+                "cid": idx,
+                "symbol": pl.Series(self.symbol[idx], dtype=pl.String),
+                "root": pl.Series(self.root[idx], dtype=pl.String),
+                "right": pl.Series(self.right[idx], dtype=pl.String),
+                "expiry": self.expiry[idx],
+                "strike": self.strike[idx],
+            }
+        )
+
+    def restore(self, frame: pl.DataFrame) -> None:
+        self.__init__()  # type: ignore[misc]
+        if frame.height:
+            cid = frame["cid"].to_numpy().astype(np.int64)
+            renamed = frame.with_columns(pl.col("expiry").cast(pl.Int32).cast(pl.Date))
+            self.learn(cid, renamed)
+
+
+# ---------------------------------------------------------------------------
+# The operator
+# ---------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Chunk:
+    """Members and rows of the packets emitted in one batch, kept for cancels."""
+
+    max_ts: int
+    members: Cols  # work rows + _pkey + _pts (ts of the original packet)
+    packets: pl.DataFrame  # every emitted version (internal columns, id)
+
+
+class Packets:
+    """Stateful operator: signed enriched prints (+ watermark) -> flow packets."""
+
+    def __init__(self, cfg: Config) -> None:
+        f = cfg.flow
+        self.cfg = f
+        self.window_ns = f.cluster_window_ms * ev.NS_PER_MS
+        self.lookback_ns = f.cancel_lookback_ms * ev.NS_PER_MS
+        self.repeat_ns = f.repeat_window_ms * ev.NS_PER_MS
+        self.spot = SpotTracker()
+        self.baselines = RollingBaselines(f)
+        self.open_interest: pl.DataFrame | None = (
+            load_open_interest(f.open_interest_path) if f.open_interest_path else None
+        )
+        self.calendar = (
+            EventCalendar.load(f.event_calendar_path) if f.event_calendar_path else EventCalendar.empty()
+        )
+        self.unmatched_cancels = 0
+        self._pending = _empty_cols()
+        self._venues: dict[str, int] = {}
+        self._contracts = _Contracts()
+        self._chunks: list[_Chunk] = []
+        self._day_date = np.zeros(0, dtype=np.int64)  # per cid: date of _day_cum
+        self._day_cum = np.zeros(0, dtype=np.int64)
+        # (cid, side) -> hits [first_ts, pkey, premium, id] in the trailing window
+        self._repeat: dict[tuple[int, int], deque[list[Any]]] = {}
+        self._new_hits: dict[int, list[Any]] = {}
+        self._members: Cols | None = None
+        self._last_expire = -(2**62)
+
+    def set_open_interest(self, frame: pl.DataFrame | None) -> None:
+        """Replace the open-interest table (symbol, open_interest[, as_of])."""
+        self.open_interest = normalise_open_interest(frame) if frame is not None else None
+
+    # -- state ------------------------------------------------------------------
+    def state(self) -> dict[str, pl.DataFrame]:
+        rep = [
+            {"cid": k[0], "side": k[1], "first_ts": h[0], "_pkey": h[1], "premium": h[2], "id": h[3]}
+            for k, q in sorted(self._repeat.items())
+            for h in q
+        ]
+        members = [c.members for c in self._chunks]
+        day = np.flatnonzero(self._day_date > 0)
+        return {
+            "pending": cols_frame(self._pending),
+            "venues": pl.DataFrame(
+                {"venue": list(self._venues), "code": list(self._venues.values())},
+                schema={"venue": pl.String, "code": pl.Int64},
+            ),
+            "contracts": self._contracts.state(),
+            "retained_members": cols_frame(_cat(members)) if members else pl.DataFrame(),
+            "retained_packets": (
+                pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
+                if self._chunks
+                else pl.DataFrame()
+            ),
+            "day_volume": pl.DataFrame(
+                {"cid": day, "date": self._day_date[day], "cum": self._day_cum[day]}
+            ),
+            "repeat": pl.DataFrame(
+                rep,
+                schema={
+                    "cid": pl.Int64,
+                    "side": pl.Int64,
+                    "first_ts": pl.Int64,
+                    "_pkey": pl.Int64,
+                    "premium": pl.Float64,
+                    "id": pl.Int64,
+                },
+            ),
+            "spot": self.spot.state(),
+            "counters": pl.DataFrame({"unmatched_cancels": [self.unmatched_cancels]}),
+            **{f"baseline.{k}": v for k, v in self.baselines.state().items()},
+        }
+
+    def restore(self, state: dict[str, pl.DataFrame]) -> None:
+        pending = state["pending"]
+        self._pending = (
+            {k: pending[k].to_numpy().astype(t) for k, t in WORK.items()}
+            if pending.height
+            else _empty_cols()
+        )
+        venues = state["venues"]
+        self._venues = dict(zip(venues["venue"].to_list(), venues["code"].to_list(), strict=True))
+        self._contracts.restore(state["contracts"])
+        self._chunks = []
+        packets = state["retained_packets"]
+        if packets.height:
+            members = frame_cols(state["retained_members"])
+            self._chunks.append(_Chunk(int(packets["ts"].max()), members, packets))  # type: ignore[arg-type]
+        day = state["day_volume"]
+        size = int(day["cid"].max()) + 1 if day.height else 0  # type: ignore[arg-type]
+        self._day_date = np.zeros(size, dtype=np.int64)
+        self._day_cum = np.zeros(size, dtype=np.int64)
+        if day.height:
+            cid = day["cid"].to_numpy()
+            self._day_date[cid] = day["date"].to_numpy()
+            self._day_cum[cid] = day["cum"].to_numpy()
+        self._repeat = {}
+        for r in state["repeat"].iter_rows(named=True):
+            q = self._repeat.setdefault((r["cid"], r["side"]), deque())
+            q.append([r["first_ts"], r["_pkey"], r["premium"], r["id"]])
+        self.spot.restore(state["spot"])
+        self.unmatched_cancels = int(state["counters"]["unmatched_cancels"][0])
+        self.baselines.restore(
+            {k.removeprefix("baseline."): v for k, v in state.items() if k.startswith("baseline.")}
+        )
+
+    # -- input ------------------------------------------------------------------
+    def add_equities(self, quotes: pl.DataFrame | None, prints: pl.DataFrame | None) -> None:
+        """Equity quotes and prints (engine-accepted frames) feed the spot lookup."""
+        self.spot.add(quotes, prints)
+
+    def _venue_expr(self) -> pl.Expr:
+        return pl.col("exchange").replace_strict(self._venues, default=-1, return_dtype=pl.Int64)
+
+    def _work(self, enriched: pl.DataFrame) -> tuple[Cols, Cols | None]:
+        """(rows to cluster, cancel rows) from signed enriched prints."""
+        sel = enriched.select(
+            "ts",
+            "id",
+            pl.col("cid").cast(pl.Int64),
+            "flags",
+            "price",
+            "size",
+            "premium",
+            self._venue_expr().alias("exch"),
+            pl.col("placement").replace_strict(PLACEMENT_CODE, return_dtype=pl.Int64).alias("plc"),
+            pl.col("side_code").cast(pl.Int64).alias("side"),
+            "mid",
+            "spread",
+            "bid",
+            "ask",
+            "signal_mask",
+        )
+        a = {k: sel.get_column(k).to_numpy() for k in sel.columns}
+        if (a["exch"] < 0).any():
+            for v in sorted(set(enriched["exchange"].to_list()) - set(self._venues)):
+                self._venues[v] = min(len(self._venues), _MAX_VENUES)
+            a["exch"] = enriched.select(self._venue_expr()).to_series().to_numpy()
+        self._contracts.learn(a["cid"], enriched)
+        flags = a["flags"]
+        placed = a["plc"] <= 4
+        mid = np.nan_to_num(a["mid"].astype(np.float64), nan=np.nan)
+        half = (a["ask"] - a["bid"]) / 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            edge = np.where(placed & (half > 0), (a["price"] - mid) / np.where(half > 0, half, 1), np.nan)
+            spr = np.where(placed & (mid > 0), a["spread"] / np.where(mid > 0, mid, 1), np.nan)
+        cols: Cols = {
+            "ts": a["ts"],
+            "id": a["id"],
+            "cid": a["cid"],
+            "cplx": (flags & COMPLEX_MASK) != 0,
+            "price": a["price"],
+            "size": a["size"],
+            "premium": a["premium"],
+            "exch": a["exch"],
+            "iso": (flags & _ISO) != 0,
+            "plc": a["plc"],
+            "side": a["side"],
+            "edge": edge.astype(np.float64),
+            "spr": spr.astype(np.float64),
+            "bid": np.where(placed, a["bid"], np.nan).astype(np.float64),
+            "ask": np.where(placed, a["ask"], np.nan).astype(np.float64),
+        }
+        is_cancel = (flags & _CANCEL) != 0
+        keep = ~is_cancel
+        if self.cfg.packet_input != "all":
+            keep &= (a["signal_mask"] & _SIGNAL_BIT[self.cfg.packet_input]) != 0
+        cancels = _take(cols, np.flatnonzero(is_cancel)) if is_cancel.any() else None
+        work = cols if keep.all() else _take(cols, np.flatnonzero(keep))
+        return work, cancels
+
+    # -- processing -------------------------------------------------------------
+    def process(self, enriched: pl.DataFrame | None, watermark: int) -> pl.DataFrame | None:
+        """Packets (and corrections) decided below ``watermark``, ids not yet assigned.
+
+        The caller assigns seq/id and then calls :meth:`commit` with the result.
+        """
+        cancels = None
+        rows = self._pending
+        if enriched is not None and enriched.height:
+            work, cancels = self._work(enriched)
+            rows = _cat([rows, work])
+        post: list[tuple[dict[str, Any], int]] = []
+        if cancels is not None:
+            rows, post = self._open_cancels(rows, cancels)
+        agg, members, self._pending = self._cluster(rows, watermark)
+        corrections, members = self._corrections(post, members)
+        self._members = members
+        frames = []
+        originals = self._context(agg, corrections) if agg is not None else None
+        if originals is None and corrections is not None:
+            self._advance_day(None, corrections)
+        if originals is not None:
+            frames.append(originals)
+        if corrections is not None:
+            frames.append(self._recontext(corrections, originals))
+        self.spot.trim(watermark - self.window_ns)
+        if watermark - self._last_expire > self.baselines.ttl_ns // 8:
+            self.baselines.expire(watermark)
+            self._expire_repeats(watermark)
+            self._last_expire = watermark
+        if not frames:
+            return None
+        if len(frames) == 1:
+            return frames[0]
+        return pl.concat(frames, how="diagonal_relaxed").sort("ts", "_pkey", "_version")
+
+    def commit(self, assigned: pl.DataFrame, watermark: int) -> pl.DataFrame:
+        """Fill ``corrects`` of corrections, remember ids for later cancels and repeats."""
+        out = assigned
+        versions = assigned.get_column("_version").to_numpy()
+        if (versions > 0).any():
+            prev = pl.concat(
+                [assigned.select("_pkey", "_version", "id")]
+                + [c.packets.select("_pkey", "_version", "id") for c in self._chunks],
+                how="vertical",
+            )
+            out = assigned.join(
+                prev.rename({"id": "_prev_id"}).with_columns(pl.col("_version") + 1),
+                on=["_pkey", "_version"],
+                how="left",
+                maintain_order="left",
+            ).with_columns(
+                pl.when(pl.col("_version") > 0).then(pl.col("_prev_id")).alias("corrects")
+            ).drop("_prev_id")
+        ids = out.get_column("id").to_numpy()
+        pkeys = out.get_column("_pkey").to_numpy()
+        new = versions == 0
+        for pk, i in zip(pkeys[new].tolist(), ids[new].tolist(), strict=True):
+            hit = self._new_hits.get(pk)
+            if hit is not None:
+                hit[3] = i
+        self._new_hits = {}
+        members = self._members
+        if new.any() and members is not None and _len(members):
+            pts = out.get_column("ts").to_numpy()[new]
+            lookup = dict(zip(pkeys[new].tolist(), pts.tolist(), strict=True))
+            members["_pts"] = np.array([lookup[k] for k in members["_pkey"].tolist()], dtype=np.int64)
+            self._chunks.append(_Chunk(int(pts.max()), members, out.filter(pl.Series(new))))
+        if (~new).any():
+            corr = out.filter(pl.Series(~new))
+            for chunk in self._chunks:
+                mine = corr.filter(pl.col("_pkey").is_in(chunk.packets.get_column("_pkey").implode()))
+                if mine.height:
+                    chunk.packets = pl.concat([chunk.packets, mine], how="diagonal_relaxed")
+        horizon = watermark - self.lookback_ns
+        self._chunks = [c for c in self._chunks if c.max_ts >= horizon]
+        self._members = None
+        return out
+
+    # -- clustering -------------------------------------------------------------
+    def _cluster(self, rows: Cols, watermark: int) -> tuple[Cols | None, Cols | None, Cols]:
+        """(aggregated emitted packets, their member rows, rows of open packets)."""
+        n = _len(rows)
+        if n == 0:
+            return None, None, rows
+        key = rows["cid"] * 2 + rows["cplx"]
+        order = stable_argsort(key)
+        ks, ts = key[order], rows["ts"][order]
+        anchor = anchored(ks, ts, self.window_ns)
+        cluster = np.cumsum(anchor) - 1
+        closed_sorted = ts[anchor][cluster] + self.window_ns < watermark
+        if not closed_sorted.any():
+            return None, None, rows
+        open_mask = np.ones(n, dtype=bool)
+        open_mask[order[closed_sorted]] = False
+        pending = _take(rows, np.flatnonzero(open_mask)) if open_mask.any() else _empty_cols()
+        members = _take(rows, order[closed_sorted])
+        starts = np.flatnonzero(anchor[closed_sorted])
+        agg = self._aggregate(members, starts)
+        members["_pkey"] = np.repeat(agg["_pkey"], agg["count"])
+        return agg, members, pending
+
+    def _aggregate(self, m: Cols, starts: np.ndarray) -> Cols:
+        """One row per packet from members sorted by (contract, ts), packets contiguous."""
+        n = _len(m)
+        ends = np.append(starts[1:], n)
+        last = ends - 1
+        size, price, plc, side = m["size"], m["price"], m["plc"], m["side"]
+        cnt = (ends - starts).astype(np.int64)
+
+        def add(x: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(x, starts)
+
+        total = add(size)
+        totf = total.astype(np.float64)
+        placed = plc <= 4
+        n_placed = add(placed.astype(np.int64))
+        buy = add(np.where(side > 0, size, 0))
+        sell = add(np.where(side < 0, size, 0))
+        signed = buy + sell
+        venue_mask = np.bitwise_or.reduceat(np.left_shift(np.uint64(1), m["exch"].astype(np.uint64)), starts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread_pct = add(np.where(placed, m["spr"], 0.0)) / n_placed
+            buy_ratio = buy / signed
+        out: Cols = {
+            "_pkey": m["id"][starts],
+            "cid": m["cid"][starts],
+            "complex": m["cplx"][starts],
+            "first_ts": m["ts"][starts],
+            "last_ts": m["ts"][last],
+            "count": cnt,
+            "total_size": total,
+            "max_size": np.maximum.reduceat(size, starts),
+            "max_print_premium": np.maximum.reduceat(m["premium"], starts),
+            "premium": add(m["premium"]),
+            "vwap": add(price * size) / totf,
+            "first_price": price[starts],
+            "last_price": price[last],
+            "min_price": np.minimum.reduceat(price, starts),
+            "max_price": np.maximum.reduceat(price, starts),
+            "exchanges": np.bitwise_count(venue_mask).astype(np.int64),
+            "iso_count": add(m["iso"].astype(np.int64)),
+            "nbbo_coverage": n_placed / cnt,
+            **{
+                f"n_{p.lower()}": add((plc == i).astype(np.int64))
+                for i, p in enumerate(ev.PLACEMENTS[:5])
+            },
+            "n_unplaced": cnt - n_placed,
+            "ask_ratio": add(np.where(plc <= 1, size, 0)) / totf,
+            "mid_ratio": add(np.where(plc == 2, size, 0)) / totf,
+            "bid_ratio": add(np.where((plc == 3) | (plc == 4), size, 0)) / totf,
+            "buy_size": buy,
+            "sell_size": sell,
+            "buy_ratio": np.where(signed > 0, buy_ratio, np.nan),
+            "side": np.select(
+                [signed == 0, buy > sell, sell > buy], ["unknown", "buy", "sell"], "mixed"
+            ).astype(object),
+            "aggressor_ratio": np.maximum(buy, sell) / totf,
+            "start_placement": _PLACEMENTS[plc[starts]],
+            "end_placement": _PLACEMENTS[plc[last]],
+            "start_edge": m["edge"][starts],
+            "end_edge": m["edge"][last],
+            "spread_pct": np.where(n_placed > 0, spread_pct, np.nan),
+            "_first_exch": m["exch"][starts],
+            "_first_bid": m["bid"][starts],
+            "_first_ask": m["ask"][starts],
+            "_ev_off": np.append(starts, n).astype(np.int64),
+            "_ev_val": m["id"],
+        }
+        out["span_ns"] = out["last_ts"] - out["first_ts"]
+        out["ts"] = out["first_ts"] + self.window_ns
+        return out
+
+    # -- cancels ----------------------------------------------------------------
+    def _open_cancels(self, rows: Cols, cancels: Cols) -> tuple[Cols, list[tuple[dict[str, Any], int]]]:
+        """Apply cancels in ts order: remove targets from packets still open at the
+        cancel's time; return the rest as (cancel, target id) for corrections."""
+        n = _len(rows)
+        alive = np.ones(n, dtype=bool)
+        taken = np.zeros(n, dtype=bool)  # already the target of an earlier cancel
+        ts, ids = rows["ts"], rows["id"]
+        retained = _cat([c.members for c in self._chunks]) if self._chunks else None
+        r_alive = np.ones(_len(retained), dtype=bool) if retained is not None else None
+        post: list[tuple[dict[str, Any], int]] = []
+        order = np.lexsort((cancels["id"], cancels["ts"]))
+        for i in order.tolist():
+            c = {k: v[i].item() for k, v in cancels.items()}
+            same = (
+                (rows["cid"] == c["cid"])
+                & (rows["exch"] == c["exch"])
+                & (rows["price"] == c["price"])
+                & (rows["size"] == c["size"])
+            )
+            before = (ts < c["ts"]) | ((ts == c["ts"]) & (ids < c["id"]))
+            hit = np.flatnonzero(alive & ~taken & before & same)
+            best_open = int(hit[-1]) if len(hit) else -1
+            best_old = -1
+            if retained is not None and r_alive is not None:
+                r = retained
+                ok = (
+                    r_alive
+                    & (r["cid"] == c["cid"])
+                    & (r["exch"] == c["exch"])
+                    & (r["price"] == c["price"])
+                    & (r["size"] == c["size"])
+                    & (r["_pts"] >= c["ts"] - self.lookback_ns)
+                    & ((r["ts"] < c["ts"]) | ((r["ts"] == c["ts"]) & (r["id"] < c["id"])))
+                )
+                cand = np.flatnonzero(ok)
+                if len(cand):
+                    best_old = int(cand[np.lexsort((r["id"][cand], r["ts"][cand]))[-1]])
+            use_open = best_open >= 0 and (
+                best_old < 0
+                or (ts[best_open], ids[best_open]) > (retained["ts"][best_old], retained["id"][best_old])  # type: ignore[index]
+            )
+            if use_open:
+                same_key = np.flatnonzero(
+                    alive & (rows["cid"] == rows["cid"][best_open]) & (rows["cplx"] == rows["cplx"][best_open])
+                )
+                k_ts = ts[same_key]
+                srt = np.argsort(k_ts, kind="stable")
+                anchors = anchored(np.zeros(len(same_key), dtype=np.int64), k_ts[srt], self.window_ns)
+                pos = int(np.flatnonzero(same_key[srt] == best_open)[0])
+                anchor_ts = k_ts[srt][np.flatnonzero(anchors[: pos + 1])[-1]]
+                if anchor_ts + self.window_ns >= c["ts"]:
+                    alive[best_open] = False
+                else:
+                    taken[best_open] = True
+                    post.append((c, int(ids[best_open])))
+            elif best_old >= 0 and retained is not None and r_alive is not None:
+                r_alive[best_old] = False
+                post.append((c, int(retained["id"][best_old])))
+            else:
+                self.unmatched_cancels += 1
+        return (rows if alive.all() else _take(rows, np.flatnonzero(alive))), post
+
+    def _corrections(
+        self, post: list[tuple[dict[str, Any], int]], members: Cols | None
+    ) -> tuple[pl.DataFrame | None, Cols | None]:
+        """Corrected packets (aggregates; context comes later) and this batch's members
+        without the cancelled prints."""
+        if not post:
+            return None, members
+        versions: dict[int, int] = {}
+        for ch in self._chunks:
+            for k, v in zip(
+                ch.packets["_pkey"].to_list(), ch.packets["_version"].to_list(), strict=True
+            ):
+                versions[k] = max(versions.get(k, 0), v)
+        removed: dict[int, list[int]] = {}
+        cancel_ids: dict[int, list[int]] = {}
+        out: list[pl.DataFrame] = []
+        for c, target in post:
+            holder: Cols | None = None
+            chunk: _Chunk | None = None
+            if members is not None and (members["id"] == target).any():
+                holder = members
+            else:
+                for ch in self._chunks:
+                    if (ch.members["id"] == target).any():
+                        holder, chunk = ch.members, ch
+                        break
+            if holder is None:
+                self.unmatched_cancels += 1
+                continue
+            pkey = int(holder["_pkey"][holder["id"] == target][0])
+            version = versions.get(pkey, 0) + 1
+            versions[pkey] = version
+            removed.setdefault(pkey, []).append(target)
+            cancel_ids.setdefault(pkey, []).append(int(c["id"]))
+            keep = holder["id"] != target
+            if chunk is not None:
+                chunk.members = _take(holder, np.flatnonzero(keep))
+                holder = chunk.members
+            else:
+                members = _take(holder, np.flatnonzero(keep))
+                holder = members
+            mine = holder["_pkey"] == pkey
+            base = {
+                "_pkey": pkey,
+                "_version": version,
+                "ts": int(c["ts"]),
+                "retracted": [list(removed[pkey])],
+                "_cancel_ids": [list(cancel_ids[pkey])],
+            }
+            if mine.any():
+                sub = _take({k: holder[k] for k in WORK}, np.flatnonzero(mine))
+                agg = self._aggregate(sub, np.array([0]))
+                frame = self._agg_frame(agg).with_columns(
+                    pl.concat_list(pl.col("evidence"), pl.lit(cancel_ids[pkey], pl.List(pl.Int64))).alias(
+                        "evidence"
+                    ),
+                    pl.lit("correction").alias("status"),
+                )
+            else:
+                frame = pl.DataFrame({"cid": [int(c["cid"])], "total_size": [0]}).with_columns(
+                    pl.lit("retracted").alias("status")
+                )
+            out.append(
+                frame.with_columns(
+                    pl.lit(base["_pkey"], pl.Int64).alias("_pkey"),
+                    pl.lit(base["_version"], pl.Int64).alias("_version"),
+                    pl.lit(base["ts"], pl.Int64).alias("ts"),
+                    pl.Series("retracted", base["retracted"], dtype=pl.List(pl.Int64)),
+                    pl.Series("_cancel_ids", base["_cancel_ids"], dtype=pl.List(pl.Int64)),
+                )
+            )
+        return (pl.concat(out, how="diagonal_relaxed") if out else None), members
+
+    def _agg_frame(self, agg: Cols) -> pl.DataFrame:
+        """Aggregates as a polars frame (evidence lists built from the offsets)."""
+        evidence = pa.LargeListArray.from_arrays(pa.array(agg["_ev_off"]), pa.array(agg["_ev_val"]))
+        cols = {k: v for k, v in agg.items() if k not in ("_ev_off", "_ev_val")}
+        return pl.DataFrame(cols).with_columns(pl.Series("evidence", evidence))
+
+    # -- context ----------------------------------------------------------------
+    def _context(self, agg: Cols, corrections: pl.DataFrame | None) -> pl.DataFrame:
+        """Contract columns, spot, DTE, OI, day volume, calendar, repeat, baselines, kinds,
+        in emission order (ts, first print id)."""
+        order = np.lexsort((agg["_pkey"], agg["ts"]))
+        evidence = pa.LargeListArray.from_arrays(pa.array(agg["_ev_off"]), pa.array(agg["_ev_val"]))
+        evidence = evidence.take(pa.array(order))
+        p = {k: v[order] for k, v in agg.items() if k not in ("_ev_off", "_ev_val")}
+        n = len(order)
+        ct = self._contracts
+        cid = p["cid"]
+        p["symbol"], p["root"], p["right"] = ct.symbol[cid], ct.root[cid], ct.right[cid]
+        p["strike"], expiry = ct.strike[cid], ct.expiry[cid]
+        date = ny_days(p["first_ts"])
+        p["dte"] = expiry - date
+        p["spot"] = self.spot.lookup(p["root"], p["first_ts"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p["moneyness"] = (p["strike"] - p["spot"]) / p["spot"]
+        p["open_interest"] = self._oi(p["symbol"], date)
+        p["day_volume"] = self._advance_day({"cid": cid, "date": date, **p}, corrections)
+        dte_event, before = self._calendar(p["root"], p["ts"], date, expiry)
+        self._repeats(p)
+        values = np.column_stack([p["premium"], p["total_size"].astype(np.float64), p["spread_pct"]])
+        for scope, codes, names in (
+            ("contract", cid, ct.symbol),
+            ("root", ct.root_code[cid], ct.root_names()),
+        ):
+            mean, std, cnt = self.baselines.score(scope, codes, names, p["ts"], values)
+            z = z_scores(values, mean, std)
+            for j, metric in enumerate(METRICS):
+                p[f"_b_{scope}_{metric}_mean"] = mean[:, j]
+                p[f"_b_{scope}_{metric}_std"] = std[:, j]
+                p[f"_b_{scope}_{metric}_n"] = cnt[:, j]
+                p[z_col(scope, metric)] = z[:, j]
+        kinds = label_kinds(p, self.cfg)
+        venue_names = np.array(_venue_table(self._venues), dtype=object)
+        frame = pl.DataFrame(
+            {
+                **{k: v for k, v in p.items() if k not in ("_first_exch",)},
+                "_first_exch": venue_names[p["_first_exch"]],
+                "kind": kinds["kind"],
+                "direction": kinds["direction"],
+                "_date": date,
+            },
+            strict=False,
+        )
+        return frame.with_columns(
+            pl.Series("evidence", evidence),
+            kinds["tags"],
+            kinds["trace"],
+            pl.Series("expiry", expiry, dtype=pl.Int64).cast(pl.Int32).cast(pl.Date),
+            pl.col("_date").cast(pl.Int32).cast(pl.Date),
+            pl.Series("open_interest", p["open_interest"]).fill_nan(None).cast(pl.Int64),
+            pl.Series("days_to_event", dte_event).fill_nan(None).cast(pl.Int64),
+            pl.Series("event_before_expiry", before).fill_nan(None).cast(pl.Boolean),
+            pl.col(list(_NULLABLE_FLOATS)).fill_nan(None),
+            pl.col("_b_contract_premium_n").alias("baseline_n"),
+            pl.col("_b_root_premium_n").alias("root_baseline_n"),
+            pl.lit("new").alias("status"),
+            pl.lit(None, pl.Int64).alias("corrects"),
+            pl.lit(0, pl.Int64).alias("_version"),
+            pl.Series(
+                "retracted",
+                pa.LargeListArray.from_arrays(
+                    pa.array(np.zeros(n + 1, dtype=np.int64)), pa.array([], type=pa.int64())
+                ),
+            ),
+        )
+
+    def _oi(self, symbols: np.ndarray, date: np.ndarray) -> np.ndarray:
+        if self.open_interest is None or self.open_interest.height == 0 or len(symbols) == 0:
+            return np.full(len(symbols), np.nan)
+        left = pl.DataFrame(
+            {"symbol": pl.Series(symbols, dtype=pl.String), "_d": date.astype(np.int32)}
+        ).with_columns(pl.col("_d").cast(pl.Date)).with_row_index("_i")
+        out = (
+            left.sort("_d")
+            .join_asof(
+                self.open_interest,
+                left_on="_d",
+                right_on="as_of",
+                by="symbol",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .sort("_i")
+        )
+        return out.get_column("open_interest").cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+    def _calendar(
+        self, roots: np.ndarray, ts: np.ndarray, date: np.ndarray, expiry: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n = len(roots)
+        if self.calendar.events.height == 0 or n == 0:
+            return np.full(n, np.nan), np.full(n, np.nan)
+        frame = pl.DataFrame(
+            {
+                "root": pl.Series(roots, dtype=pl.String),
+                "ts": ts,
+                "_date": pl.Series(date.astype(np.int32)).cast(pl.Date),
+                "expiry": pl.Series(expiry.astype(np.int32)).cast(pl.Date),
+            }
+        )
+        f = self.calendar.features(frame)
+        d = f["days_to_event"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        b = f["event_before_expiry"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        return d, b
+
+    def _advance_day(self, p: Cols | None, corrections: pl.DataFrame | None) -> np.ndarray:
+        """day_volume of each packet in ``p``; a cancel after a packet reduces later ones."""
+        parts: list[Cols] = []
+        n = 0 if p is None else len(p["cid"])
+        if p is not None and n:
+            parts.append(
+                {
+                    "cid": p["cid"],
+                    "date": p["date"],
+                    "ts": p["ts"],
+                    "pkey": p["_pkey"],
+                    "ver": np.zeros(n, dtype=np.int64),
+                    "delta": p["total_size"],
+                    "row": np.arange(n),
+                }
+            )
+        if corrections is not None and corrections.height:
+            extra = self._removed_sizes(corrections, p)
+            if extra is not None:
+                parts.append(extra)
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        e = {k: np.concatenate([x[k] for x in parts]) for k in parts[0]}
+        top = int(e["cid"].max()) + 1
+        if top > len(self._day_date):
+            grow = top - len(self._day_date)
+            self._day_date = np.concatenate([self._day_date, np.zeros(grow, dtype=np.int64)])
+            self._day_cum = np.concatenate([self._day_cum, np.zeros(grow, dtype=np.int64)])
+        order = np.lexsort((e["ver"], e["pkey"], e["ts"]))
+        e = {k: v[order] for k, v in e.items()}
+        grp = e["cid"] * 1_000_000 + e["date"]
+        g_order = np.argsort(grp, kind="stable")
+        gs = grp[g_order]
+        start = np.ones(len(gs), dtype=bool)
+        start[1:] = gs[1:] != gs[:-1]
+        delta = e["delta"][g_order]
+        cum = np.cumsum(delta)
+        seg_base = np.maximum.accumulate(np.where(start, np.arange(len(gs)), 0))
+        before_seg = np.where(seg_base > 0, cum[seg_base - 1], 0)
+        within = cum - before_seg
+        cids, dates = e["cid"][g_order], e["date"][g_order]
+        carried = np.where(self._day_date[cids] == dates, self._day_cum[cids], 0)
+        value = carried + within
+        end = np.ones(len(gs), dtype=bool)
+        end[:-1] = start[1:]
+        # groups are ordered by (cid, date): the last group of a cid is its newest date
+        self._day_date[cids[end]] = dates[end]
+        self._day_cum[cids[end]] = value[end]
+        out = np.zeros(n, dtype=np.int64)
+        rows = e["row"][g_order]
+        mine = rows >= 0
+        out[rows[mine]] = value[mine]
+        return out
+
+    def _removed_sizes(self, corrections: pl.DataFrame, p: Cols | None) -> Cols | None:
+        """(cid, date, ts, -size removed) per correction, for the day volume."""
+        known: dict[tuple[int, int], tuple[int, int, int]] = {}
+        for ch in self._chunks:
+            for r in ch.packets.select("_pkey", "_version", "cid", "_date", "total_size").iter_rows():
+                known[(r[0], r[1])] = (r[2], int(r[3].toordinal()) - 719_163, r[4])
+        if p is not None:
+            for k, c, d, t in zip(
+                p["_pkey"].tolist(), p["cid"].tolist(), p["date"].tolist(), p["total_size"].tolist(), strict=True
+            ):
+                known[(k, 0)] = (c, d, t)
+        rows: list[tuple[int, ...]] = []
+        for r in corrections.select("_pkey", "_version", "ts", "total_size", "status").iter_rows():
+            prev = known.get((r[0], r[1] - 1))
+            if prev is None:
+                continue
+            new_total = int(r[3]) if r[4] == "correction" else 0
+            rows.append((prev[0], prev[1], r[2], r[0], r[1], new_total - prev[2]))
+            known[(r[0], r[1])] = (prev[0], prev[1], new_total)
+        if not rows:
+            return None
+        a = np.array(rows, dtype=np.int64)
+        return {
+            "cid": a[:, 0], "date": a[:, 1], "ts": a[:, 2], "pkey": a[:, 3], "ver": a[:, 4],
+            "delta": a[:, 5], "row": np.full(len(a), -1, dtype=np.int64),
+        }
+
+    def _repeats(self, p: Cols) -> None:
+        """repeat_hits / _repeat_premium in place (see the module doc)."""
+        n = len(p["cid"])
+        hits = np.zeros(n, dtype=np.int64)
+        prem = np.zeros(n)
+        side = p["side"]
+        qual = (
+            ~p["complex"].astype(bool)
+            & (p["premium"] >= self.cfg.repeat_min_premium)
+            & (((side == "buy") & (p["ask_ratio"] >= 0.5)) | ((side == "sell") & (p["bid_ratio"] >= 0.5)))
+        )
+        for i in np.flatnonzero(qual).tolist():
+            key = (int(p["cid"][i]), 1 if side[i] == "buy" else -1)
+            t = int(p["first_ts"][i])
+            q = self._repeat.setdefault(key, deque())
+            while q and q[0][0] <= t - self.repeat_ns:
+                q.popleft()
+            entry = [t, int(p["_pkey"][i]), float(p["premium"][i]), None]
+            q.append(entry)
+            self._new_hits[entry[1]] = entry
+            hits[i] = len(q)
+            prem[i] = math.fsum(h[2] for h in q)
+        p["repeat_hits"] = hits
+        p["_repeat_premium"] = prem
+
+    def _expire_repeats(self, watermark: int) -> None:
+        horizon = watermark - self.window_ns - self.repeat_ns
+        for key in [k for k, q in self._repeat.items() if q[-1][0] <= horizon]:
+            del self._repeat[key]
+
+    def repeat_evidence(self, packets: pl.DataFrame) -> pl.DataFrame | None:
+        """(id, _rep): for packets tagged repeat, the ids of the hits in their window."""
+        tagged = packets.filter(pl.col("tags").list.contains("repeat"))
+        if tagged.height == 0:
+            return None
+        ids, reps = [], []
+        for r in tagged.select("id", "cid", "side", "first_ts", "_pkey").iter_rows(named=True):
+            q = self._repeat.get((r["cid"], 1 if r["side"] == "buy" else -1), ())
+            t = r["first_ts"]
+            reps.append(
+                [
+                    h[3]
+                    for h in q
+                    if h[3] is not None and t - self.repeat_ns < h[0] <= t and (h[0], h[1]) <= (t, r["_pkey"])
+                ]
+            )
+            ids.append(r["id"])
+        return pl.DataFrame({"id": ids, "_rep": reps}, schema={"id": pl.Int64, "_rep": pl.List(pl.Int64)})
+
+    def _recontext(self, corrections: pl.DataFrame, originals: pl.DataFrame | None) -> pl.DataFrame:
+        """Corrections take the replaced version's context; z from its baseline stats."""
+        ctx_cols = [
+            "symbol", "root", "expiry", "right", "strike", "_date", "dte", "spot", "moneyness",
+            "open_interest", "days_to_event", "event_before_expiry", "repeat_hits",
+            "_repeat_premium", *STAT_COLS,
+        ]
+        sources = [c.packets for c in self._chunks]
+        if originals is not None:
+            sources.append(originals)
+        base = pl.concat(
+            [
+                s.select("_pkey", "_version", *ctx_cols, "day_volume", "total_size", "first_ts", "last_ts")
+                for s in sources
+            ],
+            how="diagonal_relaxed",
+        )
+        ctx = (
+            base.filter(pl.col("_version") == 0)
+            .unique(subset="_pkey", keep="first")
+            .select(
+                "_pkey",
+                *ctx_cols,
+                (pl.col("day_volume") - pl.col("total_size")).alias("_dv_before"),
+                pl.col("first_ts").alias("_orig_first_ts"),
+                pl.col("last_ts").alias("_orig_last_ts"),
+            )
+        )
+        df = corrections.join(ctx, on="_pkey", how="left", maintain_order="left")
+        parts = []
+        live = df.filter(pl.col("status") == "correction")
+        if live.height:
+            live = live.with_columns((pl.col("_dv_before") + pl.col("total_size")).alias("day_volume"))
+            zs = []
+            for scope in SCOPES:
+                for metric, col in zip(METRICS, ("premium", "total_size", "spread_pct"), strict=True):
+                    m, s = f"_b_{scope}_{metric}_mean", f"_b_{scope}_{metric}_std"
+                    zs.append(
+                        pl.when(pl.col(s) > 0)
+                        .then((pl.col(col) - pl.col(m)) / pl.col(s))
+                        .alias(z_col(scope, metric))
+                    )
+            live = live.with_columns(zs).with_columns(
+                pl.col("_b_contract_premium_n").alias("baseline_n"),
+                pl.col("_b_root_premium_n").alias("root_baseline_n"),
+            )
+            arrays = {
+                k: live.get_column(k).to_numpy()
+                for k in ("count", "iso_count", "ask_ratio", "bid_ratio", "complex", "exchanges",
+                          "premium", "total_size", "max_size", "max_print_premium", "repeat_hits",
+                          "right", "side")
+            }
+            arrays["open_interest"] = live["open_interest"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+            kinds = label_kinds(arrays, self.cfg)
+            venue_names = np.array(_venue_table(self._venues), dtype=object)
+            live = live.with_columns(
+                pl.Series("kind", kinds["kind"], dtype=pl.String),
+                pl.Series("direction", kinds["direction"], dtype=pl.String),
+                kinds["tags"],
+                kinds["trace"],
+                pl.Series("_first_exch", venue_names[live["_first_exch"].to_numpy()], dtype=pl.String),
+            )
+            parts.append(live)
+        dead = df.filter(pl.col("status") != "correction")
+        if dead.height:
+            parts.append(self._retracted_rows(dead))
+        return pl.concat(parts, how="diagonal_relaxed").drop(
+            "_dv_before", "_orig_first_ts", "_orig_last_ts", "_cancel_ids", strict=False
+        )
+
+    def _retracted_rows(self, dead: pl.DataFrame) -> pl.DataFrame:
+        """A packet whose every member was cancelled: no content; its trace says so."""
+        zero_i = (
+            "count", "total_size", "max_size", "exchanges", "iso_count", "n_aa", "n_a", "n_mid",
+            "n_b", "n_bb", "n_unplaced", "buy_size", "sell_size", "span_ns",
+        )
+        zero_f = (
+            "premium", "max_print_premium", "nbbo_coverage", "ask_ratio", "mid_ratio", "bid_ratio",
+            "aggressor_ratio",
+        )
+        nan_f = ("vwap", "first_price", "last_price", "min_price", "max_price")
+        null_f = ("buy_ratio", "start_edge", "end_edge", "spread_pct") + tuple(
+            z_col(s, m) for s in SCOPES for m in METRICS
+        )
+        out = dead.with_columns(
+            *[pl.lit(0, pl.Int64).alias(c) for c in zero_i],
+            *[pl.lit(0.0).alias(c) for c in zero_f],
+            *[pl.lit(float("nan")).alias(c) for c in nan_f],
+            *[pl.lit(None, pl.Float64).alias(c) for c in null_f],
+            pl.lit("unknown").alias("side"),
+            pl.lit("NO_NBBO").alias("start_placement"),
+            pl.lit("NO_NBBO").alias("end_placement"),
+            pl.col("_orig_first_ts").alias("first_ts"),
+            pl.col("_orig_last_ts").alias("last_ts"),
+            pl.lit(False).alias("complex"),
+            pl.col("_dv_before").alias("day_volume"),
+            pl.col("_cancel_ids").alias("evidence"),
+            pl.lit("plain").alias("kind"),
+            pl.lit([], pl.List(pl.String)).alias("tags"),
+            pl.lit("neutral").alias("direction"),
+            pl.lit(0, pl.Int64).alias("baseline_n"),
+            pl.lit(0, pl.Int64).alias("root_baseline_n"),
+            pl.lit("").alias("_first_exch"),
+            pl.lit(float("nan")).alias("_first_bid"),
+            pl.lit(float("nan")).alias("_first_ask"),
+        )
+        trace = trace_from_arrays(
+            out.height,
+            [ArrayItem("cancel.members_left", 0.0, 1.0, False)],
+        )
+        return out.with_columns(trace)
+
+
+def _venue_table(venues: dict[str, int]) -> list[str]:
+    table = [""] * (_MAX_VENUES + 1)
+    for name, code in sorted(venues.items(), key=lambda kv: kv[1]):
+        if not table[code]:
+            table[code] = name
+    table[_MAX_VENUES] = table[_MAX_VENUES] or "other"
+    return table

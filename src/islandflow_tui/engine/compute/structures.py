@@ -1,0 +1,518 @@
+"""Structures: packets of one underlying that trade together, grouped into legs and named.
+
+Grouping.  Packets of one underlying whose first prints are on the same venue, of the
+same kind (all multi-leg-flagged or all single-leg), and fall within
+``flow.structure_window_ms`` (100 ms) of the group's first packet form one candidate
+(anchored like packets).  Complex orders print every leg on one venue at one time, so
+this finds them; a structure legged in by hand across venues is not found (a
+documented limit).  The group is final when the watermark passes
+``anchor + structure window + cluster window`` (the last packet that could still join
+would close by then); it is emitted with that ts.  Packets of the same contract in a
+group are one leg.  Groups of 2..6 legs are labelled; a group of one contract is no
+structure; bigger groups are noise in a busy market and are dropped.
+
+Labels, by geometry (E expiry, R right, K strike; legs ordered by E, R, K):
+
+=================  ===========================================================
+vertical            2 legs, same E and R, two K; sides opposite
+straddle            2 legs, same E and K, call + put; sides the same
+strangle            2 legs, same E, call + put, two K; sides the same
+risk_reversal       as strangle but sides opposite (buy one wing, sell the other)
+calendar            2 legs, same R and K, two E; sides opposite
+diagonal            2 legs, same R, two E and two K; sides opposite
+roll                2 legs, same R, one closed and one opened: needs open interest
+                    (one leg opening-likely, the other within its open interest)
+butterfly           3 legs, same E and R, equidistant K, 1:2:1, body opposite the
+                    wings; or 4 legs put/call sharing the middle K (iron)
+condor              4 legs, same E, 1:1:1:1, equal wing widths, inner opposite the
+                    outer (same right, or iron: two puts below two calls)
+ladder              same E and R, >= 3 K, equal sizes (not a butterfly/condor)
+combo               anything else (only emitted for multi-leg-flagged prints)
+=================  ===========================================================
+
+Every candidate whose geometry fits is scored (the seed used geometry only, and called
+risk reversals strangles):
+
+    confidence = ratio x sides x timing [x 0.8 for vertical/calendar/diagonal when a
+                 roll's closing evidence is present]
+
+* ratio: 1.0 leg sizes in the template's ratio (1:1, 1:2:1 ...), 0.7 another whole
+  ratio, 0.3 not a whole ratio;
+* sides: 1.0 every leg's side known and as the template needs, 0.75 some unknown but
+  none contradicting, 0.35 contradicting;
+* timing: 1.0 multi-leg-flagged or every leg's first print at one ts, 0.7 otherwise.
+
+The winner is the highest score (ties: the order above); the runner-up and every
+candidate's factors are in the trace.  ``combo`` scores 0.5 x timing (x 0.6 if the
+sizes are not a whole ratio).  A structure is emitted if it scores at least
+``flow.structure_min_confidence`` or every leg is multi-leg-flagged.
+
+Variant and direction come from the legs' sides; when they are unknown (multi-leg
+prints are never signed against one leg's NBBO) the *package* quote rule decides: the
+package's net price (legs' VWAPs with the template's signs and ratios) against the
+package's net NBBO (bid = bought legs' bids minus sold legs' asks, and vice versa):
+above the package mid means the template was bought.  vertical: debit / credit
+(debit call or credit put spreads are bullish); straddle and strangle: long_vol /
+short_vol; calendar, diagonal, butterfly, condor: long (far expiry / wings bought) or
+short; risk reversal: bullish if the call was bought; roll: the opened leg vs the
+closed one, out/in (expiry) and up/down (strike); ladder: accumulation (all bought)
+or distribution (all sold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from islandflow_tui.config import FlowConfig
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.packets import anchored
+
+LEG_COLS: Final = (
+    "id",
+    "ts",
+    "root",
+    "symbol",
+    "expiry",
+    "right",
+    "strike",
+    "first_ts",
+    "last_ts",
+    "complex",
+    "_first_exch",
+    "total_size",
+    "premium",
+    "vwap",
+    "buy_size",
+    "sell_size",
+    "_first_bid",
+    "_first_ask",
+    "open_interest",
+    "day_volume",
+)
+ORDER: Final = {label: i for i, label in enumerate(ev.STRUCTURE_LABELS)}
+MAX_LEGS: Final = 6
+_TRACE_DTYPE: Final = ev.polars_schema(ev.FLOW_STRUCTURES)["trace"]
+
+
+@dataclass(slots=True)
+class Leg:
+    symbol: str
+    expiry: Any
+    right: str
+    strike: float
+    size: int
+    premium: float
+    vwap: float
+    bid: float
+    ask: float
+    side: int  # +1 bought, -1 sold, 0 unknown
+    first_ts: int
+    last_ts: int
+    complex: bool
+    oi: int | None
+    day_volume: int
+    packet_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Candidate:
+    label: str
+    orient: list[int]  # +1/-1 per leg: the template's "bought" orientation
+    ratio: tuple[int, ...] | None  # template size ratio (None: any equal ratio)
+    relation: str  # sides the template needs: same, opposite, fly, condor, any
+    conf: float = 0.0
+    factors: dict[str, float] = field(default_factory=dict)
+
+
+def _ratio(legs: list[Leg]) -> tuple[tuple[int, ...] | None, bool]:
+    """Leg sizes as a whole ratio (None if they are not), and whether it is reduced."""
+    sizes = np.array([leg.size for leg in legs], dtype=np.float64)
+    r = sizes / sizes.min()
+    whole = np.abs(r - np.round(r)) <= 0.02 * r
+    if not whole.all():
+        return None, False
+    return tuple(int(x) for x in np.round(r)), True
+
+
+def _sides_factor(sides: list[int], relation: str) -> float:
+    known = [s for s in sides if s != 0]
+    if relation == "any":
+        return 1.0 if len(known) == len(sides) else 0.75
+
+    def ok(ss: list[int]) -> bool:
+        if relation == "same":
+            return ss[0] == ss[1] if len(ss) == 2 else len(set(ss)) <= 1
+        if relation == "opposite":
+            return ss[0] == -ss[1]
+        if relation == "fly":  # wings (0, 2) equal, body (1) opposite
+            return ss[0] == ss[2] == -ss[1]
+        if relation == "condor":  # outer (0, 3) equal, inner (1, 2) opposite
+            return ss[0] == ss[3] == -ss[1] == -ss[2]
+        return True
+
+    if len(known) == len(sides):
+        return 1.0 if ok(sides) else 0.35
+    # fill unknowns every possible way: contradiction only if none fits
+    unknown = [i for i, s in enumerate(sides) if s == 0]
+    for mask in range(1 << len(unknown)):
+        trial = list(sides)
+        for b, i in enumerate(unknown):
+            trial[i] = 1 if mask >> b & 1 else -1
+        if ok(trial):
+            return 0.75
+    return 0.35
+
+
+def _package_sign(legs: list[Leg], orient: list[int], ratio: tuple[int, ...] | None, tol: float) -> tuple[int, float | None]:
+    """Quote rule on the package: +1 bought as oriented, -1 sold, 0 unknown; and the edge."""
+    r = ratio or tuple(1 for _ in legs)
+    px = bid = ask = 0.0
+    for leg, o, q in zip(legs, orient, r, strict=True):
+        if not (np.isfinite(leg.bid) and np.isfinite(leg.ask)):
+            return 0, None
+        px += o * q * leg.vwap
+        bid += q * (leg.bid if o > 0 else -leg.ask)
+        ask += q * (leg.ask if o > 0 else -leg.bid)
+    mid, half = (bid + ask) / 2, (ask - bid) / 2
+    edge = (px - mid) / half if half > 0 else None
+    if px > mid + tol:
+        return 1, edge
+    if px < mid - tol:
+        return -1, edge
+    return 0, edge
+
+
+def _opening(leg: Leg) -> bool | None:
+    """Opening-likely (size > OI - volume before it); None when OI is unknown."""
+    if leg.oi is None:
+        return None
+    return leg.size > leg.oi - (leg.day_volume - leg.size)
+
+
+def candidates(legs: list[Leg]) -> tuple[list[Candidate], int | None]:
+    """Candidates whose geometry fits, and the index of the opened leg of a roll."""
+    n = len(legs)
+    exp = {leg.expiry for leg in legs}
+    rights = {leg.right for leg in legs}
+    out: list[Candidate] = []
+    opened: int | None = None
+    if n == 2:
+        a, b = legs
+        if len(exp) == 1 and len(rights) == 1:
+            # debit orientation: buy the lower call / the higher put
+            orient = [1, -1] if a.right == "C" else [-1, 1]
+            out.append(Candidate("vertical", orient, (1, 1), "opposite"))
+        elif len(exp) == 1 and a.strike == b.strike:
+            out.append(Candidate("straddle", [1, 1], (1, 1), "same"))
+        elif len(exp) == 1:
+            out.append(Candidate("strangle", [1, 1], (1, 1), "same"))
+            call = 0 if a.right == "C" else 1
+            orient = [1, -1] if call == 0 else [-1, 1]  # bought call, sold put: bullish
+            out.append(Candidate("risk_reversal", orient, (1, 1), "opposite"))
+        elif len(rights) == 1:
+            label = "calendar" if a.strike == b.strike else "diagonal"
+            out.append(Candidate(label, [-1, 1], (1, 1), "opposite"))  # long: far bought
+        if len(rights) == 1:
+            oa, ob = _opening(a), _opening(b)
+            if oa is not None and ob is not None and oa != ob:
+                closing = b if oa else a
+                if closing.oi is not None and closing.oi >= closing.size:
+                    opened = 0 if oa else 1
+                    orient = [1, -1] if opened == 0 else [-1, 1]
+                    out.append(Candidate("roll", orient, (1, 1), "opposite"))
+    elif len(exp) == 1 and len(rights) == 1 and n >= 3:
+        ks = [leg.strike for leg in legs]
+        if n == 3 and abs((ks[1] - ks[0]) - (ks[2] - ks[1])) < 1e-9:
+            out.append(Candidate("butterfly", [1, -1, 1], (1, 2, 1), "fly"))
+        if n == 4 and abs((ks[1] - ks[0]) - (ks[3] - ks[2])) < 1e-9:
+            out.append(Candidate("condor", [1, -1, -1, 1], (1, 1, 1, 1), "condor"))
+        out.append(Candidate("ladder", [1] * n, None, "any"))
+    elif n == 4 and len(exp) == 1 and rights == {"C", "P"}:
+        puts = [leg for leg in legs if leg.right == "P"]
+        calls = [leg for leg in legs if leg.right == "C"]
+        if len(puts) == 2 and len(calls) == 2:
+            # legs are ordered calls (by strike) then puts (by strike)
+            c1, c2 = calls[0].strike, calls[1].strike
+            p1, p2 = puts[0].strike, puts[1].strike
+            orient = [-1, 1, 1, -1]  # long: wings (low put, high call) bought
+            if p2 == c1:
+                out.append(Candidate("butterfly", orient, (1, 1, 1, 1), "condor_iron"))
+            elif p2 < c1 and abs((c2 - c1) - (p2 - p1)) < 1e-9:
+                out.append(Candidate("condor", orient, (1, 1, 1, 1), "condor_iron"))
+    return out, opened
+
+
+def _relation_sides(c: Candidate, sides: list[int]) -> float:
+    if c.relation == "condor_iron":  # legs: c1, c2, p1, p2; wings c2 and p1
+        return _sides_factor([sides[2], sides[0], sides[3], sides[1]], "condor")
+    return _sides_factor(sides, c.relation)
+
+
+def label_group(legs: list[Leg], tol: float) -> dict[str, Any]:
+    """The winning label, its score, variant, direction and trace for one group."""
+    legs.sort(key=lambda leg: (leg.expiry, leg.right, leg.strike))
+    sides = [leg.side for leg in legs]
+    ratio, whole = _ratio(legs)
+    timing = 1.0 if all(leg.complex for leg in legs) or len({leg.first_ts for leg in legs}) == 1 else 0.7
+    cands, opened = candidates(legs)
+    roll_present = any(c.label == "roll" for c in cands)
+    trace: list[dict[str, Any]] = [
+        {"condition": "legs", "value": float(len(legs)), "threshold": 2.0, "passed": True},
+        {"condition": "timing", "value": timing, "threshold": 1.0, "passed": timing == 1.0},
+    ]
+    if all(leg.right == legs[0].right for leg in legs) and len(legs) == 2:
+        known = all(leg.oi is not None for leg in legs)
+        trace.append(
+            {
+                "condition": "roll.closing_evidence",
+                "value": 1.0 if roll_present else (0.0 if known else None),
+                "threshold": 1.0,
+                "passed": roll_present,
+            }
+        )
+    for c in cands:
+        if c.ratio is None:  # ladder: equal sizes is the template
+            r = 1.0 if ratio is not None and len(set(ratio)) == 1 else (0.7 if whole else 0.3)
+        else:
+            r = 1.0 if ratio == c.ratio else (0.7 if whole else 0.3)
+        s = _relation_sides(c, sides)
+        conf = r * s * timing
+        if roll_present and c.label in ("vertical", "calendar", "diagonal"):
+            conf *= 0.8
+        c.conf = conf
+        c.factors = {"ratio": r, "sides": s}
+    if not cands:
+        conf = 0.5 * timing * (1.0 if whole else 0.6)
+        cands = [Candidate("combo", [1] * len(legs), None, "any", conf, {"ratio": 1.0 if whole else 0.6})]
+    ranked = sorted(cands, key=lambda c: (-c.conf, ORDER[c.label]))
+    win = ranked[0]
+    for c in ranked:
+        for name, v in c.factors.items():
+            trace.append({"condition": f"{c.label}.{name}", "value": v, "threshold": 1.0, "passed": v >= 1.0})
+        trace.append(
+            {"condition": f"{c.label}.confidence", "value": c.conf, "threshold": win.conf, "passed": c is win}
+        )
+    variant, direction, pkg_edge = _variant(win, legs, sides, opened, tol)
+    if pkg_edge is not None:
+        trace.append({"condition": "package.edge", "value": pkg_edge, "threshold": 0.0, "passed": True})
+    runner = ranked[1] if len(ranked) > 1 else None
+    return {
+        "legs_sorted": legs,
+        "label": win.label,
+        "confidence": win.conf,
+        "runner_up": runner.label if runner else None,
+        "runner_up_confidence": runner.conf if runner else None,
+        "variant": variant,
+        "direction": direction,
+        "trace": trace,
+    }
+
+
+def _bought(win: Candidate, legs: list[Leg], sides: list[int], tol: float) -> tuple[int, float | None]:
+    """+1 if the template's orientation was bought, -1 sold, 0 unknown (and package edge)."""
+    if all(s != 0 for s in sides):
+        agree = sum(1 for s, o in zip(sides, win.orient, strict=True) if s == o)
+        if agree == len(sides):
+            return 1, None
+        if agree == 0:
+            return -1, None
+    return _package_sign(legs, win.orient, win.ratio, tol)
+
+
+def _variant(
+    win: Candidate, legs: list[Leg], sides: list[int], opened: int | None, tol: float
+) -> tuple[str | None, str, float | None]:
+    label = win.label
+    if label == "roll" and opened is not None:
+        new, old = legs[opened], legs[1 - opened]
+        parts = []
+        if new.expiry != old.expiry:
+            parts.append("out" if new.expiry > old.expiry else "in")
+        if new.strike != old.strike:
+            parts.append("up" if new.strike > old.strike else "down")
+        return "_".join(parts) or None, "neutral", None
+    if label == "combo":
+        return None, "neutral", None
+    if label == "ladder":
+        if all(s > 0 for s in sides):
+            return "accumulation", "bullish" if legs[0].right == "C" else "bearish", None
+        if all(s < 0 for s in sides):
+            return "distribution", "bearish" if legs[0].right == "C" else "bullish", None
+        return None, "neutral", None
+    sign, edge = _bought(win, legs, sides, tol)
+    if sign == 0:
+        return None, "neutral", edge
+    if label == "vertical":
+        bullish = (legs[0].right == "C") == (sign > 0)
+        return ("debit" if sign > 0 else "credit"), ("bullish" if bullish else "bearish"), edge
+    if label in ("straddle", "strangle"):
+        return ("long_vol" if sign > 0 else "short_vol"), "neutral", edge
+    if label == "risk_reversal":
+        return None, ("bullish" if sign > 0 else "bearish"), edge
+    return ("long" if sign > 0 else "short"), "neutral", edge
+
+
+class Structures:
+    """Stateful operator: committed packets (+ watermark) -> structures."""
+
+    def __init__(self, cfg: FlowConfig, tol: float) -> None:
+        self.window_ns = cfg.structure_window_ms * ev.NS_PER_MS
+        self.cluster_ns = cfg.cluster_window_ms * ev.NS_PER_MS
+        self.min_conf = cfg.structure_min_confidence
+        self.tol = tol
+        self._pending: dict[str, np.ndarray] | None = None
+
+    def state(self) -> dict[str, pl.DataFrame]:
+        if self._pending is None:
+            return {"pending": pl.DataFrame()}
+        return {"pending": pl.DataFrame(self._pending, strict=False)}
+
+    def restore(self, state: dict[str, pl.DataFrame]) -> None:
+        pending = state.get("pending")
+        if pending is None or pending.height == 0:
+            self._pending = None
+            return
+        self._pending = {k: pending.get_column(k).to_numpy() for k in LEG_COLS}
+
+    def process(self, packets: pl.DataFrame | None, watermark: int) -> pl.DataFrame | None:
+        if packets is not None and packets.height:
+            new = packets.filter(pl.col("status") == "new")
+            if new.height:
+                cols = {k: new.get_column(k).to_numpy() for k in LEG_COLS}
+                if self._pending is None:
+                    self._pending = cols
+                else:
+                    self._pending = {k: np.concatenate([self._pending[k], cols[k]]) for k in LEG_COLS}
+        p = self._pending
+        if p is None or len(p["id"]) == 0:
+            return None
+        key_text = np.char.add(
+            np.char.add(p["root"].astype(str), "|" + np.char.add(p["_first_exch"].astype(str), "|")),
+            p["complex"].astype(str),
+        )
+        _, key = np.unique(key_text, return_inverse=True)
+        order = np.lexsort((p["id"], p["first_ts"], key))
+        ks, ts = key[order], p["first_ts"][order]
+        anchor = anchored(ks, ts, self.window_ns)
+        group = np.cumsum(anchor) - 1
+        anchor_ts = ts[anchor][group]
+        decided = anchor_ts + self.window_ns + self.cluster_ns < watermark
+        keep = order[~decided]
+        self._pending = {k: v[np.sort(keep)] for k, v in p.items()} if len(keep) else None
+        if not decided.any():
+            return None
+        starts = np.flatnonzero(anchor & decided)
+        sizes = np.diff(np.append(starts, len(order)))
+        rows = []
+        for s, n in zip(starts.tolist(), sizes.tolist(), strict=True):
+            if n < 2:
+                continue
+            idx = order[s : s + n]
+            if not decided[s]:
+                continue
+            n_sym = len(set(p["symbol"][idx].tolist()))
+            if n_sym < 2 or n_sym > MAX_LEGS:
+                continue
+            row = self._one(p, idx, int(anchor_ts[s]))
+            if row is not None:
+                rows.append(row)
+        return self._frame(rows) if rows else None
+
+    def _one(self, p: dict[str, np.ndarray], idx: np.ndarray, anchor_ts: int) -> dict[str, Any] | None:
+        legs: dict[str, Leg] = {}
+        for i in idx.tolist():
+            sym = p["symbol"][i]
+            buy, sell = int(p["buy_size"][i]), int(p["sell_size"][i])
+            side = 1 if buy > sell else (-1 if sell > buy else 0)
+            size = int(p["total_size"][i])
+            oi = p["open_interest"][i]
+            leg = legs.get(sym)
+            if leg is None:
+                legs[sym] = Leg(
+                    sym, p["expiry"][i], p["right"][i], float(p["strike"][i]), size,
+                    float(p["premium"][i]), float(p["vwap"][i]), _f(p["_first_bid"][i]),
+                    _f(p["_first_ask"][i]), side, int(p["first_ts"][i]), int(p["last_ts"][i]),
+                    bool(p["complex"][i]), None if oi is None or oi != oi else int(oi),
+                    int(p["day_volume"][i]), [int(p["id"][i])],
+                )
+            else:  # the same contract twice in a group: one leg
+                total = leg.size + size
+                leg.vwap = (leg.vwap * leg.size + float(p["vwap"][i]) * size) / total
+                leg.size = total
+                leg.premium += float(p["premium"][i])
+                leg.side = leg.side if leg.side == side else 0
+                leg.last_ts = max(leg.last_ts, int(p["last_ts"][i]))
+                leg.day_volume = max(leg.day_volume, int(p["day_volume"][i]))
+                leg.packet_ids.append(int(p["id"][i]))
+        out = label_group(list(legs.values()), self.tol)
+        all_complex = all(leg.complex for leg in out["legs_sorted"])
+        if out["label"] == "combo" and not all_complex:
+            return None
+        if out["confidence"] < self.min_conf and not all_complex:
+            return None
+        first = int(idx[0])
+        out.update(
+            root=p["root"][first],
+            exchange=p["_first_exch"][first],
+            complex=all_complex,
+            ts=anchor_ts + self.window_ns + self.cluster_ns,
+            anchor_id=int(p["id"][first]),
+        )
+        return out
+
+    def _frame(self, rows: list[dict[str, Any]]) -> pl.DataFrame:
+        recs = []
+        for r in rows:
+            legs: list[Leg] = r["legs_sorted"]
+            sides = ["buy" if leg.side > 0 else "sell" if leg.side < 0 else "unknown" for leg in legs]
+            signs = {"buy": "+", "sell": "-", "unknown": "?"}
+            desc = "  ".join(
+                f"{signs[s]}{leg.size} {leg.strike:g}{leg.right} {_day(leg.expiry)}"
+                for leg, s in zip(legs, sides, strict=True)
+            )
+            known = all(leg.side != 0 for leg in legs)
+            recs.append(
+                {
+                    "ts": r["ts"],
+                    "_anchor": r["anchor_id"],
+                    "root": r["root"],
+                    "label": r["label"],
+                    "confidence": float(r["confidence"]),
+                    "runner_up": r["runner_up"],
+                    "runner_up_confidence": r["runner_up_confidence"],
+                    "variant": r["variant"],
+                    "direction": r["direction"],
+                    "legs": len(legs),
+                    "symbols": [leg.symbol for leg in legs],
+                    "leg_sizes": [leg.size for leg in legs],
+                    "leg_sides": sides,
+                    "description": desc,
+                    "first_ts": min(leg.first_ts for leg in legs),
+                    "last_ts": max(leg.last_ts for leg in legs),
+                    "exchange": r["exchange"],
+                    "complex": r["complex"],
+                    "total_size": sum(leg.size for leg in legs),
+                    "premium": float(sum(leg.premium for leg in legs)),
+                    "net_premium": float(sum(leg.side * leg.premium for leg in legs)) if known else None,
+                    "evidence": sorted(i for leg in legs for i in leg.packet_ids),
+                    "trace": r["trace"],
+                }
+            )
+        schema = {**ev.polars_schema(ev.FLOW_STRUCTURES), "_anchor": pl.Int64}
+        schema = {k: v for k, v in schema.items() if k not in ("seq", "id")}
+        return pl.DataFrame(recs, schema=schema).sort("ts", "_anchor")
+
+
+def _day(expiry: Any) -> str:
+    """11/25 from a date or a numpy datetime64."""
+    if isinstance(expiry, np.datetime64):
+        expiry = expiry.astype("datetime64[D]").astype(object)
+    return f"{expiry:%m/%d}"
+
+
+def _f(x: float | None) -> float:
+    return float("nan") if x is None else float(x)

@@ -1,0 +1,487 @@
+"""Replay a recorded session through the same engine, with scrubbing and fast seeks.
+
+A replay is just another feed: ``ReplayFeed`` reads the session's *raw* streams in
+event-time windows and hands them to the engine as ``recorded`` batches (their seq
+and ids are kept), so every operator and every screen works exactly as live.
+
+Seeking: the engine checkpoints its state (``Engine.checkpoint``) every
+``replay.checkpoint_interval_s`` of event time into ``<session>/checkpoints/`` (the
+live recorder writes them too).  A seek restores the nearest checkpoint at or
+before the target and fast-forwards the raw rows from there with publishing
+switched off, then resets every display stream to what a straight replay would
+show at the target: the newest rows, read back from the log by seq range for the
+part before the checkpoint (derived rows are recorded with the same seqs a replay
+produces; ``islandflow verify`` proves it) plus the fast-forward's own output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import queue
+import shutil
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.ingest.base import FeedAdapter, FeedStatus
+from islandflow_tui.engine.log import SessionReader, read_segment
+
+if TYPE_CHECKING:
+    from islandflow_tui.engine.core import Engine
+
+log = logging.getLogger("islandflow.replay")
+
+#: the speed ladder ``[`` / ``]`` walk; None is "as fast as possible"
+SPEEDS: tuple[float | None, ...] = (
+    0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, None,
+)  # fmt: skip
+CHECKPOINT_DIR = "checkpoints"
+TICK_NS = 50 * ev.NS_PER_MS  # smallest event-time step handed to the engine when paced
+MAX_CHUNK_NS = 1 * ev.NS_PER_S  # largest step at "max" speed and in fast-forwards
+
+
+def merge_order(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The total replay order of a set of events: (ts, stream order, seq).
+
+    Returns (stream, ts, seq) rows in that order.  Ties on ts go to the stream with
+    the lower ``STREAM_ORDER`` (quotes before prints, so a print sees a quote with
+    its own timestamp), then to seq; the result does not depend on the order the
+    frames or their rows came in.
+    """
+    parts = [
+        f.select(
+            pl.lit(stream).alias("stream"),
+            pl.lit(ev.STREAM_ORDER[stream], pl.Int32).alias("_order"),
+            "ts",
+            "seq",
+        )
+        for stream, f in frames.items()
+        if f.height
+    ]
+    if not parts:
+        return pl.DataFrame(schema={"stream": pl.String, "ts": pl.Int64, "seq": pl.Int64})
+    return pl.concat(parts).sort("ts", "_order", "seq").drop("_order")
+
+
+# ---------------------------------------------------------------------------
+# Checkpoint files
+# ---------------------------------------------------------------------------
+def checkpoint_dir(session: Path) -> Path:
+    return session / CHECKPOINT_DIR
+
+
+def list_checkpoints(session: Path) -> list[int]:
+    d = checkpoint_dir(session)
+    if not d.is_dir():
+        return []
+    out = []
+    for p in d.iterdir():
+        if p.is_dir() and p.name.isdigit():
+            out.append(int(p.name))
+    return sorted(out)
+
+
+def save_checkpoint(session: Path, watermark: int, state: dict[str, pl.DataFrame]) -> None:
+    """One folder per checkpoint, one Arrow IPC file per state frame; renamed into
+    place atomically so a reader never sees half a checkpoint."""
+    d = checkpoint_dir(session)
+    d.mkdir(exist_ok=True)
+    final = d / f"{watermark:020d}"
+    if final.exists():
+        return
+    tmp = d / f".tmp-{watermark:020d}-{threading.get_ident()}"
+    tmp.mkdir()
+    try:
+        for name, frame in state.items():
+            frame.write_ipc(tmp / f"{name}.arrow", compression="lz4")
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_checkpoint(session: Path, watermark: int) -> dict[str, pl.DataFrame]:
+    d = checkpoint_dir(session) / f"{watermark:020d}"
+    return {p.name.removesuffix(".arrow"): pl.read_ipc(p) for p in d.glob("*.arrow")}
+
+
+# ---------------------------------------------------------------------------
+# Reading the raw streams in event-time windows
+# ---------------------------------------------------------------------------
+class ReplaySource:
+    """Rows of the raw streams by event-time window, from sealed segments.
+
+    Segments are loaded whole (they are sorted by (ts, seq)) and cut with binary
+    search, so playing a window costs a slice, not a scan.
+    """
+
+    def __init__(self, reader: SessionReader) -> None:
+        self.reader = reader
+        self.segments = {s: reader.segments(s) for s in ev.RAW_STREAMS}
+        self._cache: dict[Path, tuple[pl.DataFrame, np.ndarray]] = {}
+        firsts = [g.min_ts for segs in self.segments.values() for g in segs if g.rows]
+        lasts = [g.max_ts for segs in self.segments.values() for g in segs if g.rows]
+        self.first_ts = min(firsts) if firsts else 0
+        self.last_ts = max(lasts) if lasts else 0
+
+    def _load(self, seg: Any, stream: str) -> tuple[pl.DataFrame, np.ndarray] | None:
+        hit = self._cache.get(seg.path)
+        if hit is not None:
+            return hit
+        try:
+            df = read_segment(seg.path, stream)
+        except Exception as exc:  # a bad segment is skipped with a visible warning
+            self.reader._record(_as_segment_error(seg.path, exc))
+            self.segments[stream] = [s for s in self.segments[stream] if s.path != seg.path]
+            return None
+        if len(self._cache) >= 2 * len(ev.RAW_STREAMS):
+            self._cache.pop(next(iter(self._cache)))
+        entry = (df, df.get_column("ts").to_numpy())
+        self._cache[seg.path] = entry
+        return entry
+
+    def window(self, t0: int, t1: int) -> dict[str, pl.DataFrame]:
+        """Rows with ``t0 <= ts < t1`` of every raw stream, each in (ts, seq) order."""
+        out: dict[str, pl.DataFrame] = {}
+        for stream, segs in self.segments.items():
+            parts = []
+            for seg in list(segs):
+                if not seg.rows or seg.max_ts < t0 or seg.min_ts >= t1:
+                    continue
+                loaded = self._load(seg, stream)
+                if loaded is None:
+                    continue
+                df, ts = loaded
+                lo = int(np.searchsorted(ts, t0, side="left"))
+                hi = int(np.searchsorted(ts, t1, side="left"))
+                if hi > lo:
+                    parts.append(df.slice(lo, hi - lo))
+            if parts:
+                frame = parts[0] if len(parts) == 1 else pl.concat(parts).sort("ts", "seq")
+                out[stream] = frame
+        return out
+
+
+def _as_segment_error(path: Path, exc: Exception) -> Any:
+    from islandflow_tui.engine.log import SegmentError
+
+    return exc if isinstance(exc, SegmentError) else SegmentError(path, f"{exc}")
+
+
+def read_seq_range(reader: SessionReader, stream: str, lo: int, hi: int) -> pl.DataFrame:
+    """Recorded rows of ``stream`` with ``lo <= seq < hi``, in seq order."""
+    frames = []
+    for seg in reader.segments(stream):
+        if seg.last_seq < lo or seg.first_seq >= hi:
+            continue
+        try:
+            df = read_segment(seg.path, stream)
+        except Exception as exc:
+            reader._record(_as_segment_error(seg.path, exc))
+            continue
+        frames.append(df.filter((pl.col("seq") >= lo) & (pl.col("seq") < hi)))
+    if not frames:
+        return ev.empty_frame(stream)
+    return pl.concat(frames).sort("seq")
+
+
+def session_density(session: Path | str, bins: int, stream: str = ev.OPTIONS_PRINTS) -> np.ndarray:
+    """Events per bin over the session's raw time range (the scrub bar's sparkline)."""
+    reader = SessionReader(session)
+    source = ReplaySource(reader)
+    if bins <= 0 or source.last_ts <= source.first_ts:
+        return np.zeros(max(bins, 0), dtype=np.int64)
+    ts = reader.scan(stream).select("ts").collect().get_column("ts").to_numpy()
+    counts, _ = np.histogram(ts, bins=bins, range=(source.first_ts, source.last_ts + 1))
+    return counts
+
+
+def session_alert_times(session: Path | str) -> np.ndarray:
+    reader = SessionReader(session)
+    if not reader.segments(ev.ALERTS):
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(reader.scan(ev.ALERTS).select("ts").collect().get_column("ts").to_numpy())
+
+
+# ---------------------------------------------------------------------------
+# The feed
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ReplayState:
+    """What the status bar and the scrub bar show; travels with EngineStats."""
+
+    session: str
+    path: str
+    start_ns: int
+    end_ns: int
+    position_ns: int
+    speed: float | None  # None = max
+    paused: bool
+    finished: bool
+    checkpoints: int
+    seek_ms: float  # how long the last seek took
+    warnings: tuple[str, ...]
+
+
+class ReplayFeed(FeedAdapter):
+    """A recorded session as a feed, controllable from any thread (see ``control``)."""
+
+    name = "replay"
+
+    def __init__(
+        self,
+        session: Path | str,
+        *,
+        ts_from: int | None = None,
+        ts_to: int | None = None,
+        speed: float | None = 1.0,
+        checkpoint_interval_s: float = 10.0,
+        paused: bool = False,
+    ) -> None:
+        super().__init__()
+        self.path = Path(session)
+        self.reader = SessionReader(self.path)
+        self.source = ReplaySource(self.reader)
+        self.start_ns = max(ts_from or self.source.first_ts, self.source.first_ts)
+        end = self.source.last_ts + 1
+        self.end_ns = min(ts_to, end) if ts_to else end
+        self.position = self.source.first_ts
+        self.speed = speed
+        self.paused = paused
+        self.interval_ns = int(checkpoint_interval_s * ev.NS_PER_S)
+        self._checkpoints = list_checkpoints(self.path)
+        self._memory_checkpoints: dict[int, dict[str, pl.DataFrame]] = {}
+        self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._closed = False
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+        self._seek_ms = 0.0
+        self._alerts = session_alert_times(self.path)
+        self.on_seek: Callable[[int], None] | None = None
+
+    # -- wiring -----------------------------------------------------------------
+    def bind(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def label(self) -> str:
+        return f"replay {self.path.name}"
+
+    def state_snapshot(self) -> ReplayState:
+        with self._lock:
+            return ReplayState(
+                session=self.path.name,
+                path=str(self.path),
+                start_ns=self.start_ns,
+                end_ns=self.end_ns,
+                position_ns=self.position,
+                speed=self.speed,
+                paused=self.paused,
+                finished=self.position >= self.end_ns,
+                checkpoints=len(self._checkpoints) + len(self._memory_checkpoints),
+                seek_ms=self._seek_ms,
+                warnings=tuple(self.reader.warnings),
+            )
+
+    # -- controls (any thread) ------------------------------------------------------
+    def control(self, command: str, arg: Any = None) -> None:
+        """Queue a control; the feed applies it between batches on the engine thread.
+
+        Commands: play, pause, toggle, speed (float or None), faster, slower,
+        seek (ns), step (ns, may be negative), next_alert, prev_alert, home, end.
+        """
+        if command not in _COMMANDS:
+            raise ValueError(f"unknown replay command {command!r}")
+        self._commands.put((command, arg))
+
+    def close(self) -> None:
+        self._closed = True
+
+    # -- the loop ---------------------------------------------------------------
+    async def batches(self) -> AsyncIterator[ev.FeedBatch]:
+        self.set_state(FeedStatus.LIVE, "replay")
+        if self.start_ns > self.source.first_ts:
+            self._seek(self.start_ns)
+        last = time.perf_counter()
+        next_cp = (self.position // self.interval_ns + 1) * self.interval_ns
+        while not self._closed:
+            if self._apply_commands():
+                last = time.perf_counter()
+                next_cp = (self.position // self.interval_ns + 1) * self.interval_ns
+            if self.paused or self.position >= self.end_ns:
+                await asyncio.sleep(0.02)
+                last = time.perf_counter()
+                continue
+            if self.speed is None:
+                step = MAX_CHUNK_NS
+                await asyncio.sleep(0)
+            else:
+                now = time.perf_counter()
+                step = int((now - last) * self.speed * ev.NS_PER_S)
+                if step < TICK_NS:
+                    await asyncio.sleep((TICK_NS - step) / (self.speed * ev.NS_PER_S))
+                    continue
+                last = now
+            t1 = min(self.position + step, self.end_ns)
+            batch = ev.FeedBatch(self.source.window(self.position, t1), t1, recorded=True)
+            with self._lock:
+                self.position = t1
+            yield batch  # the engine ingests it before we resume
+            if self.position >= next_cp:
+                self._take_checkpoint()
+                next_cp = (self.position // self.interval_ns + 1) * self.interval_ns
+        self.set_state(FeedStatus.STOPPED)
+
+    def _apply_commands(self) -> bool:
+        """Apply queued controls; True if the position jumped."""
+        jumped = False
+        while True:
+            try:
+                command, arg = self._commands.get_nowait()
+            except queue.Empty:
+                return jumped
+            with self._lock:
+                if command == "play":
+                    self.paused = False
+                elif command == "pause":
+                    self.paused = True
+                elif command == "toggle":
+                    self.paused = not self.paused
+                elif command == "speed":
+                    self.speed = arg
+                elif command in ("faster", "slower"):
+                    self.speed = _ladder(self.speed, +1 if command == "faster" else -1)
+            if command in ("seek", "step", "next_alert", "prev_alert", "home", "end"):
+                target = self._target(command, arg)
+                if target is not None:
+                    self._seek(target)
+                    jumped = True
+
+    def _target(self, command: str, arg: Any) -> int | None:
+        pos = self.position
+        if command == "seek":
+            return int(arg)
+        if command == "step":
+            return pos + int(arg)
+        if command == "home":
+            return self.start_ns
+        if command == "end":
+            return self.end_ns
+        alerts = self._alerts
+        if command == "next_alert":
+            i = int(np.searchsorted(alerts, pos, side="right"))
+            return int(alerts[i]) + 1 if i < len(alerts) else None
+        # prev_alert: the alert strictly before the one the playhead is just past
+        i = int(np.searchsorted(alerts, pos - 1, side="left")) - 1
+        return int(alerts[i]) + 1 if i >= 0 else None
+
+    # -- seeking ----------------------------------------------------------------
+    def _take_checkpoint(self) -> None:
+        engine = self._engine
+        if engine is None or self.position in self._checkpoints:
+            return
+        state = engine.checkpoint()
+        try:
+            save_checkpoint(self.path, self.position, state)
+            bisect.insort(self._checkpoints, self.position)
+        except OSError:  # read-only session: keep a few in memory instead
+            self._memory_checkpoints[self.position] = state
+            while len(self._memory_checkpoints) > 32:
+                self._memory_checkpoints.pop(next(iter(self._memory_checkpoints)))
+
+    def _nearest_checkpoint(self, target: int) -> tuple[int, dict[str, pl.DataFrame]] | None:
+        best_disk = None
+        i = bisect.bisect_right(self._checkpoints, target) - 1
+        if i >= 0:
+            best_disk = self._checkpoints[i]
+        best_mem = max((w for w in self._memory_checkpoints if w <= target), default=None)
+        if best_mem is not None and (best_disk is None or best_mem > best_disk):
+            return best_mem, self._memory_checkpoints[best_mem]
+        if best_disk is not None:
+            try:
+                return best_disk, load_checkpoint(self.path, best_disk)
+            except Exception as exc:
+                log.warning("checkpoint %s unreadable (%s); ignoring it", best_disk, exc)
+                self._checkpoints.remove(best_disk)
+                return self._nearest_checkpoint(target)
+        return None
+
+    def _seek(self, target: int) -> None:
+        engine = self._engine
+        if engine is None:
+            return
+        t0 = time.perf_counter()
+        target = max(self.source.first_ts, min(target, self.end_ns))
+        found = self._nearest_checkpoint(target)
+        if found is not None:
+            pos, state = found
+            engine.restore(state)
+        else:
+            pos = self.source.first_ts
+            engine.reset()
+        display = engine.bus.display_streams()
+        before = {
+            s: (engine.seq.get(s) if s in engine.seq else engine.compute.seq[s]) for s in display
+        }
+        made: dict[str, list[pl.DataFrame]] = {s: [] for s in display}
+        engine.quiet = True
+        try:
+            while pos < target:
+                t1 = min(pos + MAX_CHUNK_NS, target)
+                frames = self.source.window(pos, t1)
+                derived = engine.ingest(ev.FeedBatch(frames, t1, recorded=True))
+                for s in display:
+                    got = derived.get(s) if s in derived else frames.get(s)
+                    if got is not None and got.height:
+                        made[s].append(got.select(ev.SCHEMAS[s].names))
+                pos = t1
+        finally:
+            engine.quiet = False
+        limits = engine.bus.display_limits()
+        for s in display:
+            need = limits.get(s, 0)
+            fresh = pl.concat(made[s]) if made[s] else ev.empty_frame(s)
+            if fresh.height < need and before[s]:
+                older = read_seq_range(self.reader, s, max(0, before[s] - need), before[s])
+                fresh = pl.concat([older, fresh]) if older.height else fresh
+            engine.bus.publish_reset(s, fresh.tail(need) if need else fresh)
+        with self._lock:
+            self.position = target
+            self._seek_ms = (time.perf_counter() - t0) * 1000
+        if self.on_seek is not None:
+            self.on_seek(target)
+
+
+_COMMANDS = frozenset(
+    {
+        "play",
+        "pause",
+        "toggle",
+        "speed",
+        "faster",
+        "slower",
+        "seek",
+        "step",
+        "next_alert",
+        "prev_alert",
+        "home",
+        "end",
+    }
+)
+
+
+def _ladder(speed: float | None, direction: int) -> float | None:
+    if speed is None:
+        i = len(SPEEDS) - 1
+    else:
+        i = min(range(len(SPEEDS) - 1), key=lambda k: abs(SPEEDS[k] - speed))  # type: ignore[operator]
+    return SPEEDS[max(0, min(len(SPEEDS) - 1, i + direction))]

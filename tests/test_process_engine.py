@@ -1,0 +1,77 @@
+"""The engine in a child process: same facade, data arrives, a dead child is visible."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from islandflow_tui.config import load_config
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.process import ProcessEngine
+
+
+def wait_for(pred, timeout: float = 20.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def make(**overrides):
+    cfg = load_config(
+        None,
+        env={},
+        overrides={"synthetic.profile": "active", "synthetic.backfill_s": 2.0, **overrides},
+    )
+    return ProcessEngine(cfg)
+
+
+def test_rows_and_stats_cross_the_process_boundary():
+    engine = make()
+    feed = engine.subscribe([ev.OPTIONS_ENRICHED, ev.EQUITIES_PRINTS], 5000)
+    engine.start()
+    try:
+        got: dict[str, int] = {}
+
+        def have_rows() -> bool:
+            for stream, delta in feed.drain().items():
+                got[stream] = got.get(stream, 0) + delta.frame.height
+                if delta.frame.height:
+                    assert delta.frame.schema == ev.polars_schema(stream)
+            return got.get(ev.OPTIONS_ENRICHED, 0) > 50 and got.get(ev.EQUITIES_PRINTS, 0) > 10
+
+        assert wait_for(have_rows), got
+        stats = engine.stats()
+        assert stats.totals[ev.OPTIONS_PRINTS] >= got[ev.OPTIONS_ENRICHED]
+        assert stats.watermark_ns > 0 and stats.error == ""
+        assert engine.running
+    finally:
+        engine.stop()
+    assert not engine.running
+
+
+def test_subscribe_after_start_and_unsubscribe():
+    engine = make()
+    engine.start()
+    try:
+        feed = engine.subscribe([ev.OPTIONS_ENRICHED], 1000)
+        assert wait_for(lambda: feed.drain().get(ev.OPTIONS_ENRICHED) is not None)
+        engine.unsubscribe(feed)
+    finally:
+        engine.stop()
+
+
+def test_killed_engine_process_is_reported_not_raised():
+    engine = make()
+    engine.start()
+    try:
+        assert wait_for(lambda: engine.stats().watermark_ns > 0)
+        assert engine._proc is not None and engine._proc.pid is not None
+        os.kill(engine._proc.pid, signal.SIGKILL)
+        assert wait_for(lambda: "exited unexpectedly" in engine.stats().error)
+        assert "-9" in engine.stats().error
+    finally:
+        engine.stop()

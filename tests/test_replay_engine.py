@@ -1,0 +1,260 @@
+"""Replay through the same engine: ordering, seeks equal straight replays, verify, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from islandflow_tui.config import Config
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.core import Engine
+from islandflow_tui.engine.feeds import build_adapter
+from islandflow_tui.engine.replay import ReplayFeed, list_checkpoints, merge_order
+from islandflow_tui.engine.session import attach_recording, finish_recording, parse_time
+
+START = "2025-11-25T14:30:00Z"
+T0 = 1_764_081_000_000_000_000
+DISPLAY = {ev.OPTIONS_ENRICHED: 300, ev.EQUITIES_PRINTS: 200, ev.FLOW_PACKETS: 100}
+
+
+def live_config(data_dir: Path) -> Config:
+    cfg = Config()
+    cfg.paths.data_dir = str(data_dir)
+    cfg.synthetic.profile = "active"
+    cfg.synthetic.start = START
+    cfg.synthetic.pace = False
+    cfg.synthetic.backfill_s = 0.0
+    cfg.feed.engine = "thread"
+    cfg.replay.checkpoint_interval_s = 5.0
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory) -> Path:
+    """40 s of the active synthetic market recorded live (raw + derived + checkpoints)."""
+    cfg = live_config(tmp_path_factory.mktemp("data"))
+    engine = Engine(cfg, build_adapter(cfg))
+    rec, _ = attach_recording(engine, cfg)
+    assert rec is not None and rec.path is not None
+    for _ in range(400):
+        engine.ingest(engine.adapter.market.next_batch())
+    finish_recording(engine, rec)
+    return rec.path
+
+
+def replay_engine(path: Path, **kw) -> tuple[Engine, ReplayFeed]:
+    cfg = live_config(path.parent.parent)
+    cfg.feed.adapter = "replay"
+    feed = ReplayFeed(path, paused=True, checkpoint_interval_s=5.0, **kw)
+    return Engine(cfg, feed), feed
+
+
+async def play_until(engine: Engine, feed: ReplayFeed, until: int) -> None:
+    feed.paused = False
+    feed.speed = None
+    async for batch in feed.batches():
+        engine.ingest(batch)
+        if feed.position >= until:
+            feed.close()
+
+
+def shown(feed_sub) -> dict[str, pl.DataFrame]:
+    out: dict[str, list[pl.DataFrame]] = {}
+    for stream, delta in feed_sub.drain().items():
+        if delta.reset:
+            out[stream] = []
+        if delta.frame.height:
+            out.setdefault(stream, []).append(delta.frame)
+    return {s: pl.concat(f).tail(DISPLAY[s]) if f else ev.empty_frame(s) for s, f in out.items()}
+
+
+@pytest.mark.parametrize("offset_s", [3.3, 17.05, 31.9])
+def test_seek_shows_exactly_what_a_straight_replay_shows(session, offset_s):
+    target = T0 + int(offset_s * ev.NS_PER_S)
+    straight, sfeed = replay_engine(session, ts_to=target)
+    s_sub = straight.subscribe(list(DISPLAY), DISPLAY)
+    asyncio.run(play_until(straight, sfeed, target))
+    assert sfeed.position == target
+    expected = shown(s_sub)
+
+    seeking, feed = replay_engine(session)
+    sub = seeking.subscribe(list(DISPLAY), DISPLAY)
+    feed.control("seek", target)
+    feed._apply_commands()
+    got = shown(sub)
+    assert feed.position == target
+    for stream in DISPLAY:
+        assert got[stream].height == expected[stream].height > 0, stream
+        assert got[stream].equals(expected[stream]), stream
+    # and both engines continue identically from there
+    a = asyncio.run(_next_second(straight, sfeed, s_sub))
+    b = asyncio.run(_next_second(seeking, feed, sub))
+    for stream in DISPLAY:
+        assert a[stream].equals(b[stream]), stream
+
+
+async def _next_second(engine: Engine, feed: ReplayFeed, sub) -> dict[str, pl.DataFrame]:
+    sub.drain()
+    feed._closed = False
+    feed.end_ns = feed.position + ev.NS_PER_S
+    await play_until(engine, feed, feed.end_ns)
+    return shown(sub)
+
+
+def test_live_recording_writes_checkpoints(session):
+    cps = list_checkpoints(session)
+    assert len(cps) >= 6
+    assert all(b - a >= 5 * ev.NS_PER_S for a, b in zip(cps, cps[1:], strict=False))
+
+
+def test_seek_backwards_and_home_end(session):
+    engine, feed = replay_engine(session)
+    for command, arg, expect in [
+        ("seek", T0 + 20 * ev.NS_PER_S, T0 + 20 * ev.NS_PER_S),
+        ("step", -7 * ev.NS_PER_S, T0 + 13 * ev.NS_PER_S),
+        ("home", None, feed.start_ns),
+        ("end", None, feed.end_ns),
+    ]:
+        feed.control(command, arg)
+        feed._apply_commands()
+        assert feed.position == expect, command
+    assert feed.state_snapshot().finished
+
+
+def test_next_and_previous_alert(session):
+    engine, feed = replay_engine(session)
+    alerts = feed._alerts
+    assert len(alerts) >= 3
+    feed.control("next_alert")
+    feed._apply_commands()
+    assert feed.position == alerts[0] + 1
+    feed.control("next_alert")
+    feed._apply_commands()
+    assert feed.position == alerts[alerts > alerts[0]][0] + 1
+    feed.control("prev_alert")
+    feed._apply_commands()
+    assert feed.position == alerts[0] + 1
+
+
+def test_speed_ladder_and_bad_command(session):
+    _, feed = replay_engine(session)
+    feed.control("speed", 1.0)
+    feed.control("faster")
+    feed.control("faster")
+    feed._apply_commands()
+    assert feed.speed == 5.0
+    for _ in range(20):
+        feed.control("faster")
+    feed._apply_commands()
+    assert feed.speed is None  # max
+    for _ in range(30):
+        feed.control("slower")
+    feed._apply_commands()
+    assert feed.speed == 0.25
+    with pytest.raises(ValueError):
+        feed.control("rewind")
+
+
+def test_verify_live_session_has_zero_mismatches(session):
+    proc = subprocess.run(
+        [sys.executable, "-m", "islandflow_tui", "verify", str(session)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "options.enriched" in proc.stdout
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "OK: replay reproduces every derived event" in proc.stdout
+
+
+def test_verify_detects_a_tampered_stream(session, tmp_path):
+    import shutil
+
+    copy = tmp_path / session.name
+    shutil.copytree(session, copy)
+    seg = sorted((copy / ev.OPTIONS_ENRICHED).glob("*.parquet"))[0]
+    df = pl.read_parquet(seg)
+    df = df.with_columns(pl.when(pl.col("seq") == 5).then(pl.lit("BB")).otherwise(pl.col("placement")).alias("placement"))
+    meta = pl.read_parquet_metadata(seg) if hasattr(pl, "read_parquet_metadata") else None
+    import pyarrow.parquet as pq
+
+    table = df.to_arrow()
+    table = table.replace_schema_metadata(pq.read_schema(seg).metadata)
+    pq.write_table(table, seg, compression="zstd")
+    del meta
+    proc = subprocess.run(
+        [sys.executable, "-m", "islandflow_tui", "verify", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("options.enriched"))
+    assert line.split()[4] == "1"  # one mismatched row
+
+
+def test_export_parquet_and_csv(session, tmp_path):
+    out = tmp_path / "p.parquet"
+    proc = subprocess.run(
+        [sys.executable, "-m", "islandflow_tui", "export", str(session), "--stream",
+         ev.OPTIONS_PRINTS, "--from", "+5", "--to", "+10", "--format", "parquet", "--out", str(out)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    df = pl.read_parquet(out)
+    assert df.height > 0
+    assert df["ts"].min() >= T0 + 5 * ev.NS_PER_S and df["ts"].max() < T0 + 10 * ev.NS_PER_S
+    csv = tmp_path / "a.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "islandflow_tui", "export", str(session), "--stream", ev.ALERTS,
+         "--format", "csv", "--out", str(csv)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    back = pl.read_csv(csv)
+    assert back.height == pl.read_parquet(sorted((session / ev.ALERTS).glob("*.parquet"))).height
+    first_trace = json.loads(back["trace"][0])
+    assert {"condition", "value", "threshold", "passed"} <= set(first_trace[0])
+
+
+def test_parse_time_forms():
+    assert parse_time("+90", T0) == T0 + 90 * ev.NS_PER_S
+    assert parse_time("09:31", T0) == T0 + 60 * ev.NS_PER_S  # 14:30Z is 09:30 New York
+    assert parse_time("09:30:01.5", T0) == T0 + 1_500_000_000
+    assert parse_time("2025-11-25T14:30:02Z", T0) == T0 + 2 * ev.NS_PER_S
+    with pytest.raises(ValueError, match="'soon'"):
+        parse_time("soon", T0)
+
+
+frames_st = st.lists(
+    st.tuples(st.sampled_from(list(ev.RAW_STREAMS)), st.integers(0, 20), st.integers(0, 50)),
+    min_size=1,
+    max_size=60,
+    unique_by=lambda t: (t[0], t[2]),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(events=frames_st, perm=st.randoms(use_true_random=False))
+def test_merge_order_is_total_and_stable(events, perm):
+    def frames(evts):
+        out: dict[str, list[tuple[int, int]]] = {}
+        for stream, ts, seq in evts:
+            out.setdefault(stream, []).append((ts, seq))
+        return {s: pl.DataFrame(rows, schema={"ts": pl.Int64, "seq": pl.Int64}, orient="row") for s, rows in out.items()}
+
+    a = merge_order(frames(events))
+    shuffled = list(events)
+    perm.shuffle(shuffled)
+    b = merge_order(frames(shuffled))
+    assert a.equals(b)
+    keys = [(ts, ev.STREAM_ORDER[s], seq) for s, ts, seq in a.iter_rows()]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
