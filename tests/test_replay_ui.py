@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from islandflow_tui.engine.session import (
     parse_time,
     with_session_compute_config,
 )
+from islandflow_tui.screens.help import HelpScreen
 from islandflow_tui.screens.tape import TapeScreen
 from islandflow_tui.widgets.prompt import PromptScreen
 from islandflow_tui.widgets.scrub_bar import (
@@ -301,6 +302,7 @@ async def test_live_session_has_no_scrub_bar_and_keeps_its_keys(make_rig: Any) -
         keys = screen.active_bindings
         assert keys["space"].binding.action == "toggle_pause"
         assert keys["home"].binding.action == "scroll_home"  # the tape's own
+        assert keys["g"].binding.action == "scroll_home"
         for key in ("n", "N", "left", "right", "left_square_bracket", "right_curly_bracket"):
             assert key not in keys
         assert "REPLAY" not in screen.query_one(StatusBar).plain
@@ -345,6 +347,16 @@ async def test_replay_shows_scrub_bar_status_and_replay_keys(rig: ReplayRig) -> 
                 assert active.binding.id and active.binding.tooltip, active.binding
         titles = {c.title for c in rig.app.get_system_commands(screen)}
         assert "Tape: Play/Pause" in titles and "Tape: Pause" not in titles
+        # a resize reads the density again for the new width
+        await pilot.resize_terminal(120, 30)
+        await rig.settle(pilot)
+        assert len(bar.density) == bar.bar_width == 118
+        await pilot.press("question_mark")
+        help_screen = rig.app.screen
+        assert isinstance(help_screen, HelpScreen)
+        described = {row.description for row in help_screen.rows}
+        assert {"Play/Pause", "Slower", "Faster", "-1s", "+1m", "Go to", "Next alert"} <= described
+        assert "Pause" not in described
 
 
 async def test_space_plays_and_pauses(rig: ReplayRig) -> None:
@@ -447,7 +459,7 @@ async def test_goto_prompt(rig: ReplayRig) -> None:
         assert rig.state.position_ns == parse_time("09:31:10", first)
         assert "09:31:10.000 ET" in rig.status
         # bad or out-of-session times stay in the prompt and change nothing
-        for text, why in (("25:99", "expected HH:MM"), ("08:00", "outside the session")):
+        for text, why in (("9x", "expected HH:MM"), ("08:00", "outside the session")):
             await pilot.press("g", *text, "enter")
             prompt = rig.app.screen
             assert isinstance(prompt, PromptScreen)
@@ -548,24 +560,33 @@ async def test_segment_warnings_are_notified_once(replay_master: Path, tmp_path:
 
 
 async def test_engine_thread_plays_and_pauses(replay_master: Path, tmp_path: Path) -> None:
+    """The real wiring: the engine thread runs the feed and applies the controls.
+
+    Keys go through ``simulate_key``: ``pilot.press`` waits for the process to go
+    idle, which a playing replay (a busy engine thread) never is.
+    """
     rig = make_replay(replay_master, tmp_path, start_engine=True, speed=50.0)
     app = rig.app
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.2)
+
+    async def until(done: Callable[[], bool]) -> None:
+        for _ in range(100):
+            if done():
+                return
+            await asyncio.sleep(0.03)
+        raise AssertionError("timed out")
+
+    async with app.run_test(size=(80, 24)):
+        await until(lambda: "REPLAY" in rig.status)
         start = rig.state.position_ns
-        assert "REPLAY" in rig.status and rig.state.paused
-        await pilot.press("space")
-        for _ in range(60):
-            await asyncio.sleep(0.05)
-            if rig.state.position_ns > start + 3 * S and app.options_model.rows.height:
-                break
-        assert rig.state.position_ns > start + 3 * S
-        assert app.options_model.rows.height > 0
-        await pilot.press("space")
-        await pilot.pause(0.2)
         assert rig.state.paused
+        app.simulate_key("space")
+        await until(lambda: rig.state.position_ns > start + 3 * S)
+        await until(lambda: app.options_model.rows.height > 0)
+        app.simulate_key("space")
+        await until(lambda: rig.state.paused)
         stopped = rig.state.position_ns
-        await pilot.pause(0.2)
+        await until(lambda: "PAUSED" in rig.status)
+        assert "50x" in rig.status
+        await asyncio.sleep(0.1)
         assert rig.state.position_ns == stopped
-        assert "PAUSED" in rig.status and "50x" in rig.status
     assert not rig.engine.running

@@ -29,6 +29,7 @@ _FLAG_KEYS = {
     "seed": "synthetic.seed",
     "start": "synthetic.start",
     "no_pace": "synthetic.pace",
+    "no_record": "log.record",
     "signal_mode": "signal.mode",
     "preset": "ui.preset",
     "min_premium": "ui.min_premium",
@@ -74,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_const",
         const=False,
         help="generate the synthetic market as fast as possible instead of in real time",
+    )
+    parser.add_argument(
+        "--no-record",
+        action="store_const",
+        const=False,
+        help="do not record this run as a session",
     )
     parser.add_argument(
         "--signal-mode",

@@ -174,6 +174,7 @@ class FlowConfig:
         60_000, "a cancel can retract a print of a packet emitted at most this long ago", min=0
     )
     sweep_min_venues: int = knob(2, "sweep: distinct venues in the packet", min=2)
+    sweep_min_iso: int = knob(2, "sweep: prints flagged ISO", min=1)
     sweep_min_iso_ratio: float = knob(0.5, "sweep: share of prints flagged ISO", min=0, max=1)
     sweep_min_taking_ratio: float = knob(
         0.6, "sweep: share of size at/through one side of the NBBO (taking liquidity)", min=0, max=1
@@ -188,12 +189,14 @@ class FlowConfig:
         180_000, "repeat: trailing window over which hits on one contract are counted", min=1
     )
     repeat_min_hits: int = knob(5, "repeat: aggressive hits on one side within the window", min=2)
-    repeat_min_premium: float = knob(5_000.0, "repeat: premium for a packet to count as a hit", min=0)
+    repeat_min_premium: float = knob(
+        20_000.0, "repeat: premium for a packet to count as a hit", min=0
+    )
     structure_window_ms: int = knob(
         100, "structure: legs' first prints within this of the first leg, same root and venue", min=0
     )
     structure_min_confidence: float = knob(
-        0.5, "structure: emitted if its label scores this (multi-leg prints always)", min=0, max=1
+        0.6, "structure: emitted only if its label scores at least this", min=0, max=1
     )
     rolling_window_size: int = knob(
         50, "baselines: observations kept per contract and per underlying (seed ROLLING_WINDOW_SIZE)",
@@ -240,7 +243,7 @@ class ClassifierConfig:
     far_dated_min_premium: float = knob(40_000.0, "far-dated conviction: premium ($)", min=0)
     block_min_premium: float = knob(20_000.0, "block classifier: premium of the packet ($)", min=0)
     repeat_min_premium: float = knob(
-        40_000.0, "repeat hitter: premium summed over the hits in the window ($)", min=0
+        100_000.0, "repeat hitter: premium summed over the hits in the window ($)", min=0
     )
     structure_min_premium: float = knob(
         20_000.0, "structure classifiers: gross premium of the legs ($)", min=0

@@ -226,6 +226,7 @@ class Engine:
         self.watermark = int(meta["watermark"])
         for s in ev.RAW_STREAMS:
             self.seq[s] = int(meta[f"seq.{s}"])
+        self._rates = _RateMeter()
 
     def reset(self) -> None:
         """Back to an empty engine (a replay seeking before its first checkpoint)."""
@@ -233,6 +234,7 @@ class Engine:
         self._osi = OsiCache()
         self.watermark = 0
         self.seq = dict.fromkeys(ev.RAW_STREAMS, 0)
+        self._rates = _RateMeter()
 
     def set_checkpoint_sink(
         self, sink: Callable[[int, dict[str, pl.DataFrame]], None] | None, interval_ns: int

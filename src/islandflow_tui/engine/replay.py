@@ -46,7 +46,10 @@ SPEEDS: tuple[float | None, ...] = (
 )  # fmt: skip
 CHECKPOINT_DIR = "checkpoints"
 TICK_NS = 50 * ev.NS_PER_MS  # smallest event-time step handed to the engine when paced
-MAX_CHUNK_NS = 1 * ev.NS_PER_S  # largest step at "max" speed and in fast-forwards
+MAX_CHUNK_NS = 1 * ev.NS_PER_S  # largest step at "max" speed
+#: fast-forward step: output does not depend on batching and each batch has a fixed
+#: cost, so a seek fast-forwards a whole checkpoint interval in one or two batches
+FF_CHUNK_NS = 15 * ev.NS_PER_S
 
 
 def merge_order(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -420,7 +423,7 @@ class ReplayFeed(FeedAdapter):
         if engine is None:
             return
         t0 = time.perf_counter()
-        target = max(self.source.first_ts, min(target, self.end_ns))
+        target = max(self.start_ns, min(target, self.end_ns))
         found = self._nearest_checkpoint(target)
         if found is not None:
             pos, state = found
@@ -436,7 +439,7 @@ class ReplayFeed(FeedAdapter):
         engine.quiet = True
         try:
             while pos < target:
-                t1 = min(pos + MAX_CHUNK_NS, target)
+                t1 = min(pos + FF_CHUNK_NS, target)
                 frames = self.source.window(pos, t1)
                 derived = engine.ingest(ev.FeedBatch(frames, t1, recorded=True))
                 for s in display:

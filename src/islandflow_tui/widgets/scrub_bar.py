@@ -497,8 +497,8 @@ class ReplayControls:
         if self._scrub_loading == (message.path, message.width):
             self._scrub_loading = None
         bar = self._scrub_bar
-        if bar is None:
-            return
+        if bar is None or (self._scrub_shown is not None and message.width != bar.bar_width):
+            return  # a superseded width: cached, but the bar keeps what it shows
         self._scrub_shown = message
         bar.start_ns, bar.end_ns = message.start_ns, message.end_ns
         bar.density = tuple(int(v) for v in message.density)

@@ -1,7 +1,9 @@
 """Alerts: the classifier hits of one packet or structure, scored and explained.
 
-One alert candidate per packet/structure with at least one hit.  Its kind is the best
-hit's classifier (highest confidence, ties in classifier order).
+One alert candidate per packet/structure with at least one hit.  Its kind is the most
+specific classifier that fired (order in compute/classifiers.py: golden sweep, sweeps,
+0DTE, block, repeat, writes, far-dated, then the generic spike and opening), its
+confidence the best hit's.
 
 Score, 0..100 (config ``[alerts]``):
 
@@ -166,6 +168,7 @@ class Alerts:
         # packet id -> [ts, explanation, alert id] of the alert issued for it
         self._by_source: dict[int, list[Any]] = {}
         self._issued: list[int] = []  # source ids of the rows awaiting ids
+        self._horizon = -(2**62)
 
     # -- state ------------------------------------------------------------------
     def state(self) -> dict[str, pl.DataFrame]:
@@ -214,43 +217,69 @@ class Alerts:
         structures: pl.DataFrame | None,
         watermark: int,
     ) -> pl.DataFrame | None:
-        corrected: dict[int, int] = {}  # correction packet id -> alert id it replaces
-        if packets is not None and packets.height and self._by_source:
+        """Alerts decided in this batch (ids not assigned; call :meth:`commit` after)."""
+        fixes: dict[int, int] = {}  # corrected packet id -> id of the packet it replaces
+        if packets is not None and packets.height:
             redo = packets.filter(pl.col("status") != "new")
-            for sid, old in zip(redo["id"].to_list(), redo["corrects"].to_list(), strict=True):
-                if old in self._by_source:
-                    corrected[sid] = old
+            fixes = dict(zip(redo["id"].to_list(), redo["corrects"].to_list(), strict=True))
         cands = self._candidates(hits, structures)
-        rows: list[pl.DataFrame] = []
+        events: list[tuple[int, int, int]] = []  # (ts, source id, candidate row or -1)
         if cands is not None:
-            issued, held, since = self._cooldown(cands, corrected)
+            events += list(zip(cands["ts"].to_list(), cands["source_id"].to_list(), range(cands.height), strict=True))
+        have = {e[1] for e in events}
+        if fixes and packets is not None:
+            gone = packets.filter(pl.col("id").is_in(pl.Series([k for k in fixes if k not in have]).implode()))
+            events += [(t, i, -1) for t, i in zip(gone["ts"].to_list(), gone["id"].to_list(), strict=True)]
+        events.sort()
+        issued, held, since, old_src = self._cooldown(cands, events, fixes)
+        rows: list[pl.DataFrame] = []
+        texts: dict[int, str] = {}
+        if cands is not None and issued.any():
             keep = np.flatnonzero(issued)
-            if len(keep):
-                rows.append(self._issue(cands, keep, held, since, corrected, packets, structures))
-        gone = [sid for sid in corrected if cands is None or sid not in set(cands["source_id"].to_list())]
-        if gone and packets is not None:
-            rows.append(self._retractions(gone, corrected, packets))
-        horizon = watermark - self.lookback_ns
-        self._by_source = {k: v for k, v in self._by_source.items() if v[0] >= horizon}
+            frame = self._issue(cands, keep, held, since, old_src, packets, structures)
+            texts = dict(zip(frame["source_id"].to_list(), frame["explanation"].to_list(), strict=True))
+            rows.append(frame)
+        retract = [sid for _, sid, row in events if row < 0 and sid in old_src]
+        if retract and packets is not None:
+            rows.append(self._retractions(retract, old_src, packets, texts))
+        self._horizon = watermark - self.lookback_ns
         if not rows:
             self._issued = []
+            self._trim()
             return None
         out = pl.concat(rows, how="vertical") if len(rows) > 1 else rows[0]
         out = out.sort("ts", "source_id")
         self._issued = out.get_column("source_id").to_list()
         return out
 
-    def commit(self, assigned: pl.DataFrame) -> None:
-        """Remember which alert each packet got (for corrections after a cancel)."""
+    def commit(self, assigned: pl.DataFrame) -> pl.DataFrame:
+        """Fill ``corrects`` (the alert replaced, possibly issued in this same batch) and
+        remember which alert each packet got, for corrections after a cancel."""
+        ids = dict(zip(assigned["source_id"].to_list(), assigned["id"].to_list(), strict=True))
+        corrects = []
+        for old in assigned["_old_src"].to_list():
+            if old is None:
+                corrects.append(None)
+            elif old in ids:
+                corrects.append(ids[old])
+            else:
+                corrects.append(self._by_source[old][2])
+        out = assigned.with_columns(pl.Series("corrects", corrects, dtype=pl.Int64)).drop("_old_src")
         for sid, ts, text, aid in zip(
             self._issued,
-            assigned.get_column("ts").to_list(),
-            assigned.get_column("explanation").to_list(),
-            assigned.get_column("id").to_list(),
+            out.get_column("ts").to_list(),
+            out.get_column("explanation").to_list(),
+            out.get_column("id").to_list(),
             strict=True,
         ):
             self._by_source[sid] = [ts, text, aid]
         self._issued = []
+        self._trim()
+        return out
+
+    def _trim(self) -> None:
+        """Forget alerts whose packets no cancel can reach any more (after the batch)."""
+        self._by_source = {k: v for k, v in self._by_source.items() if v[0] >= self._horizon}
 
     def _candidates(self, hits: pl.DataFrame | None, structures: pl.DataFrame | None) -> pl.DataFrame | None:
         """One row per source: best hit first, every classifier, score terms, cool-down key."""
@@ -258,7 +287,7 @@ class Alerts:
             return None
         ranked = hits.with_columns(
             pl.col("classifier").replace_strict(ORDER, return_dtype=pl.Int64).alias("_o")
-        ).sort("source_id", "confidence", "_o", descending=[False, True, False])
+        ).sort("source_id", "_o")
         cands = ranked.group_by("source_id", maintain_order=True).agg(
             pl.col("ts").first(),
             pl.col("source").first(),
@@ -269,7 +298,7 @@ class Alerts:
             pl.col("id").alias("_hit_ids"),
             pl.len().cast(pl.Int64).alias("hits"),
             pl.col("direction").first(),
-            pl.col("confidence").first(),
+            pl.col("confidence").max(),
             pl.col("premium").first(),
             pl.col("trace").first().alias("_best_trace"),
         )
@@ -281,14 +310,13 @@ class Alerts:
             )
             cands = cands.join(skey, on="source_id", how="left", maintain_order="left")
             key = pl.coalesce(pl.col("symbol"), pl.col("_skey"))
-        premium = pl.col("premium")
-        p_pts = (
-            pl.when(premium > 0).then((35.0 * (premium / 5_000.0).log10()).clip(0.0, 70.0)).otherwise(0.0)
-        )
+        # libm per row, not a SIMD kernel: the same premium must give the same points
+        # whatever the batch (candidates are few)
+        p_pts = pl.Series("_p_pts", [premium_points(x) for x in cands["premium"].to_list()])
         return (
             cands.with_columns(
                 key.fill_null("").alias("_key"),
-                p_pts.alias("_p_pts"),
+                p_pts,
                 (20.0 * pl.col("confidence")).alias("_c_pts"),
                 (5.0 * pl.col("hits")).clip(upper_bound=20.0).alias("_h_pts"),
             )
@@ -297,29 +325,38 @@ class Alerts:
         )
 
     def _cooldown(
-        self, cands: pl.DataFrame, corrected: dict[int, int]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(issued mask, alerts held back before each, ms since the last one) in order."""
-        n = cands.height
+        self,
+        cands: pl.DataFrame | None,
+        events: list[tuple[int, int, int]],
+        fixes: dict[int, int],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int]]:
+        """Walk the events in (ts, source) order: (issued mask over candidates, alerts held
+        back before each, ms since the last one, and source -> alerted source it corrects)."""
+        n = 0 if cands is None else cands.height
         issued = np.zeros(n, dtype=bool)
         held = np.zeros(n, dtype=np.int64)
         since = np.full(n, np.nan)
-        for i, (ts, sid, key, kind, value) in enumerate(
-            zip(
-                cands["ts"].to_list(),
-                cands["source_id"].to_list(),
-                cands["_key"].to_list(),
-                cands["kind"].to_list(),
-                cands["score"].to_list(),
-                strict=True,
-            )
-        ):
-            if sid in corrected:  # a re-issue never waits for the cool-down
-                issued[i] = True
+        old_src: dict[int, int] = {}
+        alerted_now: set[int] = set()
+        if cands is not None:
+            keys = cands["_key"].to_list()
+            kinds = cands["kind"].to_list()
+            scores = cands["score"].to_list()
+        for ts, sid, i in events:
+            old = fixes.get(sid)
+            if old is not None and (old in self._by_source or old in alerted_now):
+                old_src[sid] = old  # a re-issue never waits for the cool-down
+                alerted_now.add(sid)
+                if i >= 0:
+                    issued[i] = True
                 continue
+            if i < 0:
+                continue
+            value = scores[i]
             if value < self.cfg.min_score:
                 continue
-            last = self._cool.get((key, kind))
+            key = (keys[i], kinds[i])
+            last = self._cool.get(key)
             if last is not None:
                 since[i] = (ts - last[0]) / ev.NS_PER_MS
                 if ts - last[0] < self.cooldown_ns and value < last[1] + self.cfg.escalate_points:
@@ -327,8 +364,9 @@ class Alerts:
                     continue
                 held[i] = last[2]
             issued[i] = True
-            self._cool[(key, kind)] = [ts, value, 0]
-        return issued, held, since
+            alerted_now.add(sid)
+            self._cool[key] = [ts, value, 0]
+        return issued, held, since, old_src
 
     def _issue(
         self,
@@ -336,7 +374,7 @@ class Alerts:
         keep: np.ndarray,
         held: np.ndarray,
         since: np.ndarray,
-        corrected: dict[int, int],
+        old_src: dict[int, int],
         packets: pl.DataFrame | None,
         structures: pl.DataFrame | None,
     ) -> pl.DataFrame:
@@ -344,17 +382,17 @@ class Alerts:
             pl.Series("suppressed", held[keep]), pl.Series("_since", since[keep])
         )
         sources = self._sources(sel["source_id"], packets, structures)
-        texts, status, corrects = [], [], []
+        texts, status, olds = [], [], []
         for r in sel.select("source_id", "classifiers").iter_rows(named=True):
             src = sources[r["source_id"]]
             if src["_type"] == "packet":
                 text = explain_packet(src, r["classifiers"], self.z_min)
             else:
                 text = explain_structure(src, r["classifiers"])
-            old = corrected.get(r["source_id"])
+            old = old_src.get(r["source_id"])
             texts.append(text)
             status.append("new" if old is None else "correction")
-            corrects.append(None if old is None else self._by_source[old][2])
+            olds.append(old)
         n = sel.height
         score_trace = trace_from_arrays(
             n,
@@ -380,7 +418,8 @@ class Alerts:
         sev = pl.col("score")
         return sel.with_columns(
             pl.Series("status", status, dtype=pl.String),
-            pl.Series("corrects", corrects, dtype=pl.Int64),
+            pl.lit(None, pl.Int64).alias("corrects"),
+            pl.Series("_old_src", olds, dtype=pl.Int64),
             pl.Series("explanation", texts, dtype=pl.String),
             pl.when(sev >= self.cfg.high_score)
             .then(pl.lit("high"))
@@ -390,21 +429,25 @@ class Alerts:
             .alias("severity"),
             pl.concat_list(pl.col("source_id"), pl.col("_hit_ids")).alias("evidence"),
             pl.concat_list(score_trace, pl.col("_best_trace")).alias("trace"),
-        ).select(list(_SCHEMA)).cast(_SCHEMA)
+        ).select([*_SCHEMA, "_old_src"]).cast({**_SCHEMA, "_old_src": pl.Int64})
 
-    def _retractions(self, gone: list[int], corrected: dict[int, int], packets: pl.DataFrame) -> pl.DataFrame:
+    def _retractions(
+        self, gone: list[int], old_src: dict[int, int], packets: pl.DataFrame, texts: dict[int, str]
+    ) -> pl.DataFrame:
         """Alerts withdrawn: their packet was corrected and nothing fires any more."""
         src = self._sources(pl.Series(gone), packets, None)
         rows = []
         for sid in gone:
             s = src[sid]
-            old = self._by_source[corrected[sid]]
+            old = old_src[sid]
+            old_text = texts[old] if old in texts else self._by_source[old][1]
             n_gone = len(s.get("retracted") or [])
             rows.append(
                 {
                     "ts": s["ts"],
                     "status": "retracted",
-                    "corrects": old[2],
+                    "corrects": None,
+                    "_old_src": old,
                     "root": s["root"],
                     "symbol": s["symbol"],
                     "kind": "retracted",
@@ -414,7 +457,7 @@ class Alerts:
                     "severity": "low",
                     "direction": "neutral",
                     "confidence": 0.0,
-                    "explanation": f"retracted: {old[1]} (cancel removed {n_gone} print{'s' if n_gone != 1 else ''})",
+                    "explanation": f"retracted: {old_text} (cancel removed {n_gone} print{'s' if n_gone != 1 else ''})",
                     "premium": float(s["premium"]),
                     "source_id": sid,
                     "suppressed": 0,
@@ -424,7 +467,7 @@ class Alerts:
                     ],
                 }
             )
-        return pl.DataFrame(rows, schema=_SCHEMA)
+        return pl.DataFrame(rows, schema={**_SCHEMA, "_old_src": pl.Int64})
 
     @staticmethod
     def _sources(

@@ -17,8 +17,9 @@ the side is not clear.  A z-score only gates once the contract's baseline has
                                   >= 40 000 or premium z >= 2
 ``large_bearish_put_sweep``       the same on puts
 ``golden_sweep``                  packet kind golden_sweep (needs open interest)
-``unusual_contract_spike``        size >= 400 and premium >= 20 000, or premium
-                                  z >= 2.5, or size z >= 2
+``unusual_contract_spike``        size >= 400 and premium >= 20 000, and, once
+                                  the contract's baseline has z_min_samples
+                                  observations, premium z >= 2.5 or size z >= 2
 ``large_call_overwrite``          calls sold (sell side), premium >= 40 000: bearish
 ``large_put_write``               puts sold, premium >= 40 000: bullish
 ``far_dated_conviction``          bought, DTE >= 60, premium >= 40 000
@@ -36,6 +37,11 @@ the side is not clear.  A z-score only gates once the contract's baseline has
 ``roll``                          roll (needs open interest); variant up/down/out/in
 ================================  ==============================================
 
+The spike reads the seed's z thresholds as *confirmation* (its own wording): the
+absolute floors always apply and the z-scores must also say "unusual" once they can.
+Read as a bare "or", a z-score alone fired on about one packet in ten of the synthetic
+tape (sizes are heavy-tailed, so size z >= 2 is common) and most were $1k prints.
+
 Structure classifiers need gross premium >= ``structure_min_premium`` (20 000) and a
 label confidence >= ``structure_min_confidence`` (0.4).
 
@@ -44,9 +50,11 @@ Confidence, in [0.4, 1] for packets:
     confidence = 0.4 + 0.3 * excess + 0.2 * aggression + 0.1 * coverage
 
 * excess: how far past its magnitude threshold the packet is, the best of the
-  classifier's magnitude conditions: ``log2(value / threshold) / 2`` for dollars and
-  contracts (1 at four times the threshold), ``(z - threshold) / 2`` for z-scores;
-  clipped to [0, 1];
+  classifier's magnitude conditions: ``(value / threshold - 1) / 3`` for dollars and
+  contracts (0 at the threshold, 1 at four times it), ``(z - threshold) / 2`` for
+  z-scores; clipped to [0, 1].  (Only +, -, x, / on purpose: vectorised
+  transcendental functions round differently in SIMD lanes and scalar tails, which
+  would make the output depend on batch sizes);
 * aggression: ``(aggressor_ratio - min_aggressor_ratio) / (1 - min_aggressor_ratio)``;
 * coverage: ``(nbbo_coverage - min_nbbo_coverage) / (1 - min_nbbo_coverage)``; both
   clipped to [0, 1].
@@ -68,17 +76,18 @@ from islandflow_tui.config import ClassifierConfig, FlowConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.trace import ArrayItem, Item, trace_from_arrays
 
+#: most specific first: an alert is named after the first of its hits in this order
 PACKET_CLASSIFIERS: Final = (
     "golden_sweep",
     "large_bullish_call_sweep",
     "large_bearish_put_sweep",
     "zero_dte_gamma_punch",
-    "unusual_contract_spike",
+    "block",
+    "repeat_hitter",
     "large_call_overwrite",
     "large_put_write",
     "far_dated_conviction",
-    "block",
-    "repeat_hitter",
+    "unusual_contract_spike",
     "opening_likely",
 )
 STRUCTURE_CLASSIFIERS: Final = (
@@ -108,7 +117,7 @@ def _margin(value: pl.Expr, threshold: float, how: str) -> pl.Expr:
     if how == "z":
         m = (value - threshold) / 2.0
     elif threshold > 0:
-        m = (value.cast(pl.Float64) / threshold).log(2) / 2.0
+        m = (value.cast(pl.Float64) / threshold - 1.0) / 3.0
     else:
         m = pl.lit(1.0)
     return m.fill_null(0.0).fill_nan(0.0).clip(0.0, 1.0)
@@ -180,7 +189,7 @@ class Classifiers:
                         n_item,
                         cov_item,
                     ],
-                    [(premium, c.sweep_min_premium, "log"), (pl.when(z_ok).then(pz), c.sweep_min_premium_z, "z")],
+                    [(premium, c.sweep_min_premium, "ratio"), (pl.when(z_ok).then(pz), c.sweep_min_premium_z, "z")],
                 )
             )
         golden = col("kind") == "golden_sweep"
@@ -191,29 +200,32 @@ class Classifiers:
                 pkt_dir,
                 [flag("kind.golden_sweep", golden), Item("premium", premium, self.flow.golden_min_premium, premium >= self.flow.golden_min_premium),
                  Item("size_over_oi", size, col("open_interest"), size > col("open_interest")), agg_item, cov_item],
-                [(premium, self.flow.golden_min_premium, "log")],
+                [(premium, self.flow.golden_min_premium, "ratio")],
             )
         )
-        # spike
-        sp_base = (size >= c.spike_min_size) & (premium >= c.spike_min_premium)
+        # spike: large in absolute terms, and unusual for this contract once its
+        # baseline has enough observations to say so
+        sp_size = size >= c.spike_min_size
+        sp_prem = premium >= c.spike_min_premium
         sp_pz = z_ok & (pz >= c.spike_min_premium_z)
         sp_sz = z_ok & (sz >= c.spike_min_size_z)
+        sp_unusual = ~z_ok | sp_pz | sp_sz
         rules.append(
             Rule(
                 "unusual_contract_spike",
-                live & simple & cov_ok & (sp_base | sp_pz | sp_sz),
+                live & simple & cov_ok & sp_size & sp_prem & sp_unusual,
                 dir_if_clear,
                 [
-                    Item("size", size, c.spike_min_size, size >= c.spike_min_size),
-                    Item("premium", premium, c.spike_min_premium, premium >= c.spike_min_premium),
+                    Item("size", size, c.spike_min_size, sp_size),
+                    Item("premium", premium, c.spike_min_premium, sp_prem),
                     Item("premium_z", pz, c.spike_min_premium_z, sp_pz),
                     Item("size_z", sz, c.spike_min_size_z, sp_sz),
-                    n_item,
+                    Item("baseline_young", col("baseline_n"), c.z_min_samples, ~z_ok),
                     cov_item,
                     agg_item,
                 ],
                 [
-                    (pl.when(sp_base).then(premium), c.spike_min_premium, "log"),
+                    (premium, c.spike_min_premium, "ratio"),
                     (pl.when(z_ok).then(pz), c.spike_min_premium_z, "z"),
                     (pl.when(z_ok).then(sz), c.spike_min_size_z, "z"),
                 ],
@@ -237,7 +249,7 @@ class Classifiers:
                         Item("premium", premium, c.write_min_premium, wr_prem),
                         cov_item,
                     ],
-                    [(premium, c.write_min_premium, "log")],
+                    [(premium, c.write_min_premium, "ratio")],
                 )
             )
         far_dte = col("dte") >= c.far_dated_min_dte
@@ -254,7 +266,7 @@ class Classifiers:
                     Item("premium", premium, c.far_dated_min_premium, far_prem),
                     cov_item,
                 ],
-                [(premium, c.far_dated_min_premium, "log")],
+                [(premium, c.far_dated_min_premium, "ratio")],
             )
         )
         atm = ((col("strike") - col("spot")).abs() / col("spot"))
@@ -276,7 +288,7 @@ class Classifiers:
                     agg_item,
                     cov_item,
                 ],
-                [(premium, c.zero_dte_min_premium, "log"), (size.cast(pl.Float64), float(c.zero_dte_min_size), "log")],
+                [(premium, c.zero_dte_min_premium, "ratio"), (size.cast(pl.Float64), float(c.zero_dte_min_size), "ratio")],
             )
         )
         tagged_block = col("tags").list.contains("block")
@@ -293,7 +305,7 @@ class Classifiers:
                     cov_item,
                     agg_item,
                 ],
-                [(premium, c.block_min_premium, "log")],
+                [(premium, c.block_min_premium, "ratio")],
             )
         )
         tagged_repeat = col("tags").list.contains("repeat")
@@ -309,7 +321,7 @@ class Classifiers:
                     agg_item,
                     cov_item,
                 ],
-                [(col("_repeat_premium"), c.repeat_min_premium, "log")],
+                [(col("_repeat_premium"), c.repeat_min_premium, "ratio")],
             )
         )
         oi = col("open_interest")
@@ -327,7 +339,7 @@ class Classifiers:
                     cov_item,
                     agg_item,
                 ],
-                [(size.cast(pl.Float64), 1.0, "log")],
+                [(size.cast(pl.Float64), 1.0, "ratio")],
             )
         )
         return sorted(rules, key=lambda r: ORDER[r.name])
@@ -341,7 +353,7 @@ class Classifiers:
             Item("premium", col("premium"), c.structure_min_premium, prem_ok),
             Item("label_confidence", col("confidence"), c.structure_min_confidence, conf_ok),
         ]
-        mag = [(col("premium"), c.structure_min_premium, "log")]
+        mag = [(col("premium"), c.structure_min_premium, "ratio")]
         variant = col("variant").fill_null("unknown")
         rules = []
         for name, label, extra in (

@@ -13,11 +13,13 @@ whose rules pass; ``kind`` is the first of them in this priority order:
 ``golden_sweep``  a sweep with premium >= ``flow.golden_min_premium`` ($1M) and
                   total size > open interest (only when open interest is known)
 ``sweep``         several venues in one window (>= ``flow.sweep_min_venues``),
-                  mostly ISO (ISO prints / prints >= ``flow.sweep_min_iso_ratio``)
-                  and taking liquidity: size at/through one side of the NBBO
-                  (max of ask_ratio, bid_ratio) >= ``flow.sweep_min_taking_ratio``
-``block``         one large print: the largest print has >= ``flow.block_min_size``
-                  contracts and >= ``flow.block_min_premium`` dollars
+                  ISO (>= ``flow.sweep_min_iso`` ISO prints, and ISO prints /
+                  prints >= ``flow.sweep_min_iso_ratio``) and taking liquidity: size
+                  at/through one side of the NBBO (max of ask_ratio, bid_ratio) >=
+                  ``flow.sweep_min_taking_ratio``
+``block``         one large print, not a sweep: the largest print has >=
+                  ``flow.block_min_size`` contracts and >= ``flow.block_min_premium``
+                  dollars (a sweep with a large piece is a sweep)
 ``split``         one venue, many pieces: one venue and >= ``flow.split_min_prints``
 ``repeat``        the contract hit again and again: >= ``flow.repeat_min_hits``
                   aggressive packets on the same side within
@@ -71,9 +73,10 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
     oi = p["open_interest"]
     exchanges = p["exchanges"]
     venues_ok = exchanges >= cfg.sweep_min_venues
+    iso_n_ok = p["iso_count"] >= cfg.sweep_min_iso
     iso_ok = iso_ratio >= cfg.sweep_min_iso_ratio
     taking_ok = taking >= cfg.sweep_min_taking_ratio
-    sweep = simple & venues_ok & iso_ok & taking_ok
+    sweep = simple & venues_ok & iso_n_ok & iso_ok & taking_ok
     golden_prem = p["premium"] >= cfg.golden_min_premium
     golden_oi = ~np.isnan(oi) & (p["total_size"] > np.nan_to_num(oi, nan=np.inf))
     block_size = p["max_size"] >= cfg.block_min_size
@@ -86,7 +89,7 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
             cplx,
             sweep & golden_prem & golden_oi,
             sweep,
-            simple & block_size & block_prem,
+            simple & ~sweep & block_size & block_prem,
             simple & split_one & split_n,
             simple & repeat,
         ]
@@ -105,17 +108,18 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
     items = [
         ArrayItem("complex.multi_leg", cplx.astype(np.float64), 1.0, cplx),
         ArrayItem("sweep.venues", exchanges, cfg.sweep_min_venues, venues_ok, simple),
+        ArrayItem("sweep.iso_prints", p["iso_count"], cfg.sweep_min_iso, iso_n_ok, simple),
         ArrayItem("sweep.iso_ratio", iso_ratio, cfg.sweep_min_iso_ratio, iso_ok, simple),
         ArrayItem("sweep.taking_ratio", taking, cfg.sweep_min_taking_ratio, taking_ok, simple),
         ArrayItem("golden.premium", p["premium"], cfg.golden_min_premium, golden_prem, sweep),
         ArrayItem("golden.size_over_oi", p["total_size"], oi, golden_oi, sweep),
-        ArrayItem("block.max_size", p["max_size"], cfg.block_min_size, block_size, simple),
+        ArrayItem("block.max_size", p["max_size"], cfg.block_min_size, block_size, simple & ~sweep),
         ArrayItem(
             "block.max_print_premium",
             p["max_print_premium"],
             cfg.block_min_premium,
             block_prem,
-            simple & block_size,
+            simple & ~sweep & block_size,
         ),
         ArrayItem("split.one_venue", exchanges, 1, split_one, simple),
         ArrayItem("split.prints", p["count"], cfg.split_min_prints, split_n, simple & split_one),

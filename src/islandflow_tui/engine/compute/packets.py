@@ -811,11 +811,14 @@ class Packets:
                 anchors = anchored(np.zeros(len(same_key), dtype=np.int64), k_ts[srt], self.window_ns)
                 pos = int(np.flatnonzero(same_key[srt] == best_open)[0])
                 anchor_ts = k_ts[srt][np.flatnonzero(anchors[: pos + 1])[-1]]
-                if anchor_ts + self.window_ns >= c["ts"]:
+                close = anchor_ts + self.window_ns
+                if close >= c["ts"]:
                     alive[best_open] = False
-                else:
+                elif close >= c["ts"] - self.lookback_ns:
                     taken[best_open] = True
                     post.append((c, int(ids[best_open])))
+                else:  # its packet was decided longer ago than the lookback
+                    self.unmatched_cancels += 1
             elif best_old >= 0 and retained is not None and r_alive is not None:
                 r_alive[best_old] = False
                 post.append((c, int(retained["id"][best_old])))

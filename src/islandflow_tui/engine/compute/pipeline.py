@@ -73,8 +73,7 @@ class Compute:
             out[ev.CLASSIFIER_HITS] = hits.select(_COLS[ev.CLASSIFIER_HITS])
         alerts = self.alerts.process(hits, packets, structures, flow_wm)
         if alerts is not None:
-            alerts = self._assign(ev.ALERTS, alerts)
-            self.alerts.commit(alerts)
+            alerts = self.alerts.commit(self._assign(ev.ALERTS, alerts))
             out[ev.ALERTS] = alerts.select(_COLS[ev.ALERTS])
         return out
 

@@ -37,15 +37,18 @@ risk reversals strangles):
                  roll's closing evidence is present]
 
 * ratio: 1.0 leg sizes in the template's ratio (1:1, 1:2:1 ...), 0.7 another whole
-  ratio, 0.3 not a whole ratio;
+  ratio, 0.3 not a whole ratio; with the smallest leg under 10 contracts (where such
+  ratios happen by chance) 0.8 and 0.5 instead of 1.0 and 0.7;
 * sides: 1.0 every leg's side known and as the template needs, 0.75 some unknown but
   none contradicting, 0.35 contradicting;
-* timing: 1.0 multi-leg-flagged or every leg's first print at one ts, 0.7 otherwise.
+* timing: 1.0 when every leg's first print is within 1 ms of the others (a package
+  prints its legs together), 0.5 otherwise.
 
 The winner is the highest score (ties: the order above); the runner-up and every
-candidate's factors are in the trace.  ``combo`` scores 0.5 x timing (x 0.6 if the
-sizes are not a whole ratio).  A structure is emitted if it scores at least
-``flow.structure_min_confidence`` or every leg is multi-leg-flagged.
+candidate's factors are in the trace.  ``combo`` (no template fits; only for legs all
+flagged multi-leg) scores 0.65 x timing (x 0.6 if the sizes are not a whole ratio).
+A structure is emitted if it scores at least ``flow.structure_min_confidence`` (0.6):
+a chance pair of unrelated packets a few ms apart scores at most 0.5.
 
 Variant and direction come from the legs' sides; when they are unknown (multi-leg
 prints are never signed against one leg's NBBO) the *package* quote rule decides: the
@@ -95,6 +98,8 @@ LEG_COLS: Final = (
 )
 ORDER: Final = {label: i for i, label in enumerate(ev.STRUCTURE_LABELS)}
 MAX_LEGS: Final = 6
+SAME_TIME_NS: Final = ev.NS_PER_MS  # legs whose first prints are this close printed together
+SMALL_LEG: Final = 10  # equal leg sizes below this many contracts happen by chance
 _TRACE_DTYPE: Final = ev.polars_schema(ev.FLOW_STRUCTURES)["trace"]
 
 
@@ -257,7 +262,9 @@ def label_group(legs: list[Leg], tol: float) -> dict[str, Any]:
     legs.sort(key=lambda leg: (leg.expiry, leg.right, leg.strike))
     sides = [leg.side for leg in legs]
     ratio, whole = _ratio(legs)
-    timing = 1.0 if all(leg.complex for leg in legs) or len({leg.first_ts for leg in legs}) == 1 else 0.7
+    first = [leg.first_ts for leg in legs]
+    timing = 1.0 if max(first) - min(first) <= SAME_TIME_NS else 0.5
+    small = min(leg.size for leg in legs) < SMALL_LEG
     cands, opened = candidates(legs)
     roll_present = any(c.label == "roll" for c in cands)
     trace: list[dict[str, Any]] = [
@@ -279,6 +286,8 @@ def label_group(legs: list[Leg], tol: float) -> dict[str, Any]:
             r = 1.0 if ratio is not None and len(set(ratio)) == 1 else (0.7 if whole else 0.3)
         else:
             r = 1.0 if ratio == c.ratio else (0.7 if whole else 0.3)
+        if small:  # equal tiny lots are common by chance, other tiny ratios more so
+            r = {1.0: 0.8, 0.7: 0.5}.get(r, r)
         s = _relation_sides(c, sides)
         conf = r * s * timing
         if roll_present and c.label in ("vertical", "calendar", "diagonal"):
@@ -286,7 +295,7 @@ def label_group(legs: list[Leg], tol: float) -> dict[str, Any]:
         c.conf = conf
         c.factors = {"ratio": r, "sides": s}
     if not cands:
-        conf = 0.5 * timing * (1.0 if whole else 0.6)
+        conf = 0.65 * timing * (1.0 if whole else 0.6)
         cands = [Candidate("combo", [1] * len(legs), None, "any", conf, {"ratio": 1.0 if whole else 0.6})]
     ranked = sorted(cands, key=lambda c: (-c.conf, ORDER[c.label]))
     win = ranked[0]
@@ -405,15 +414,12 @@ class Structures:
         self._pending = {k: v[np.sort(keep)] for k, v in p.items()} if len(keep) else None
         if not decided.any():
             return None
-        starts = np.flatnonzero(anchor & decided)
+        starts = np.flatnonzero(anchor)
         sizes = np.diff(np.append(starts, len(order)))
+        pick = decided[starts] & (sizes >= 2)
         rows = []
-        for s, n in zip(starts.tolist(), sizes.tolist(), strict=True):
-            if n < 2:
-                continue
+        for s, n in zip(starts[pick].tolist(), sizes[pick].tolist(), strict=True):
             idx = order[s : s + n]
-            if not decided[s]:
-                continue
             n_sym = len(set(p["symbol"][idx].tolist()))
             if n_sym < 2 or n_sym > MAX_LEGS:
                 continue
@@ -452,7 +458,7 @@ class Structures:
         all_complex = all(leg.complex for leg in out["legs_sorted"])
         if out["label"] == "combo" and not all_complex:
             return None
-        if out["confidence"] < self.min_conf and not all_complex:
+        if out["confidence"] < self.min_conf:
             return None
         first = int(idx[0])
         out.update(

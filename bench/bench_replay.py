@@ -1,0 +1,110 @@
+"""Replay figures on a recorded firehose session.
+
+    python bench/bench_replay.py [--seconds 60] [--seeks 40]
+
+1. records SECONDS of the firehose synthetic market live (raw + derived streams +
+   checkpoints every 10 s), unpaced, into a temporary data dir;
+2. replay read throughput of the log reader alone (``ReplaySource.window`` over the
+   whole session in 1 s windows) in raw events/s;
+3. replay through the full compute pipeline (what ``islandflow verify`` does);
+4. seek latency to random points (restore the nearest checkpoint, fast-forward,
+   rebuild the display streams): p50 / p99 / max.
+
+A seek costs one checkpoint load plus at most one checkpoint interval of
+fast-forward, so its latency depends on the interval and the event rate, not on the
+session's length; the session length only changes how many checkpoints exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from islandflow_tui.config import Config
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.core import Engine
+from islandflow_tui.engine.feeds import build_adapter
+from islandflow_tui.engine.log import SessionReader
+from islandflow_tui.engine.replay import MAX_CHUNK_NS, ReplayFeed, ReplaySource
+from islandflow_tui.engine.session import attach_recording, finish_recording
+from islandflow_tui.engine.verify import replay_derived
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--seeks", type=int, default=40)
+    ap.add_argument("--profile", default="firehose")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="islandflow-bench-"))
+    cfg = Config()
+    cfg.paths.data_dir = str(tmp)
+    cfg.synthetic.profile = args.profile
+    cfg.synthetic.start = "2025-11-25T14:30:00Z"
+    cfg.synthetic.pace = False
+    cfg.synthetic.backfill_s = 0.0
+    cfg.feed.engine = "thread"
+    engine = Engine(cfg, build_adapter(cfg))
+    rec, _ = attach_recording(engine, cfg)
+    assert rec is not None and rec.path is not None
+    market = engine.adapter.market  # type: ignore[union-attr]
+    t0 = time.perf_counter()
+    for _ in range(args.seconds * 10):
+        engine.ingest(market.next_batch())
+    finish_recording(engine, rec)
+    rec_s = time.perf_counter() - t0
+    totals = engine.stats().totals
+    raw = sum(totals[s] for s in ev.RAW_STREAMS)
+    print(f"recorded {args.seconds}s of {args.profile}: {totals[ev.OPTIONS_PRINTS]:,} option prints, "
+          f"{raw:,} raw events, {sum(totals.values()) - raw:,} derived, in {rec_s:.1f}s "
+          f"({totals[ev.OPTIONS_PRINTS] / rec_s:,.0f} option prints/s live pipeline + recording)")
+    path = rec.path
+
+    reader = SessionReader(path)
+    source = ReplaySource(reader)
+    t0 = time.perf_counter()
+    n = 0
+    pos = source.first_ts
+    while pos <= source.last_ts:
+        for frame in source.window(pos, pos + MAX_CHUNK_NS).values():
+            n += frame.height
+        pos += MAX_CHUNK_NS
+    dt = time.perf_counter() - t0
+    print(f"log reader alone: {n:,} raw events in {dt:.2f}s = {n / dt:,.0f} events/s "
+          "(target >= 2,000,000)")
+
+    t0 = time.perf_counter()
+    derived, _ = replay_derived(cfg, path)
+    dt = time.perf_counter() - t0
+    print(f"full compute pipeline: {n:,} raw events in {dt:.2f}s = {n / dt:,.0f} events/s "
+          f"({totals[ev.OPTIONS_PRINTS] / dt:,.0f} option prints/s)")
+
+    rcfg = Config()
+    rcfg.paths.data_dir = str(tmp)
+    rcfg.feed.adapter = "replay"
+    feed = ReplayFeed(path, paused=True)
+    replay = Engine(rcfg, feed)
+    replay.subscribe([ev.OPTIONS_ENRICHED, ev.EQUITIES_PRINTS], {ev.OPTIONS_ENRICHED: 25_000, ev.EQUITIES_PRINTS: 2_000})
+    rng = random.Random(1)
+    lat = []
+    for _ in range(args.seeks):
+        target = rng.randrange(source.first_ts, source.last_ts)
+        t0 = time.perf_counter()
+        feed.control("seek", target)
+        feed._apply_commands()
+        lat.append((time.perf_counter() - t0) * 1000)
+    lat.sort()
+    print(f"seek latency over {args.seeks} random targets (ms): p50 {statistics.median(lat):.0f}  "
+          f"p99 {lat[int(0.99 * (len(lat) - 1))]:.0f}  max {lat[-1]:.0f}   (target p99 < 1000)")
+    size = sum(p.stat().st_size for p in (path / ev.OPTIONS_PRINTS).glob("*.parquet"))
+    print(f"bytes on disk per option print (sealed Parquet, zstd): {size / totals[ev.OPTIONS_PRINTS]:.1f}")
+    print(f"session left at {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

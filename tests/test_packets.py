@@ -1,0 +1,359 @@
+"""Flow packets: clustering, fields, kinds, context, baselines and cancels (compute/packets.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from islandflow_tui.config import Config, FlowConfig
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.kinds import label_kinds
+from islandflow_tui.engine.core import Engine
+from tests.helpers import MS, SPY_C, SPY_P, batch, equity_quotes, option_prints, option_quotes
+
+T0 = 1_764_081_000_000_000_000  # 2025-11-25 14:30:00 UTC = 09:30 New York
+S = 1000 * MS
+ISO = int(ev.Cond.ISO)
+CXL = int(ev.Cond.CANCEL)
+MLEG = int(ev.Cond.MULTI_LEG)
+Q = {"symbol": SPY_C, "bid": 1.00, "ask": 1.10, "bid_size": 50, "ask_size": 60}
+
+
+def pr(ms: float, price: float = 1.10, size: int = 10, exch: str = "C", flags: int = 0,
+       symbol: str = SPY_C) -> dict:
+    return {"ts": T0 + int(ms * MS), "symbol": symbol, "price": price, "size": size,
+            "exchange": exch, "flags": flags}
+
+
+def run(
+    prints: list[dict],
+    quotes: list[dict] | None = None,
+    *,
+    cfg: Config | None = None,
+    eq_quotes: list[dict] | None = None,
+    oi: pl.DataFrame | None = None,
+    steps: list[int] | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Feed everything (optionally split at the given ms watermarks), flush, concat."""
+    engine = Engine(cfg or Config())
+    if oi is not None:
+        engine.compute.packets.set_open_interest(oi)
+    quotes = quotes if quotes is not None else [{**Q, "ts": T0 - 100 * MS}]
+    out: dict[str, list[pl.DataFrame]] = {}
+    cuts = [T0 + c * MS for c in (steps or [])] + [2**62]
+    lo = 0
+    for cut in cuts:
+        fr = {
+            "quotes": option_quotes([q for q in quotes if lo <= q["ts"] < cut]),
+            "prints": option_prints([p for p in prints if lo <= p["ts"] < cut]),
+        }
+        if eq_quotes:
+            fr["eq_quotes"] = equity_quotes([q for q in eq_quotes if lo <= q["ts"] < cut])
+        got = engine.ingest(batch(min(cut, 2**61), **fr)) if cut < 2**62 else engine.ingest(batch(0, **fr))
+        for k, v in got.items():
+            out.setdefault(k, []).append(v)
+        lo = cut
+    for k, v in engine.flush().items():
+        out.setdefault(k, []).append(v)
+    res = {k: pl.concat(v) for k, v in out.items()}
+    res["_engine"] = engine  # type: ignore[assignment]
+    return res
+
+
+def packets(res: dict) -> pl.DataFrame:
+    return res.get(ev.FLOW_PACKETS, ev.empty_frame(ev.FLOW_PACKETS))
+
+
+# -- clustering ------------------------------------------------------------------
+def test_window_is_anchored_at_the_first_print_and_inclusive() -> None:
+    got = packets(run([pr(0), pr(300), pr(500), pr(500.000001), pr(900)]))
+    assert got["count"].to_list() == [3, 2]  # 0, 300, 500 | 500 ms + 1 ns, 900
+    assert got["first_ts"].to_list() == [T0, T0 + 500 * MS + 1]
+    assert got["ts"].to_list() == [T0 + 500 * MS, T0 + 1000 * MS + 1]  # decided at the close
+
+
+def test_packet_fields() -> None:
+    prints = [
+        pr(0, 1.10, 10, "C", ISO),
+        pr(40, 1.10, 20, "X", ISO),
+        pr(80, 1.12, 30, "I", ISO),  # above the ask
+        pr(120, 1.05, 40, "Z"),  # inside
+    ]
+    res = run(prints)
+    enr = res[ev.OPTIONS_ENRICHED]
+    (row,) = packets(res).iter_rows(named=True)
+    assert row["count"] == 4 and row["total_size"] == 100 and row["max_size"] == 40
+    # dollars: price x size x 100 (the seed multiplied by 100 twice)
+    assert row["premium"] == pytest.approx(100 * (1.10 * 10 + 1.10 * 20 + 1.12 * 30 + 1.05 * 40))
+    assert row["vwap"] == pytest.approx((1.10 * 10 + 1.10 * 20 + 1.12 * 30 + 1.05 * 40) / 100)
+    assert (row["first_price"], row["last_price"], row["min_price"], row["max_price"]) == (
+        1.10, 1.05, 1.05, 1.12)
+    assert row["span_ns"] == 120 * MS and row["exchanges"] == 4 and row["iso_count"] == 3
+    assert row["nbbo_coverage"] == 1.0
+    assert (row["n_aa"], row["n_a"], row["n_mid"], row["n_b"], row["n_bb"]) == (1, 2, 1, 0, 0)
+    assert row["ask_ratio"] == pytest.approx(0.6) and row["mid_ratio"] == pytest.approx(0.4)
+    assert row["start_edge"] == pytest.approx(1.0) and row["end_edge"] == pytest.approx(0.0)
+    assert row["spread_pct"] == pytest.approx(0.10 / 1.05)
+    assert row["evidence"] == enr["id"].to_list()
+    assert row["symbol"] == SPY_C and row["expiry"] == date(2025, 11, 25) and row["dte"] == 0
+    assert row["status"] == "new" and row["corrects"] is None and row["retracted"] == []
+    # sides (default stack): 1.10 x 10 / x 20 at the ask (quote), 1.12 quote, 1.05 mid:
+    # depth (ask 60 > bid 50) -> all bought
+    assert enr["side"].to_list() == ["buy"] * 4
+    assert (row["buy_size"], row["sell_size"], row["side"]) == (100, 0, "buy")
+    assert row["buy_ratio"] == 1.0 and row["aggressor_ratio"] == 1.0
+    assert row["kind"] == "sweep" and row["direction"] == "bullish"
+
+
+def test_emitted_only_once_the_watermark_passes_the_close() -> None:
+    engine = Engine(Config())
+    feed = batch(T0 + 500 * MS, quotes=option_quotes([{**Q, "ts": T0 - S}]), prints=option_prints([pr(0)]))
+    assert ev.FLOW_PACKETS not in engine.ingest(feed)
+    at_close = engine.ingest(batch(T0 + 500 * MS + 1))  # watermark one past the close
+    assert at_close[ev.FLOW_PACKETS]["count"].to_list() == [1]
+    assert ev.FLOW_PACKETS not in engine.ingest(batch(T0 + 10 * S))
+    assert ev.FLOW_PACKETS not in engine.flush()
+
+
+def test_multi_leg_prints_are_clustered_apart() -> None:
+    got = packets(run([pr(0), pr(10, flags=MLEG), pr(20)]))
+    assert sorted(zip(got["complex"].to_list(), got["count"].to_list())) == [(False, 2), (True, 1)]
+    assert got.filter(pl.col("complex"))["kind"].to_list() == ["complex"]
+
+
+def test_spot_moneyness_and_no_later_quote() -> None:
+    eq = [
+        {"ts": T0 - S, "symbol": "SPY", "bid": 579.0, "ask": 581.0},
+        {"ts": T0 + 10 * MS, "symbol": "SPY", "bid": 599.0, "ask": 601.0},  # after the print
+    ]
+    (row,) = packets(run([pr(0)], eq_quotes=eq)).iter_rows(named=True)
+    assert row["spot"] == 580.0 and row["moneyness"] == 0.0
+    (none,) = packets(run([pr(0)])).iter_rows(named=True)
+    assert none["spot"] is None and none["moneyness"] is None
+
+
+def test_open_interest_and_day_volume() -> None:
+    oi = pl.DataFrame(
+        {"symbol": [SPY_C, SPY_C], "as_of": [date(2025, 11, 24), date(2025, 11, 26)],
+         "open_interest": [150, 999]}
+    )
+    got = packets(run([pr(0, size=100), pr(1000, size=70)], oi=oi))
+    assert got["open_interest"].to_list() == [150, 150]  # the 11/26 figure is not known yet
+    assert got["day_volume"].to_list() == [100, 170]
+    assert packets(run([pr(0)]))["open_interest"].to_list() == [None]  # unknown, not zero
+
+
+# -- kinds: boundaries ---------------------------------------------------------------
+def kind_row(**over: object) -> dict[str, np.ndarray]:
+    base = {
+        "count": 3, "iso_count": 3, "ask_ratio": 1.0, "bid_ratio": 0.0, "complex": False,
+        "exchanges": 3, "premium": 50_000.0, "total_size": 300, "open_interest": float("nan"),
+        "max_size": 100, "max_print_premium": 20_000.0, "repeat_hits": 0, "right": "C",
+        "side": "buy",
+    }
+    base.update(over)
+    return {k: np.array([v], dtype=object if isinstance(v, str) else None) for k, v in base.items()}
+
+
+def kinds_of(**over: object) -> list[str]:
+    return label_kinds(kind_row(**over), FlowConfig())["tags"].to_list()[0]
+
+
+@pytest.mark.parametrize(
+    ("over", "is_sweep"),
+    [
+        ({}, True),
+        ({"exchanges": 1}, False),  # one venue: a split, not a sweep
+        ({"exchanges": 2}, True),  # sweep_min_venues = 2
+        ({"iso_count": 1}, False),  # sweep_min_iso = 2
+        ({"iso_count": 2, "count": 4}, True),  # ISO share 0.5 = sweep_min_iso_ratio
+        ({"iso_count": 2, "count": 5}, False),  # 0.4
+        ({"ask_ratio": 0.6}, True),  # sweep_min_taking_ratio = 0.6
+        ({"ask_ratio": 0.59}, False),
+        ({"ask_ratio": 0.0, "bid_ratio": 0.6}, True),  # hitting bids is taking too
+        ({"complex": True}, False),
+    ],
+)
+def test_sweep_boundaries(over: dict, is_sweep: bool) -> None:
+    assert ("sweep" in kinds_of(**over)) is is_sweep
+
+
+@pytest.mark.parametrize(
+    ("premium", "size", "oi", "golden"),
+    [
+        (999_999.0, 500, 400.0, False),
+        (1_000_000.0, 500, 400.0, True),
+        (1_000_001.0, 500, 400.0, True),
+        (1_000_000.0, 500, 500.0, False),  # size must exceed open interest
+        (1_000_000.0, 500, 499.0, True),
+        (5_000_000.0, 500, float("nan"), False),  # unknown open interest: never golden
+    ],
+)
+def test_golden_sweep_boundaries(premium: float, size: int, oi: float, golden: bool) -> None:
+    tags = kinds_of(premium=premium, total_size=size, open_interest=oi)
+    assert ("golden_sweep" in tags) is golden and "sweep" in tags
+
+
+@pytest.mark.parametrize(("max_size", "block"), [(499, False), (500, True), (501, True)])
+def test_block_boundary(max_size: int, block: bool) -> None:
+    assert ("block" in kinds_of(max_size=max_size, exchanges=1, iso_count=0)) is block
+    assert "block" not in kinds_of(max_size=max_size)  # a sweep with a big piece stays a sweep
+
+
+@pytest.mark.parametrize(("count", "split"), [(2, False), (3, True), (4, True)])
+def test_split_boundary(count: int, split: bool) -> None:
+    assert ("split" in kinds_of(count=count, exchanges=1, iso_count=0)) is split
+
+
+@pytest.mark.parametrize(("hits", "repeat"), [(4, False), (5, True), (6, True)])
+def test_repeat_boundary(hits: int, repeat: bool) -> None:
+    assert ("repeat" in kinds_of(repeat_hits=hits)) is repeat
+
+
+def test_kind_priority_and_trace() -> None:
+    out = label_kinds(kind_row(max_size=900, exchanges=1, iso_count=0, count=4, repeat_hits=7),
+                      FlowConfig())
+    assert out["tags"].to_list()[0] == ["block", "split", "repeat"]
+    assert out["kind"][0] == "block"
+    trace = {t["condition"]: t for t in out["trace"].to_list()[0]}
+    assert trace["block.max_size"]["value"] == 900 and trace["block.max_size"]["passed"]
+    assert trace["sweep.venues"] == {"condition": "sweep.venues", "value": 1.0, "threshold": 2.0,
+                                     "passed": False}
+    assert "golden.premium" not in trace  # golden conditions only on sweeps
+
+
+# -- repeat counting in the engine ---------------------------------------------------------
+def test_repeat_hits_window_end_to_end() -> None:
+    cfg = Config()
+    big = 2000  # 2000 x $1.10 x 100 = $220k per hit, at the ask
+    prints = [pr(i * 30_000, size=big) for i in range(5)]  # hits 30 s apart
+    quotes = [{**Q, "ts": p["ts"] - MS} for p in prints]
+    got = packets(run(prints, quotes, cfg=cfg))
+    assert got["repeat_hits"].to_list() == [1, 2, 3, 4, 5]
+    assert "repeat" in got["tags"].to_list()[-1] and "repeat" not in got["tags"].to_list()[-2]
+    cfg.flow.repeat_window_ms = 120_000  # exactly 4 x 30 s: the first hit falls out
+    got = packets(run(prints, quotes, cfg=cfg))
+    assert got["repeat_hits"].to_list() == [1, 2, 3, 4, 4]
+
+
+def test_small_or_passive_packets_are_not_repeat_hits() -> None:
+    quotes = [{**Q, "ts": T0 + (i * 1000 - 1) * MS} for i in range(6)]
+    got = packets(run([pr(i * 1000, price=1.05, size=2000) for i in range(6)], quotes))  # mid
+    assert got["repeat_hits"].to_list() == [0] * 6
+    got = packets(run([pr(i * 1000, size=180) for i in range(6)], quotes))  # $19.8k < $20k
+    assert got["repeat_hits"].to_list() == [0] * 6
+    got = packets(run([pr(i * 1000, size=182) for i in range(6)], quotes))  # $20.02k
+    assert got["repeat_hits"].to_list() == [1, 2, 3, 4, 5, 6]
+    got = packets(run([pr(i * 1000, size=50) for i in range(6)]))  # $5.5k < $20k
+    assert got["repeat_hits"].to_list() == [0] * 6
+
+
+# -- baselines ---------------------------------------------------------------------------
+def test_premium_z_is_against_the_baseline_before_adding() -> None:
+    sizes = [10, 12, 9, 11, 10, 13, 8, 10, 12, 11, 9, 10, 60]
+    got = packets(run([pr(i * 1000, size=s) for i, s in enumerate(sizes)]))
+    prem = np.array([110.0 * s for s in sizes])  # $1.10 x 100 per contract
+    before = prem[:-1]
+    expected = (prem[-1] - before.mean()) / before.std(ddof=1)
+    last = got.row(-1, named=True)
+    assert last["baseline_n"] == 12
+    assert last["premium_z"] == pytest.approx(expected, rel=1e-9)
+    assert last["root_premium_z"] == pytest.approx(expected, rel=1e-9)  # one contract: same
+    assert got["baseline_n"].to_list() == list(range(13))
+    assert got["premium_z"][0] is None and got["premium_z"][1] is None  # < 2 observations
+
+
+def test_rolling_window_size_and_ttl() -> None:
+    cfg = Config()
+    cfg.flow.rolling_window_size = 3
+    got = packets(run([pr(i * 1000, size=s) for i, s in enumerate([100, 1, 2, 3, 50])], cfg=cfg))
+    last = got.row(-1, named=True)
+    assert last["baseline_n"] == 3
+    assert last["premium_z"] == pytest.approx((5500 - 220) / 110)  # last three: 110, 220, 330
+    cfg = Config()
+    cfg.flow.rolling_ttl_s = 2
+    got = packets(run([pr(0), pr(1000), pr(5000)], cfg=cfg))  # 4 s idle > 2 s TTL
+    assert got["baseline_n"].to_list() == [0, 1, 0]
+
+
+# -- event calendar: no look-ahead -------------------------------------------------------
+def test_calendar_uses_only_events_known_at_the_packet(tmp_path: Path) -> None:
+    path = tmp_path / "events.json"
+    rows = [
+        {"symbol": "SPY", "event_date": "2025-11-28", "announced_ts": T0 + 10 * S},
+        {"underlying": "SPY", "event_ts": "2025-11-26T13:00:00Z"},  # no availability: unused
+        {"symbol": "SPY", "event_date": "2025-11-20", "available_ts": "2025-11-01"},  # past
+    ]
+    path.write_text(json.dumps(rows))
+    cfg = Config()
+    cfg.flow.event_calendar_path = str(path)
+    got = packets(run([pr(0), pr(9000), pr(9700)], cfg=cfg))
+    # packet ts = first print + 500 ms: 9.5 s (not yet known) and 10.1 s (known)
+    assert got["ts"].to_list() == [T0 + 500 * MS, T0 + 9500 * MS, T0 + 10_200 * MS]
+    assert got["days_to_event"].to_list() == [None, None, 3]
+    assert got["event_before_expiry"].to_list() == [None, None, False]  # expires 11/25
+
+
+# -- cancels -----------------------------------------------------------------------------
+def test_cancel_before_the_close_removes_the_print() -> None:
+    res = run([pr(0, size=10), pr(100, size=20, exch="X"), pr(300, size=20, exch="X", flags=CXL)])
+    (row,) = packets(res).iter_rows(named=True)
+    assert row["count"] == 1 and row["total_size"] == 10 and row["status"] == "new"
+
+
+def test_cancel_after_the_close_issues_a_correction() -> None:
+    prints = [pr(0, size=10), pr(100, size=20, exch="X"), pr(2000, size=20, exch="X", flags=CXL)]
+    for steps in (None, [600, 1500], [100, 200, 700, 2100]):
+        res = run(prints, steps=steps)
+        enr = res[ev.OPTIONS_ENRICHED]
+        got = packets(res)
+        assert got["status"].to_list() == ["new", "correction"]
+        first, fix = got.row(0, named=True), got.row(1, named=True)
+        assert first["total_size"] == 30 and fix["total_size"] == 10 and fix["count"] == 1
+        assert fix["corrects"] == first["id"] and fix["id"] != first["id"]
+        assert fix["ts"] == T0 + 2000 * MS  # decided when the cancel arrived
+        assert fix["retracted"] == [enr["id"][1]]
+        assert fix["evidence"] == [enr["id"][0], enr["id"][2]]  # remaining member + the cancel
+        assert fix["premium"] == pytest.approx(1100.0) and fix["day_volume"] == 10
+
+
+def test_cancelling_every_member_retracts_the_packet() -> None:
+    res = run([pr(0, size=10), pr(2000, size=10, flags=CXL), pr(3000, size=5)])
+    got = packets(res)
+    assert got["status"].to_list() == ["new", "retracted", "new"]
+    dead = got.row(1, named=True)
+    assert dead["count"] == 0 and dead["premium"] == 0.0 and dead["corrects"] == got["id"][0]
+    assert got["day_volume"].to_list() == [10, 0, 5]  # the cancel rewinds today's volume
+
+
+def test_second_cancel_corrects_the_correction() -> None:
+    prints = [pr(0, size=1), pr(10, size=2, exch="X"), pr(20, size=3, exch="I"),
+              pr(1000, size=2, exch="X", flags=CXL), pr(1500, size=3, exch="I", flags=CXL)]
+    got = packets(run(prints, steps=[1200]))
+    assert got["status"].to_list() == ["new", "correction", "correction"]
+    assert got["corrects"].to_list() == [None, got["id"][0], got["id"][1]]
+    assert got["total_size"].to_list() == [6, 4, 1]
+
+
+def test_unmatched_and_too_old_cancels_change_nothing() -> None:
+    cfg = Config()
+    cfg.flow.cancel_lookback_ms = 1000
+    res = run([pr(0, size=10), pr(800, size=99, flags=CXL), pr(1600, size=10, flags=CXL)], cfg=cfg)
+    assert packets(res)["status"].to_list() == ["new"]  # 1600 - 500 (packet ts) > 1000
+    assert res["_engine"].compute.packets.unmatched_cancels == 2
+
+
+def test_packet_ids_are_unique_and_ts_never_goes_back() -> None:
+    rng = np.random.default_rng(5)
+    prints = [pr(float(t), size=int(rng.integers(1, 50)), exch="CXIZ"[int(rng.integers(0, 4))],
+                 symbol=(SPY_C, SPY_P)[int(rng.integers(0, 2))]) for t in np.sort(rng.uniform(0, 20_000, 300))]
+    got = packets(run(prints, steps=list(range(0, 20_000, 700))))
+    assert got["id"].n_unique() == got.height
+    assert got["ts"].is_sorted() and got["seq"].to_list() == list(range(got.height))
+    assert got["count"].sum() == 300 and not any(math.isnan(v) for v in got["premium"].to_list())
