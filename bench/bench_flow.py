@@ -1,19 +1,27 @@
 """Full options pipeline throughput, and classifier recall/precision on the synthetic feed.
 
-Part 1 (throughput): ``Engine.ingest`` on pre-generated batches of N option prints
-(5 NBBO updates per print, 4 000 contracts, 100 000 prints per second of event time):
-validation, NBBO join, trade side, signal filter, packets (+ baselines, kinds),
-structures, classifiers and alerts.  Issue 4's figure: 10 M prints, target
->= 1 000 000 prints/s.  The bulk generator has no injected patterns; it is a load
-test (prints land at random placements, so classifiers fire at realistic-ish rates).
+Part 1 (throughput): ``Engine.ingest`` on pre-generated batches (not timed) of N
+option prints: validation, NBBO join, trade side, signal filter, packets (+ spot,
+baselines, kinds), structures, classifiers and alerts.  Issue 4's figure: 10 M prints,
+target >= 1 000 000 prints/s.  Two sources (``--source``):
+
+* ``market`` (default): the synthetic market's firehose profile (~60 000 option
+  prints/s with ~2 NBBO updates each, equities too, injected patterns), one batch per
+  ``--tick-ms`` (1 s) of event time;
+* ``gen``: bench/_gen.py's bulk generator (the join bench's: 5 NBBO updates per print,
+  4 000 contracts, 100 000 prints/s, 100 000-print batches).  Its sizes (1-2 000 lots
+  at $1-11) make nearly every packet a block or spike, so classifiers and alerts run
+  at an unrealistically high rate: a worst case for the Python parts.
 
 Part 2 (quality): a seeded ``SyntheticMarket`` (default realistic profile, 30 minutes
 of event time) through the engine; each injected pattern kind is matched against the
 packets / structures / hits the engine produced (same contract(s), overlapping time)
 and recall and precision are printed per packet kind, structure label and classifier.
 
-    python bench/bench_flow.py [--prints 10000000] [--batch 100000] [--quality-minutes 30]
-                               [--profile realistic] [--seed 7] [--skip-throughput]
+    python bench/bench_flow.py [--prints 10000000] [--source market|gen] [--tick-ms 1000]
+                               [--batch 100000] [--quality-minutes 30]
+                               [--quality-profile realistic] [--seed 7]
+                               [--skip-throughput] [--skip-quality]
 """
 
 from __future__ import annotations
@@ -27,22 +35,38 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import polars as pl  # noqa: E402
-import psutil  # noqa: E402
-from _gen import option_batches  # noqa: E402
+import polars as pl
+import psutil
+from _gen import option_batches
 
-from islandflow_tui.config import Config  # noqa: E402
-from islandflow_tui.engine import events as ev  # noqa: E402
-from islandflow_tui.engine.core import Engine  # noqa: E402
-from tests.test_flow_golden import run_market, score_all  # noqa: E402
+from islandflow_tui.config import Config
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.core import Engine
+from islandflow_tui.engine.ingest.synthetic import SyntheticMarket, start_ns_from_config
+from tests.test_flow_golden import START, run_market, score_all
+
+
+def market_batches(n_prints: int, tick_ms: int, seed: int) -> list[ev.FeedBatch]:
+    market = SyntheticMarket("firehose", seed, start_ns_from_config(START, 0), tick_ms)
+    out, n = [], 0
+    while n < n_prints:
+        b = market.next_batch()
+        out.append(b)
+        n += b.frames[ev.OPTIONS_PRINTS].height
+    return out
 
 
 def throughput(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
-    batches = option_batches(args.prints, args.quotes_per_print, args.batch, args.contracts)
+    if args.source == "gen":
+        batches = option_batches(args.prints, args.quotes_per_print, args.batch, args.contracts)
+    else:
+        batches = market_batches(args.prints, args.tick_ms, args.seed)
+    rows = {s: sum(b.frames[s].height for b in batches if s in b.frames) for s in ev.RAW_STREAMS}
     print(
-        f"generated {args.prints:,} prints + {args.prints * args.quotes_per_print:,} quotes in "
-        f"{len(batches)} batches ({time.perf_counter() - t0:.1f} s, not timed)"
+        f"source={args.source}: {rows[ev.OPTIONS_PRINTS]:,} option prints, "
+        f"{rows[ev.OPTIONS_NBBO]:,} NBBO, {rows[ev.EQUITIES_PRINTS] + rows[ev.EQUITIES_QUOTES]:,} "
+        f"equity events in {len(batches)} batches ({time.perf_counter() - t0:.1f} s, not timed)"
     )
     engine = Engine(Config())
     counts = dict.fromkeys(ev.DERIVED_STREAMS, 0)
@@ -66,10 +90,11 @@ def throughput(args: argparse.Namespace) -> None:
 
 def quality(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
-    run = run_market(args.profile, args.seed, minutes=args.quality_minutes)
+    run = run_market(args.quality_profile, args.seed, minutes=args.quality_minutes)
     print(
-        f"\nquality: profile={args.profile} seed={args.seed} {args.quality_minutes} min of event "
-        f"time, {run.enriched:,} prints, {run.packets.height:,} packets, "
+        f"\nquality: profile={args.quality_profile} seed={args.seed} "
+        f"{args.quality_minutes} min of event time, {run.enriched:,} prints, "
+        f"{run.packets.height:,} packets, "
         f"{run.structures.height:,} structures, {run.hits.height:,} hits, "
         f"{run.alerts.height:,} alerts ({time.perf_counter() - t0:.1f} s)"
     )
@@ -81,12 +106,14 @@ def quality(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prints", type=int, default=10_000_000)
+    ap.add_argument("--source", choices=("market", "gen"), default="market")
+    ap.add_argument("--tick-ms", type=int, default=1000, help="market source: event time per batch")
     ap.add_argument("--quotes-per-print", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=100_000, help="prints per batch")
+    ap.add_argument("--batch", type=int, default=100_000, help="gen source: prints per batch")
     ap.add_argument("--contracts", type=int, default=4000)
-    ap.add_argument("--profile", default="realistic")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quality-minutes", type=float, default=30.0)
+    ap.add_argument("--quality-profile", default="realistic")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     args = ap.parse_args()

@@ -18,7 +18,8 @@ CXL = int(ev.Cond.CANCEL)
 
 
 @pytest.mark.parametrize(
-    ("premium", "points"), [(0.0, 0.0), (5_000.0, 0.0), (50_000.0, 35.0), (500_000.0, 70.0), (9e6, 70.0)]
+    ("premium", "points"),
+    [(0.0, 0.0), (5_000.0, 0.0), (50_000.0, 35.0), (500_000.0, 70.0), (9e6, 70.0)],
 )
 def test_premium_points(premium: float, points: float) -> None:
     assert premium_points(premium) == pytest.approx(points)
@@ -32,8 +33,14 @@ def test_score_formula() -> None:
 
 @pytest.mark.parametrize(
     ("value", "label"),
-    [(44.99, "low"), (45.0, "medium"), (45.01, "medium"), (79.99, "medium"), (80.0, "high"),
-     (80.01, "high")],
+    [
+        (44.99, "low"),
+        (45.0, "medium"),
+        (45.01, "medium"),
+        (79.99, "medium"),
+        (80.0, "high"),
+        (80.01, "high"),
+    ],
 )
 def test_severity_boundaries(value: float, label: str) -> None:
     assert severity(value, AlertConfig()) == label
@@ -45,22 +52,36 @@ def test_money() -> None:
 
 def sweep(t_ms: float, size: int = 100, venues: str = "CXIZ") -> list[dict]:
     """An ISO call sweep at the ask: one print per venue, 30 ms apart."""
-    return [{"ts": T0 + int((t_ms + 30 * i) * MS), "symbol": SPY_C, "price": 1.10, "size": size,
-             "exchange": v, "flags": ISO} for i, v in enumerate(venues)]
+    return [
+        {
+            "ts": T0 + int((t_ms + 30 * i) * MS),
+            "symbol": SPY_C,
+            "price": 1.10,
+            "size": size,
+            "exchange": v,
+            "flags": ISO,
+        }
+        for i, v in enumerate(venues)
+    ]
 
 
-def run(prints: list[dict], cfg: Config | None = None, steps: list[float] | None = None
-        ) -> dict[str, pl.DataFrame]:
+def run(
+    prints: list[dict], cfg: Config | None = None, steps: list[float] | None = None
+) -> dict[str, pl.DataFrame]:
     engine = Engine(cfg or Config())
     quotes = sorted({p["ts"] - MS for p in prints})
-    quotes_rows = [{"ts": t, "symbol": SPY_C, "bid": 1.00, "ask": 1.10, "bid_size": 3,
-                    "ask_size": 4} for t in quotes]
+    quotes_rows = [
+        {"ts": t, "symbol": SPY_C, "bid": 1.00, "ask": 1.10, "bid_size": 3, "ask_size": 4}
+        for t in quotes
+    ]
     out: dict[str, list[pl.DataFrame]] = {}
     cuts = [T0 + int(c * MS) for c in (steps or [])] + [2**62]
     lo = 0
     for cut in cuts:
-        fr = {"quotes": option_quotes([q for q in quotes_rows if lo <= q["ts"] < cut]),
-              "prints": option_prints([p for p in prints if lo <= p["ts"] < cut])}
+        fr = {
+            "quotes": option_quotes([q for q in quotes_rows if lo <= q["ts"] < cut]),
+            "prints": option_prints([p for p in prints if lo <= p["ts"] < cut]),
+        }
         for k, v in engine.ingest(batch(cut if cut < 2**62 else 0, **fr)).items():
             out.setdefault(k, []).append(v)
         lo = cut
@@ -83,9 +104,15 @@ def test_sweep_alert_fields_and_explanation() -> None:
     assert alert["evidence"] == [packet["id"], *sorted(hits["id"].to_list())]
     assert alert["source_id"] == packet["id"] and alert["status"] == "new"
     expected, *_ = score(88_000.0, max(hits["confidence"].to_list()), hits.height)
-    assert alert["score"] == pytest.approx(expected) and alert["severity"] == severity(expected, AlertConfig())
+    assert alert["score"] == pytest.approx(expected) and alert["severity"] == severity(
+        expected, AlertConfig()
+    )
     conditions = [t["condition"] for t in alert["trace"]]
-    assert conditions[:3] == ["score.premium_points", "score.confidence_points", "score.hits_points"]
+    assert conditions[:3] == [
+        "score.premium_points",
+        "score.confidence_points",
+        "score.hits_points",
+    ]
     assert "large_bullish_call_sweep" in conditions and "premium" in conditions  # the hit's trace
 
 
@@ -109,13 +136,22 @@ def test_cooldown_counts_what_it_held_back_and_lets_escalations_through() -> Non
 
 
 def test_cooldown_is_per_kind() -> None:
-    cfg = Config()
-    got = run(sweep(0) + [{"ts": T0 + 5 * S, "symbol": SPY_C, "price": 1.0, "size": 600,
-                           "exchange": "C", "flags": 0}], cfg)  # a sold block, same contract
+    sold_block = {
+        "ts": T0 + 5 * S,
+        "symbol": SPY_C,
+        "price": 1.0,
+        "size": 600,
+        "exchange": "C",
+        "flags": 0,
+    }  # same contract, another kind
+    got = run([*sweep(0), sold_block])
     alerts = got[ev.ALERTS]
     assert alerts["kind"].to_list() == ["large_bullish_call_sweep", "block"]
     assert alerts["classifiers"][1].to_list() == [
-        "block", "large_call_overwrite", "unusual_contract_spike"]
+        "block",
+        "large_call_overwrite",
+        "unusual_contract_spike",
+    ]
     assert alerts["direction"][1] == "bearish"
 
 
@@ -126,14 +162,17 @@ def test_min_score_drops_low_alerts() -> None:
 
 
 def test_cancel_reissues_the_alert_as_a_correction() -> None:
-    prints = sweep(0, size=200) + [{**sweep(0, size=200)[3], "ts": T0 + 2 * S, "flags": CXL}]
+    prints = [*sweep(0, size=200), {**sweep(0, size=200)[3], "ts": T0 + 2 * S, "flags": CXL}]
     for steps in (None, [700, 1500]):
         got = run(prints, steps=steps)
         alerts = got[ev.ALERTS]
         assert alerts["status"].to_list() == ["new", "correction"]
         assert alerts["corrects"].to_list() == [None, alerts["id"][0]]
         fixed = got[ev.FLOW_PACKETS].row(1, named=True)
-        assert alerts["source_id"][1] == fixed["id"] and fixed["corrects"] == got[ev.FLOW_PACKETS]["id"][0]
+        assert (
+            alerts["source_id"][1] == fixed["id"]
+            and fixed["corrects"] == got[ev.FLOW_PACKETS]["id"][0]
+        )
         assert alerts["explanation"][1].startswith("corrected: SPY 0DTE 580C call sweep: 3 prints")
 
 

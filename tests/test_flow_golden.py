@@ -53,14 +53,24 @@ class Run:
     enriched: int
 
 
-def run_market(profile: str = "realistic", seed: int = 7, minutes: float = 20.0) -> Run:
-    """Feed ``minutes`` of event time of a seeded market through a default engine."""
+def run_market(
+    profile: str = "realistic", seed: int = 7, minutes: float = 10.0, group: int = 20
+) -> Run:
+    """Feed ``minutes`` of event time of a seeded market through a default engine.
+
+    The market ticks every 100 ms; ``group`` ticks go to the engine as one batch (the
+    output does not depend on batching, see test_flow_invariance; bigger batches
+    just run faster).
+    """
     start = start_ns_from_config(START, 0)
     market = SyntheticMarket(profile, seed, start, 100)
     engine = Engine(Config())
     got: dict[str, list[pl.DataFrame]] = {}
-    for _ in range(int(minutes * 600)):
-        for stream, frame in engine.ingest(market.next_batch()).items():
+    for _ in range(int(minutes * 600) // group):
+        ticks = [market.next_batch() for _ in range(group)]
+        frames = {s: pl.concat([t.frames[s] for t in ticks]) for s in ticks[0].frames}
+        feed = ev.FeedBatch(frames, ticks[-1].watermark)
+        for stream, frame in engine.ingest(feed).items():
             got.setdefault(stream, []).append(frame)
     for stream, frame in engine.flush().items():
         got.setdefault(stream, []).append(frame)
@@ -90,7 +100,9 @@ def _pattern_rows(run: Run, kind: str) -> pl.DataFrame:
 
 def _match_packets(pats: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
     """Pairs (pattern_id, packet id) on the same contract with overlapping time."""
-    left = pats.select("pattern_id", pl.col("_syms").list.first().alias("symbol"), "ts_start", "ts_end")
+    left = pats.select(
+        "pattern_id", pl.col("_syms").list.first().alias("symbol"), "ts_start", "ts_end"
+    )
     right = found.select("id", "symbol", "first_ts", "last_ts")
     return left.join(right, on="symbol").filter(
         (pl.col("first_ts") <= pl.col("ts_end")) & (pl.col("last_ts") >= pl.col("ts_start"))
@@ -121,10 +133,6 @@ def score_kind(run: Run, kind: str) -> dict[str, object]:
         found = run.structures.filter(pl.col("label").is_in(list(STRUCTURE_LABEL[kind])))
         pairs = _match_structures(pats, found)
         label = "/".join(STRUCTURE_LABEL[kind])
-    if kind == "repeat":
-        # a repeat is found once any packet of its sequence is tagged; every tagged packet
-        # counts as right if it falls inside some injected repeat sequence
-        pass
     found_ids = pairs["id"].unique()
     return {
         "pattern": kind,
@@ -141,8 +149,14 @@ def score_classifier(run: Run, classifier: str) -> dict[str, object]:
     hits = run.hits.filter(pl.col("classifier") == classifier)
     kind, right = CLASSIFIER_PATTERN.get(classifier, (None, None))
     if kind is None:
-        return {"classifier": classifier, "hits": hits.height, "pattern": "-", "injected": None,
-                "recall": None, "precision": None}
+        return {
+            "classifier": classifier,
+            "hits": hits.height,
+            "pattern": "-",
+            "injected": None,
+            "recall": None,
+            "precision": None,
+        }
     pats = _pattern_rows(run, kind)
     if right is not None:
         pats = pats.filter(pl.col("_right") == right)
@@ -190,7 +204,7 @@ def score_all(run: Run) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def golden() -> Run:
-    return run_market("realistic", 7, minutes=20.0)
+    return run_market("realistic", 7, minutes=10.0)
 
 
 def test_golden_recall_and_precision(golden: Run) -> None:
@@ -198,19 +212,26 @@ def test_golden_recall_and_precision(golden: Run) -> None:
     with pl.Config(tbl_rows=60, tbl_width_chars=120):
         print("\n" + str(table))
     got = {(r["level"], r["name"]): r for r in table.iter_rows(named=True)}
-    floors = {
-        "sweep": (0.9, 0.9),
-        "block": (0.9, 0.9),
-        "spread": (0.7, 0.7),
-        "straddle": (0.7, 0.7),
-        "roll": (0.7, 0.7),
-        "repeat": (0.7, 0.5),
-    }
-    for kind, (recall, precision) in floors.items():
+    # measured on this seed: recall 1.0 everywhere, precision >= 0.95 (see the table)
+    for kind in ("sweep", "block", "spread", "straddle", "roll", "repeat"):
         row = got[("pattern", kind)]
         assert row["injected"] > 0, kind
-        assert row["recall"] >= recall, (kind, row)
-        assert row["precision"] >= precision, (kind, row)
+        assert row["recall"] >= 0.9, (kind, row)
+        assert row["precision"] >= 0.9, (kind, row)
+    for name in (
+        "large_bullish_call_sweep",
+        "large_bearish_put_sweep",
+        "block",
+        "repeat_hitter",
+        "vertical_spread",
+        "straddle",
+    ):
+        row = got[("classifier", name)]
+        assert row["recall"] >= 0.9 and row["precision"] >= 0.9, (name, row)
+    # a roll is only told from a calendar/diagonal by open interest, which the synthetic
+    # feed does not publish: the roll classifier cannot fire here (tests/test_structures
+    # covers it with hand-made open interest)
+    assert got[("classifier", "roll")]["emitted"] == 0
 
 
 def test_golden_alerts_carry_evidence_and_explanations(golden: Run) -> None:

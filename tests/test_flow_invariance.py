@@ -10,6 +10,8 @@ cross batch boundaries.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,8 +23,12 @@ from tests.helpers import equity_quotes, option_prints, option_quotes
 
 T0 = 1_764_081_000_000_000_000
 MS = ev.NS_PER_MS
-SYMBOLS = ["SPY   251125C00580000", "SPY   251125P00580000", "SPY   251125C00585000",
-           "QQQ   251128C00510000"]
+SYMBOLS = [
+    "SPY   251125C00580000",
+    "SPY   251125P00580000",
+    "SPY   251125C00585000",
+    "QQQ   251128C00510000",
+]
 VENUES = "CXIZ"
 FLOW = (ev.OPTIONS_ENRICHED, ev.FLOW_PACKETS, ev.FLOW_STRUCTURES, ev.CLASSIFIER_HITS, ev.ALERTS)
 
@@ -53,11 +59,24 @@ def small_config() -> Config:
     return cfg
 
 
-quote = st.tuples(st.just("q"), st.integers(0, 6_000), st.sampled_from(SYMBOLS),
-                  st.integers(95, 105), st.integers(1, 4), st.integers(1, 400), st.integers(1, 400))
-trade = st.tuples(st.just("p"), st.integers(0, 6_000), st.sampled_from(SYMBOLS),
-                  st.integers(93, 112), st.integers(1, 500), st.sampled_from(VENUES),
-                  st.sampled_from([0, 0, 0, int(ev.Cond.ISO), int(ev.Cond.MULTI_LEG)]))
+quote = st.tuples(
+    st.just("q"),
+    st.integers(0, 6_000),
+    st.sampled_from(SYMBOLS),
+    st.integers(95, 105),
+    st.integers(1, 4),
+    st.integers(1, 400),
+    st.integers(1, 400),
+)
+trade = st.tuples(
+    st.just("p"),
+    st.integers(0, 6_000),
+    st.sampled_from(SYMBOLS),
+    st.integers(93, 112),
+    st.integers(1, 500),
+    st.sampled_from(VENUES),
+    st.sampled_from([0, 0, 0, int(ev.Cond.ISO), int(ev.Cond.MULTI_LEG)]),
+)
 spot = st.tuples(st.just("e"), st.integers(0, 6_000), st.integers(57_900, 58_100))
 cancel = st.tuples(st.just("c"), st.integers(0, 6_000), st.integers(0, 10_000))
 
@@ -70,17 +89,40 @@ def materialise(events: list[tuple]) -> list[tuple[int, str, dict]]:
         ts = T0 + e[1] * MS
         if e[0] == "q":
             _, _, s, px, w, bs, asz = e
-            out.append((ts, "q", {"ts": ts, "symbol": s, "bid": px / 100, "ask": px / 100 + w / 100,
-                                  "bid_size": bs, "ask_size": asz}))
+            out.append(
+                (
+                    ts,
+                    "q",
+                    {
+                        "ts": ts,
+                        "symbol": s,
+                        "bid": px / 100,
+                        "ask": px / 100 + w / 100,
+                        "bid_size": bs,
+                        "ask_size": asz,
+                    },
+                )
+            )
         elif e[0] == "p":
             _, _, s, px, size, venue, flags = e
-            row = {"ts": ts, "symbol": s, "price": px / 100, "size": size, "exchange": venue,
-                   "flags": flags}
+            row = {
+                "ts": ts,
+                "symbol": s,
+                "price": px / 100,
+                "size": size,
+                "exchange": venue,
+                "flags": flags,
+            }
             prints.append(row)
             out.append((ts, "p", row))
         elif e[0] == "e":
-            out.append((ts, "e", {"ts": ts, "symbol": "SPY", "bid": e[2] / 100 - 0.01,
-                                  "ask": e[2] / 100 + 0.01}))
+            out.append(
+                (
+                    ts,
+                    "e",
+                    {"ts": ts, "symbol": "SPY", "bid": e[2] / 100 - 0.01, "ask": e[2] / 100 + 0.01},
+                )
+            )
         elif prints:
             target = prints[e[2] % len(prints)]
             if target["ts"] <= ts:
@@ -91,7 +133,7 @@ def materialise(events: list[tuple]) -> list[tuple[int, str, dict]]:
 def batches(items: list[tuple[int, str, dict]], cuts: list[int]) -> list[ev.FeedBatch]:
     bounds = sorted({c % (len(items) + 1) for c in cuts} | {0, len(items)})
     out = []
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in pairwise(bounds):
         chunk = items[lo:hi]
         wm = items[hi][0] if hi < len(items) else chunk[-1][0] + 1
         out.append(
@@ -136,9 +178,11 @@ def assert_same(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> None:
         assert a[stream].equals(b[stream]), stream
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    events=st.lists(st.one_of(quote, quote, trade, trade, trade, spot, cancel), min_size=1, max_size=90),
+    events=st.lists(
+        st.one_of(quote, quote, trade, trade, trade, spot, cancel), min_size=1, max_size=90
+    ),
     cuts=st.lists(st.integers(0, 10_000), max_size=14),
 )
 def test_flow_streams_identical_for_any_batching(events: list[tuple], cuts: list[int]) -> None:
@@ -150,7 +194,7 @@ def test_flow_streams_identical_for_any_batching(events: list[tuple], cuts: list
     assert_same(run(batches(items, list(range(len(items))))), reference)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=st.lists(st.one_of(quote, trade, trade, spot, cancel), min_size=5, max_size=60),
     cuts=st.lists(st.integers(0, 10_000), min_size=2, max_size=8),

@@ -84,7 +84,7 @@ def _spawn(data: Path, r: Round, rng: random.Random) -> subprocess.Popen[bytes]:
     if rng.random() < 0.3:
         args.append("--no-pace")
     if rng.random() < 0.5:
-        args.append("--no-fsync")
+        args.append("--fsync")
     env = {
         **os.environ,
         "XDG_CONFIG_HOME": str(data.parent / "cfg"),
@@ -190,7 +190,8 @@ def test_sigkill_at_random_moments_loses_at_most_one_flush_interval(tmp_path: Pa
         assert info.status in ("closed", "recovered"), (info.id, info.status)
     elapsed = time.monotonic() - started
     print(
-        f"\nkill test: {k} SIGKILLs ({early_kills} during start-up) in {elapsed:.1f} s, seed {seed}; "
+        f"\nkill test: {k} SIGKILLs ({early_kills} during start-up) in {elapsed:.1f} s, "
+        f"seed {seed}; "
         f"max rows lost in a stream {worst['lost_rows']:.0f}, max rows handed within "
         f"the last {FLUSH_MS} ms (the allowed loss) {worst['window_rows']:.0f}"
     )

@@ -25,10 +25,22 @@ MLEG = int(ev.Cond.MULTI_LEG)
 Q = {"symbol": SPY_C, "bid": 1.00, "ask": 1.10, "bid_size": 50, "ask_size": 60}
 
 
-def pr(ms: float, price: float = 1.10, size: int = 10, exch: str = "C", flags: int = 0,
-       symbol: str = SPY_C) -> dict:
-    return {"ts": T0 + int(ms * MS), "symbol": symbol, "price": price, "size": size,
-            "exchange": exch, "flags": flags}
+def pr(
+    ms: float,
+    price: float = 1.10,
+    size: int = 10,
+    exch: str = "C",
+    flags: int = 0,
+    symbol: str = SPY_C,
+) -> dict:
+    return {
+        "ts": T0 + int(ms * MS),
+        "symbol": symbol,
+        "price": price,
+        "size": size,
+        "exchange": exch,
+        "flags": flags,
+    }
 
 
 def run(
@@ -55,7 +67,11 @@ def run(
         }
         if eq_quotes:
             fr["eq_quotes"] = equity_quotes([q for q in eq_quotes if lo <= q["ts"] < cut])
-        got = engine.ingest(batch(min(cut, 2**61), **fr)) if cut < 2**62 else engine.ingest(batch(0, **fr))
+        got = (
+            engine.ingest(batch(min(cut, 2**61), **fr))
+            if cut < 2**62
+            else engine.ingest(batch(0, **fr))
+        )
         for k, v in got.items():
             out.setdefault(k, []).append(v)
         lo = cut
@@ -93,8 +109,13 @@ def test_packet_fields() -> None:
     assert row["premium"] == pytest.approx(100 * (1.10 * 10 + 1.10 * 20 + 1.12 * 30 + 1.05 * 40))
     assert row["vwap"] == pytest.approx((1.10 * 10 + 1.10 * 20 + 1.12 * 30 + 1.05 * 40) / 100)
     assert (row["first_price"], row["last_price"], row["min_price"], row["max_price"]) == (
-        1.10, 1.05, 1.05, 1.12)
+        1.10,
+        1.05,
+        1.05,
+        1.12,
+    )
     assert row["span_ns"] == 120 * MS and row["exchanges"] == 4 and row["iso_count"] == 3
+    assert row["iso_size"] == 60 and row["iso_exchanges"] == 3
     assert row["nbbo_coverage"] == 1.0
     assert (row["n_aa"], row["n_a"], row["n_mid"], row["n_b"], row["n_bb"]) == (1, 2, 1, 0, 0)
     assert row["ask_ratio"] == pytest.approx(0.6) and row["mid_ratio"] == pytest.approx(0.4)
@@ -113,7 +134,9 @@ def test_packet_fields() -> None:
 
 def test_emitted_only_once_the_watermark_passes_the_close() -> None:
     engine = Engine(Config())
-    feed = batch(T0 + 500 * MS, quotes=option_quotes([{**Q, "ts": T0 - S}]), prints=option_prints([pr(0)]))
+    feed = batch(
+        T0 + 500 * MS, quotes=option_quotes([{**Q, "ts": T0 - S}]), prints=option_prints([pr(0)])
+    )
     assert ev.FLOW_PACKETS not in engine.ingest(feed)
     at_close = engine.ingest(batch(T0 + 500 * MS + 1))  # watermark one past the close
     assert at_close[ev.FLOW_PACKETS]["count"].to_list() == [1]
@@ -123,7 +146,8 @@ def test_emitted_only_once_the_watermark_passes_the_close() -> None:
 
 def test_multi_leg_prints_are_clustered_apart() -> None:
     got = packets(run([pr(0), pr(10, flags=MLEG), pr(20)]))
-    assert sorted(zip(got["complex"].to_list(), got["count"].to_list())) == [(False, 2), (True, 1)]
+    pairs = zip(got["complex"].to_list(), got["count"].to_list(), strict=True)
+    assert sorted(pairs) == [(False, 2), (True, 1)]
     assert got.filter(pl.col("complex"))["kind"].to_list() == ["complex"]
 
 
@@ -140,8 +164,11 @@ def test_spot_moneyness_and_no_later_quote() -> None:
 
 def test_open_interest_and_day_volume() -> None:
     oi = pl.DataFrame(
-        {"symbol": [SPY_C, SPY_C], "as_of": [date(2025, 11, 24), date(2025, 11, 26)],
-         "open_interest": [150, 999]}
+        {
+            "symbol": [SPY_C, SPY_C],
+            "as_of": [date(2025, 11, 24), date(2025, 11, 26)],
+            "open_interest": [150, 999],
+        }
     )
     got = packets(run([pr(0, size=100), pr(1000, size=70)], oi=oi))
     assert got["open_interest"].to_list() == [150, 150]  # the 11/26 figure is not known yet
@@ -152,9 +179,22 @@ def test_open_interest_and_day_volume() -> None:
 # -- kinds: boundaries ---------------------------------------------------------------
 def kind_row(**over: object) -> dict[str, np.ndarray]:
     base = {
-        "count": 3, "iso_count": 3, "ask_ratio": 1.0, "bid_ratio": 0.0, "complex": False,
-        "exchanges": 3, "premium": 50_000.0, "total_size": 300, "open_interest": float("nan"),
-        "max_size": 100, "max_print_premium": 20_000.0, "repeat_hits": 0, "right": "C",
+        "count": 3,
+        "iso_count": 3,
+        "iso_size": 300,
+        "iso_exchanges": 3,
+        "_iso_taking": 300,
+        "ask_ratio": 1.0,
+        "bid_ratio": 0.0,
+        "complex": False,
+        "exchanges": 3,
+        "premium": 50_000.0,
+        "total_size": 300,
+        "open_interest": float("nan"),
+        "max_size": 100,
+        "max_print_premium": 20_000.0,
+        "repeat_hits": 0,
+        "right": "C",
         "side": "buy",
     }
     base.update(over)
@@ -169,14 +209,14 @@ def kinds_of(**over: object) -> list[str]:
     ("over", "is_sweep"),
     [
         ({}, True),
-        ({"exchanges": 1}, False),  # one venue: a split, not a sweep
-        ({"exchanges": 2}, True),  # sweep_min_venues = 2
+        ({"iso_exchanges": 1}, False),  # ISO prints on one venue: not a sweep
+        ({"iso_exchanges": 2}, True),  # sweep_min_venues = 2
         ({"iso_count": 1}, False),  # sweep_min_iso = 2
-        ({"iso_count": 2, "count": 4}, True),  # ISO share 0.5 = sweep_min_iso_ratio
-        ({"iso_count": 2, "count": 5}, False),  # 0.4
-        ({"ask_ratio": 0.6}, True),  # sweep_min_taking_ratio = 0.6
-        ({"ask_ratio": 0.59}, False),
-        ({"ask_ratio": 0.0, "bid_ratio": 0.6}, True),  # hitting bids is taking too
+        ({"iso_count": 2}, True),
+        ({"iso_size": 150, "_iso_taking": 150}, True),  # ISO share of size 0.5 = the minimum
+        ({"iso_size": 149, "_iso_taking": 149}, False),
+        ({"_iso_taking": 180}, True),  # sweep_min_taking_ratio 0.6 of the ISO size
+        ({"_iso_taking": 179}, False),
         ({"complex": True}, False),
     ],
 )
@@ -202,13 +242,13 @@ def test_golden_sweep_boundaries(premium: float, size: int, oi: float, golden: b
 
 @pytest.mark.parametrize(("max_size", "block"), [(499, False), (500, True), (501, True)])
 def test_block_boundary(max_size: int, block: bool) -> None:
-    assert ("block" in kinds_of(max_size=max_size, exchanges=1, iso_count=0)) is block
+    assert ("block" in kinds_of(max_size=max_size, exchanges=1, iso_count=0, iso_size=0)) is block
     assert "block" not in kinds_of(max_size=max_size)  # a sweep with a big piece stays a sweep
 
 
 @pytest.mark.parametrize(("count", "split"), [(2, False), (3, True), (4, True)])
 def test_split_boundary(count: int, split: bool) -> None:
-    assert ("split" in kinds_of(count=count, exchanges=1, iso_count=0)) is split
+    assert ("split" in kinds_of(count=count, exchanges=1, iso_count=0, iso_size=0)) is split
 
 
 @pytest.mark.parametrize(("hits", "repeat"), [(4, False), (5, True), (6, True)])
@@ -217,14 +257,28 @@ def test_repeat_boundary(hits: int, repeat: bool) -> None:
 
 
 def test_kind_priority_and_trace() -> None:
-    out = label_kinds(kind_row(max_size=900, exchanges=1, iso_count=0, count=4, repeat_hits=7),
-                      FlowConfig())
+    out = label_kinds(
+        kind_row(
+            max_size=900,
+            exchanges=1,
+            iso_count=0,
+            iso_size=0,
+            iso_exchanges=0,
+            count=4,
+            repeat_hits=7,
+        ),
+        FlowConfig(),
+    )
     assert out["tags"].to_list()[0] == ["block", "split", "repeat"]
     assert out["kind"][0] == "block"
     trace = {t["condition"]: t for t in out["trace"].to_list()[0]}
     assert trace["block.max_size"]["value"] == 900 and trace["block.max_size"]["passed"]
-    assert trace["sweep.venues"] == {"condition": "sweep.venues", "value": 1.0, "threshold": 2.0,
-                                     "passed": False}
+    assert trace["sweep.iso_prints"] == {
+        "condition": "sweep.iso_prints",
+        "value": 0.0,
+        "threshold": 2.0,
+        "passed": False,
+    }
     assert "golden.premium" not in trace  # golden conditions only on sweeps
 
 
@@ -333,8 +387,13 @@ def test_cancelling_every_member_retracts_the_packet() -> None:
 
 
 def test_second_cancel_corrects_the_correction() -> None:
-    prints = [pr(0, size=1), pr(10, size=2, exch="X"), pr(20, size=3, exch="I"),
-              pr(1000, size=2, exch="X", flags=CXL), pr(1500, size=3, exch="I", flags=CXL)]
+    prints = [
+        pr(0, size=1),
+        pr(10, size=2, exch="X"),
+        pr(20, size=3, exch="I"),
+        pr(1000, size=2, exch="X", flags=CXL),
+        pr(1500, size=3, exch="I", flags=CXL),
+    ]
     got = packets(run(prints, steps=[1200]))
     assert got["status"].to_list() == ["new", "correction", "correction"]
     assert got["corrects"].to_list() == [None, got["id"][0], got["id"][1]]
@@ -351,9 +410,38 @@ def test_unmatched_and_too_old_cancels_change_nothing() -> None:
 
 def test_packet_ids_are_unique_and_ts_never_goes_back() -> None:
     rng = np.random.default_rng(5)
-    prints = [pr(float(t), size=int(rng.integers(1, 50)), exch="CXIZ"[int(rng.integers(0, 4))],
-                 symbol=(SPY_C, SPY_P)[int(rng.integers(0, 2))]) for t in np.sort(rng.uniform(0, 20_000, 300))]
+    prints = [
+        pr(
+            float(t),
+            size=int(rng.integers(1, 50)),
+            exch="CXIZ"[int(rng.integers(0, 4))],
+            symbol=(SPY_C, SPY_P)[int(rng.integers(0, 2))],
+        )
+        for t in np.sort(rng.uniform(0, 20_000, 300))
+    ]
     got = packets(run(prints, steps=list(range(0, 20_000, 700))))
     assert got["id"].n_unique() == got.height
     assert got["ts"].is_sorted() and got["seq"].to_list() == list(range(got.height))
     assert got["count"].sum() == 300 and not any(math.isnan(v) for v in got["premium"].to_list())
+
+
+def test_packet_input_policy_filters_what_is_clustered() -> None:
+    prints = [pr(0, size=10), pr(1000, size=500)]  # SPY is an ETF: $50k minimum; $55k passes
+    assert packets(run(prints))["count"].to_list() == [1, 1]
+    cfg = Config()
+    cfg.flow.packet_input = "smart-money"
+    assert packets(run(prints, cfg=cfg))["total_size"].to_list() == [500]
+
+
+def test_open_interest_file(tmp_path: Path) -> None:
+    path = tmp_path / "oi.csv"
+    path.write_text(f"symbol,open_interest,as_of\n{SPY_C},321,2025-11-24\n{SPY_P},7,2025-11-24\n")
+    cfg = Config()
+    cfg.flow.open_interest_path = str(path)
+    got = packets(run([pr(0), pr(10, symbol=SPY_P)], cfg=cfg)).sort("symbol")
+    assert got["open_interest"].to_list() == [321, 7]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sym,oi\nX,1\n")
+    cfg.flow.open_interest_path = str(bad)
+    with pytest.raises(ValueError, match="symbol and open_interest"):
+        Engine(cfg)

@@ -31,7 +31,11 @@ def enrich(
             [("q", q) for q in quotes] + [("p", p) for p in prints], key=lambda e: e[1]["ts"]
         )
         for kind, row in events:
-            frames = {"quotes": option_quotes([row])} if kind == "q" else {"prints": option_prints([row])}
+            frames = (
+                {"quotes": option_quotes([row])}
+                if kind == "q"
+                else {"prints": option_prints([row])}
+            )
             got = engine.ingest(batch(row["ts"], **frames)).get(ev.OPTIONS_ENRICHED)
             if got is not None:
                 out.append(got)
@@ -224,7 +228,9 @@ def test_depth_rule(price: float, bid_size: int, ask_size: int, expected: tuple)
 
 def test_stack_order_decides_and_is_recorded() -> None:
     at_ask_size_of_ask = [p(1, 1.10, size=20)]  # trade_size says sell, quote says buy
-    assert sides(enrich(["trade_size", "quote"], [Q], at_ask_size_of_ask)) == [("sell", "trade_size")]
+    assert sides(enrich(["trade_size", "quote"], [Q], at_ask_size_of_ask)) == [
+        ("sell", "trade_size")
+    ]
     assert sides(enrich(["quote", "trade_size"], [Q], at_ask_size_of_ask)) == [("buy", "quote")]
     default = enrich(Config().side.stack, [Q], [p(1, 1.05, size=3), p(2, 1.05, size=4)])
     assert sides(default)[0] == ("buy", "depth")  # mid, ask depth 20 > bid depth 10

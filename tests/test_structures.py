@@ -22,17 +22,34 @@ def sym(right: str, strike: float, expiry: date = NEAR) -> str:
     return format_osi("SPY", expiry, right, strike)
 
 
-def leg(right: str, strike: float, side: str, size: int = 100, *, expiry: date = NEAR,
-        dt_ms: float = 0, flags: int = 0, exch: str = "C", at: str | None = None) -> dict:
+def leg(
+    right: str,
+    strike: float,
+    side: str,
+    size: int = 100,
+    *,
+    expiry: date = NEAR,
+    dt_ms: float = 0,
+    flags: int = 0,
+    exch: str = "C",
+    at: str | None = None,
+) -> dict:
     """A leg print at the ask (bought) or bid (sold); ``at`` overrides: ask, bid or mid."""
     where = at or {"buy": "ask", "sell": "bid"}[side]
     price = {"ask": 2.10, "bid": 2.00, "mid": 2.05}[where]
-    return {"ts": T0 + int(dt_ms * MS), "symbol": sym(right, strike, expiry), "price": price,
-            "size": size, "exchange": exch, "flags": flags}
+    return {
+        "ts": T0 + int(dt_ms * MS),
+        "symbol": sym(right, strike, expiry),
+        "price": price,
+        "size": size,
+        "exchange": exch,
+        "flags": flags,
+    }
 
 
-def structures(prints: list[dict], *, cfg: Config | None = None, oi: pl.DataFrame | None = None
-               ) -> pl.DataFrame:
+def structures(
+    prints: list[dict], *, cfg: Config | None = None, oi: pl.DataFrame | None = None
+) -> pl.DataFrame:
     engine = Engine(cfg or Config())
     if oi is not None:
         engine.compute.packets.set_open_interest(oi)
@@ -75,8 +92,10 @@ def test_verticals(legs: list, variant: str, direction: str) -> None:
 def test_straddle_long_and_short_vol(side: str, variant: str) -> None:
     row = one([leg("C", 580, side), leg("P", 580, side)])
     assert (row["label"], row["variant"], row["direction"]) == ("straddle", variant, "neutral")
-    assert row["description"] == f"{'+' if side == 'buy' else '-'}100 580C 11/28  " \
+    assert (
+        row["description"] == f"{'+' if side == 'buy' else '-'}100 580C 11/28  "
         f"{'+' if side == 'buy' else '-'}100 580P 11/28"
+    )
 
 
 def test_strangle_versus_risk_reversal_by_sides() -> None:
@@ -91,7 +110,9 @@ def test_strangle_versus_risk_reversal_by_sides() -> None:
 
 
 def test_unknown_sides_tie_is_shown_not_hidden() -> None:
-    row = one([leg("C", 590, "buy", flags=MLEG, at="mid"), leg("P", 570, "buy", flags=MLEG, at="mid")])
+    row = one(
+        [leg("C", 590, "buy", flags=MLEG, at="mid"), leg("P", 570, "buy", flags=MLEG, at="mid")]
+    )
     assert row["label"] == "strangle" and row["runner_up"] == "risk_reversal"
     assert row["confidence"] == row["runner_up_confidence"] == 0.75
     assert row["leg_sides"] == ["unknown", "unknown"] and row["net_premium"] is None
@@ -119,8 +140,10 @@ def test_roll_needs_closing_evidence_from_open_interest() -> None:
     row = one([leg("C", 580, "sell"), leg("C", 590, "buy", expiry=FAR)], oi=oi)
     assert (row["label"], row["variant"], row["runner_up"]) == ("roll", "out_up", "diagonal")
     assert trace(row)["roll.closing_evidence"]["passed"]
-    down = one([leg("C", 580, "buy"), leg("C", 575, "sell")],
-               oi=pl.DataFrame({"symbol": [sym("C", 580), sym("C", 575)], "open_interest": [5, 800]}))
+    down = one(
+        [leg("C", 580, "buy"), leg("C", 575, "sell")],
+        oi=pl.DataFrame({"symbol": [sym("C", 580), sym("C", 575)], "open_interest": [5, 800]}),
+    )
     assert (down["label"], down["variant"]) == ("roll", "up")  # closes 575, opens 580
 
 
@@ -129,19 +152,26 @@ def test_butterfly_ladder_and_condor() -> None:
     assert (fly["label"], fly["variant"], fly["runner_up"]) == ("butterfly", "long", "ladder")
     ladder = one([leg("C", 575, "buy"), leg("C", 580, "buy"), leg("C", 590, "buy")])
     assert (ladder["label"], ladder["variant"], ladder["direction"]) == (
-        "ladder", "accumulation", "bullish")
-    condor = one([leg("P", 570, "buy"), leg("P", 575, "sell"), leg("C", 585, "sell"),
-                  leg("C", 590, "buy")])
+        "ladder",
+        "accumulation",
+        "bullish",
+    )
+    condor = one(
+        [leg("P", 570, "buy"), leg("P", 575, "sell"), leg("C", 585, "sell"), leg("C", 590, "buy")]
+    )
     assert (condor["label"], condor["variant"]) == ("condor", "long")
-    iron_fly = one([leg("P", 575, "buy"), leg("P", 580, "sell"), leg("C", 580, "sell"),
-                    leg("C", 585, "buy")])
+    iron_fly = one(
+        [leg("P", 575, "buy"), leg("P", 580, "sell"), leg("C", 580, "sell"), leg("C", 585, "buy")]
+    )
     assert iron_fly["label"] == "butterfly"
 
 
 def test_size_ratio_and_timing_decide_emission() -> None:
     assert structures([leg("C", 580, "buy", 100), leg("C", 585, "sell", 150)]).height == 0
-    ratio = one([leg("C", 580, "buy", 100), leg("C", 585, "sell", 200)])
-    assert ratio["confidence"] == pytest.approx(0.7) and not trace(ratio)["vertical.ratio"]["passed"]
+    assert structures([leg("C", 580, "buy", 100), leg("C", 585, "sell", 200)]).height == 0
+    ratio = one([leg("C", 580, "buy", 100, flags=MLEG), leg("C", 585, "sell", 200, flags=MLEG)])
+    assert ratio["confidence"] == pytest.approx(0.8 * 0.75)  # a flagged 1:2, sides unknown
+    assert trace(ratio)["vertical.ratio"]["value"] == 0.8
     tiny = structures([leg("C", 580, "buy", 2), leg("C", 585, "sell", 4)])
     assert tiny.height == 0  # 1:2 of tiny lots is chance
     assert one([leg("C", 580, "buy"), leg("C", 585, "sell", dt_ms=0.9)])["confidence"] == 1.0
@@ -153,6 +183,7 @@ def test_grouping_needs_one_venue_and_the_window() -> None:
     assert structures([leg("C", 580, "buy"), leg("C", 585, "sell", exch="X")]).height == 0
     cfg = Config()
     cfg.flow.structure_min_confidence = 0.5
+    cfg.flow.structure_window_ms = 100  # catch slower legging (scored lower: timing 0.5)
     close = structures([leg("C", 580, "buy"), leg("C", 585, "sell", dt_ms=100)], cfg=cfg)
     assert close["label"].to_list() == ["vertical"]  # within structure_window_ms, inclusive
     apart = structures([leg("C", 580, "buy"), leg("C", 585, "sell", dt_ms=101)], cfg=cfg)
@@ -163,12 +194,12 @@ def test_structure_ts_evidence_and_emission_timing() -> None:
     engine = Engine(Config())
     prints = [leg("C", 580, "buy"), leg("C", 585, "sell")]
     quotes = [{"ts": T0 - MS, "symbol": p["symbol"], "bid": 2.0, "ask": 2.1} for p in prints]
-    decided = T0 + 100 * MS + 500 * MS  # anchor + structure window + cluster window
+    decided = T0 + 1 * MS + 500 * MS  # anchor + structure window + cluster window
     got = engine.ingest(batch(decided, quotes=option_quotes(quotes), prints=option_prints(prints)))
     assert ev.FLOW_STRUCTURES not in got
     got = engine.ingest(batch(decided + 1))
     (row,) = got[ev.FLOW_STRUCTURES].iter_rows(named=True)
-    packets = got[ev.FLOW_PACKETS] if ev.FLOW_PACKETS in got else None
+    packets = got.get(ev.FLOW_PACKETS)
     assert row["ts"] == decided and row["first_ts"] == T0
     assert packets is None or set(row["evidence"]) <= set(packets["id"].to_list())
     assert len(row["evidence"]) == 2

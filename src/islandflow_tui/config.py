@@ -173,11 +173,13 @@ class FlowConfig:
     cancel_lookback_ms: int = knob(
         60_000, "a cancel can retract a print of a packet emitted at most this long ago", min=0
     )
-    sweep_min_venues: int = knob(2, "sweep: distinct venues in the packet", min=2)
+    sweep_min_venues: int = knob(2, "sweep: distinct venues of the ISO prints", min=2)
     sweep_min_iso: int = knob(2, "sweep: prints flagged ISO", min=1)
-    sweep_min_iso_ratio: float = knob(0.5, "sweep: share of prints flagged ISO", min=0, max=1)
+    sweep_min_iso_ratio: float = knob(
+        0.5, "sweep: share of the packet's size in ISO prints", min=0, max=1
+    )
     sweep_min_taking_ratio: float = knob(
-        0.6, "sweep: share of size at/through one side of the NBBO (taking liquidity)", min=0, max=1
+        0.6, "sweep: share of ISO size at/through one side of the NBBO (taking)", min=0, max=1
     )
     golden_min_premium: float = knob(
         1_000_000.0, "golden sweep: sweep premium ($); also needs size > open interest", min=0
@@ -193,17 +195,22 @@ class FlowConfig:
         20_000.0, "repeat: premium for a packet to count as a hit", min=0
     )
     structure_window_ms: int = knob(
-        100, "structure: legs' first prints within this of the first leg, same root and venue", min=0
+        1,
+        "structure: legs' first prints within this of the first leg, same root and venue",
+        min=0,
     )
     structure_min_confidence: float = knob(
         0.6, "structure: emitted only if its label scores at least this", min=0, max=1
     )
     rolling_window_size: int = knob(
-        50, "baselines: observations kept per contract and per underlying (seed ROLLING_WINDOW_SIZE)",
+        50,
+        "baselines: observations kept per contract and per underlying (seed ROLLING_WINDOW_SIZE)",
         min=2,
     )
     rolling_ttl_s: int = knob(
-        86_400, "baselines: a key idle this long (event time) is dropped (seed ROLLING_TTL_SEC)", min=1
+        86_400,
+        "baselines: a key idle this long (event time) is dropped (seed ROLLING_TTL_SEC)",
+        min=1,
     )
     open_interest_path: str = knob(
         "", "optional CSV/Parquet/JSON of symbol, open_interest[, as_of date]; empty = unknown"
@@ -236,9 +243,7 @@ class ClassifierConfig:
     )
     zero_dte_min_premium: float = knob(20_000.0, "0DTE gamma punch: premium ($)", min=0)
     zero_dte_min_size: int = knob(400, "0DTE gamma punch: contracts", min=1)
-    write_min_premium: float = knob(
-        40_000.0, "call overwrite / put write: premium sold ($)", min=0
-    )
+    write_min_premium: float = knob(40_000.0, "call overwrite / put write: premium sold ($)", min=0)
     far_dated_min_dte: int = knob(60, "far-dated conviction: days to expiry", min=1)
     far_dated_min_premium: float = knob(40_000.0, "far-dated conviction: premium ($)", min=0)
     block_min_premium: float = knob(20_000.0, "block classifier: premium of the packet ($)", min=0)
@@ -323,9 +328,10 @@ class LogConfig:
         max=60_000,
     )
     fsync: bool = knob(
-        True,
-        "fsync open segments every flush interval and sealed ones before their rename "
-        "(survives an OS crash or power cut, not only a killed process)",
+        False,
+        "also fsync the open segments every flush interval, so an OS crash or power cut "
+        "loses about one flush interval too (costs writing every event to disk twice); "
+        "sealed segments are always fsync'd",
     )
     max_disk_gb: float = knob(
         20.0, "retention: remove the oldest sealed sessions above this many GB (0 = no limit)", min=0

@@ -6,7 +6,7 @@ event log's loss bound.  It never imports Textual.
 
     python -m islandflow_tui.engine.headless --data-dir D --profile firehose --seconds 30
         [--seed S] [--no-pace] [--flush-ms MS] [--segment-mb MB] [--segment-age-s S]
-        [--no-fsync] [--no-record] [--config PATH] [--progress FILE]
+        [--fsync] [--no-record] [--config PATH] [--progress FILE]
 
 Runs for ``--seconds`` (0: until SIGTERM/SIGINT), then stops the feed, finalises
 open windows, seals the session and prints a summary.  Standard output carries
@@ -74,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment-mb", type=float, metavar="MB", help="log.segment_max_mb")
     p.add_argument("--segment-age-s", type=float, metavar="S", help="log.segment_max_age_s")
     p.add_argument(
-        "--no-fsync", action="store_const", const=False, dest="fsync", help="log.fsync = false"
+        "--fsync",
+        action="store_const",
+        const=True,
+        help="log.fsync = true: also fsync open segments every flush interval",
     )
     p.add_argument(
         "--no-record", action="store_const", const=False, dest="record", help="do not record"

@@ -68,9 +68,29 @@ WORDS: Final = {
 }
 _SCHEMA: Final = {k: v for k, v in ev.polars_schema(ev.ALERTS).items() if k not in ("seq", "id")}
 _PACKET_FIELDS: Final = (
-    "id", "ts", "root", "symbol", "expiry", "right", "strike", "dte", "count", "exchanges",
-    "span_ns", "premium", "total_size", "ask_ratio", "bid_ratio", "mid_ratio", "premium_z",
-    "baseline_n", "days_to_event", "status", "corrects", "repeat_hits", "retracted",
+    "id",
+    "ts",
+    "root",
+    "symbol",
+    "expiry",
+    "right",
+    "strike",
+    "dte",
+    "count",
+    "exchanges",
+    "span_ns",
+    "premium",
+    "total_size",
+    "ask_ratio",
+    "bid_ratio",
+    "mid_ratio",
+    "premium_z",
+    "baseline_n",
+    "days_to_event",
+    "status",
+    "corrects",
+    "repeat_hits",
+    "retracted",
 )
 _STRUCT_FIELDS: Final = ("id", "ts", "root", "label", "description", "variant", "premium", "legs")
 
@@ -225,11 +245,22 @@ class Alerts:
         cands = self._candidates(hits, structures)
         events: list[tuple[int, int, int]] = []  # (ts, source id, candidate row or -1)
         if cands is not None:
-            events += list(zip(cands["ts"].to_list(), cands["source_id"].to_list(), range(cands.height), strict=True))
+            events += list(
+                zip(
+                    cands["ts"].to_list(),
+                    cands["source_id"].to_list(),
+                    range(cands.height),
+                    strict=True,
+                )
+            )
         have = {e[1] for e in events}
         if fixes and packets is not None:
-            gone = packets.filter(pl.col("id").is_in(pl.Series([k for k in fixes if k not in have]).implode()))
-            events += [(t, i, -1) for t, i in zip(gone["ts"].to_list(), gone["id"].to_list(), strict=True)]
+            gone = packets.filter(
+                pl.col("id").is_in(pl.Series([k for k in fixes if k not in have]).implode())
+            )
+            events += [
+                (t, i, -1) for t, i in zip(gone["ts"].to_list(), gone["id"].to_list(), strict=True)
+            ]
         events.sort()
         issued, held, since, old_src = self._cooldown(cands, events, fixes)
         rows: list[pl.DataFrame] = []
@@ -237,7 +268,9 @@ class Alerts:
         if cands is not None and issued.any():
             keep = np.flatnonzero(issued)
             frame = self._issue(cands, keep, held, since, old_src, packets, structures)
-            texts = dict(zip(frame["source_id"].to_list(), frame["explanation"].to_list(), strict=True))
+            texts = dict(
+                zip(frame["source_id"].to_list(), frame["explanation"].to_list(), strict=True)
+            )
             rows.append(frame)
         retract = [sid for _, sid, row in events if row < 0 and sid in old_src]
         if retract and packets is not None:
@@ -264,7 +297,9 @@ class Alerts:
                 corrects.append(ids[old])
             else:
                 corrects.append(self._by_source[old][2])
-        out = assigned.with_columns(pl.Series("corrects", corrects, dtype=pl.Int64)).drop("_old_src")
+        out = assigned.with_columns(pl.Series("corrects", corrects, dtype=pl.Int64)).drop(
+            "_old_src"
+        )
         for sid, ts, text, aid in zip(
             self._issued,
             out.get_column("ts").to_list(),
@@ -281,7 +316,9 @@ class Alerts:
         """Forget alerts whose packets no cancel can reach any more (after the batch)."""
         self._by_source = {k: v for k, v in self._by_source.items() if v[0] >= self._horizon}
 
-    def _candidates(self, hits: pl.DataFrame | None, structures: pl.DataFrame | None) -> pl.DataFrame | None:
+    def _candidates(
+        self, hits: pl.DataFrame | None, structures: pl.DataFrame | None
+    ) -> pl.DataFrame | None:
         """One row per source: best hit first, every classifier, score terms, cool-down key."""
         if hits is None or hits.height == 0:
             return None
@@ -320,7 +357,11 @@ class Alerts:
                 (20.0 * pl.col("confidence")).alias("_c_pts"),
                 (5.0 * pl.col("hits")).clip(upper_bound=20.0).alias("_h_pts"),
             )
-            .with_columns((pl.col("_p_pts") + pl.col("_c_pts") + pl.col("_h_pts")).clip(upper_bound=100.0).alias("score"))
+            .with_columns(
+                (pl.col("_p_pts") + pl.col("_c_pts") + pl.col("_h_pts"))
+                .clip(upper_bound=100.0)
+                .alias("score")
+            )
             .sort("ts", "source_id")
         )
 
@@ -406,7 +447,12 @@ class Alerts:
                     self.cfg.high_score,
                     sel["score"].to_numpy() >= self.cfg.high_score,
                 ),
-                ArrayItem("cooldown.since_last_ms", sel["_since"].to_numpy(), float(self.cfg.cooldown_ms), True),
+                ArrayItem(
+                    "cooldown.since_last_ms",
+                    sel["_since"].to_numpy(),
+                    float(self.cfg.cooldown_ms),
+                    True,
+                ),
                 ArrayItem(
                     sel["kind"].to_numpy().astype(object),
                     sel["confidence"].to_numpy(),
@@ -416,20 +462,24 @@ class Alerts:
             ],
         )
         sev = pl.col("score")
-        return sel.with_columns(
-            pl.Series("status", status, dtype=pl.String),
-            pl.lit(None, pl.Int64).alias("corrects"),
-            pl.Series("_old_src", olds, dtype=pl.Int64),
-            pl.Series("explanation", texts, dtype=pl.String),
-            pl.when(sev >= self.cfg.high_score)
-            .then(pl.lit("high"))
-            .when(sev >= self.cfg.medium_score)
-            .then(pl.lit("medium"))
-            .otherwise(pl.lit("low"))
-            .alias("severity"),
-            pl.concat_list(pl.col("source_id"), pl.col("_hit_ids")).alias("evidence"),
-            pl.concat_list(score_trace, pl.col("_best_trace")).alias("trace"),
-        ).select([*_SCHEMA, "_old_src"]).cast({**_SCHEMA, "_old_src": pl.Int64})
+        return (
+            sel.with_columns(
+                pl.Series("status", status, dtype=pl.String),
+                pl.lit(None, pl.Int64).alias("corrects"),
+                pl.Series("_old_src", olds, dtype=pl.Int64),
+                pl.Series("explanation", texts, dtype=pl.String),
+                pl.when(sev >= self.cfg.high_score)
+                .then(pl.lit("high"))
+                .when(sev >= self.cfg.medium_score)
+                .then(pl.lit("medium"))
+                .otherwise(pl.lit("low"))
+                .alias("severity"),
+                pl.concat_list(pl.col("source_id"), pl.col("_hit_ids")).alias("evidence"),
+                pl.concat_list(score_trace, pl.col("_best_trace")).alias("trace"),
+            )
+            .select([*_SCHEMA, "_old_src"])
+            .cast({**_SCHEMA, "_old_src": pl.Int64})
+        )
 
     def _retractions(
         self, gone: list[int], old_src: dict[int, int], packets: pl.DataFrame, texts: dict[int, str]
@@ -442,6 +492,7 @@ class Alerts:
             old = old_src[sid]
             old_text = texts[old] if old in texts else self._by_source[old][1]
             n_gone = len(s.get("retracted") or [])
+            plural = "s" if n_gone != 1 else ""
             rows.append(
                 {
                     "ts": s["ts"],
@@ -457,13 +508,18 @@ class Alerts:
                     "severity": "low",
                     "direction": "neutral",
                     "confidence": 0.0,
-                    "explanation": f"retracted: {old_text} (cancel removed {n_gone} print{'s' if n_gone != 1 else ''})",
+                    "explanation": f"retracted: {old_text} (cancel removed {n_gone} print{plural})",
                     "premium": float(s["premium"]),
                     "source_id": sid,
                     "suppressed": 0,
                     "evidence": [sid],
                     "trace": [
-                        {"condition": "cancel.alert_withdrawn", "value": float(n_gone), "threshold": None, "passed": True}
+                        {
+                            "condition": "cancel.alert_withdrawn",
+                            "value": float(n_gone),
+                            "threshold": None,
+                            "passed": True,
+                        }
                     ],
                 }
             )

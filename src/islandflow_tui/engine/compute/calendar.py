@@ -51,7 +51,7 @@ def _epoch_ns(value: Any) -> int | None:
     if isinstance(value, int | float):
         x = abs(float(value))
         scale = 1 if x >= 1e17 else 1_000 if x >= 1e14 else 1_000_000 if x >= 1e11 else 10**9
-        return int(value) * scale if isinstance(value, int) else int(round(value * scale))
+        return value * scale if isinstance(value, int) else round(value * scale)
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -146,13 +146,18 @@ class EventCalendar:
         )
         cand = (
             left.join(self.events, on="root", how="inner")
-            .filter((pl.col("available_ts") <= pl.col("ts")) & (pl.col("event_date") >= pl.col("_date")))
+            .filter(
+                (pl.col("available_ts") <= pl.col("ts")) & (pl.col("event_date") >= pl.col("_date"))
+            )
             .group_by("_i")
             .agg(pl.col("event_date").min().alias("_next"))
         )
         joined = left.join(cand, on="_i", how="left").sort("_i")
         return joined.select(
-            (pl.col("_next") - pl.col("_date")).dt.total_days().cast(pl.Int64).alias("days_to_event"),
+            (pl.col("_next") - pl.col("_date"))
+            .dt.total_days()
+            .cast(pl.Int64)
+            .alias("days_to_event"),
             pl.when(pl.col("_next").is_not_null())
             .then(pl.col("_next") <= pl.col("expiry"))
             .alias("event_before_expiry"),

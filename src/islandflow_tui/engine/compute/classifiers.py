@@ -113,20 +113,19 @@ class Rule:
     variant: pl.Expr = field(default_factory=lambda: pl.lit(None, pl.String))
 
 
-def _margin(value: pl.Expr, threshold: float, how: str) -> pl.Expr:
-    if how == "z":
-        m = (value - threshold) / 2.0
-    elif threshold > 0:
-        m = (value.cast(pl.Float64) / threshold - 1.0) / 3.0
-    else:
-        m = pl.lit(1.0)
-    return m.fill_null(0.0).fill_nan(0.0).clip(0.0, 1.0)
-
-
-def _excess(magnitude: list[tuple[pl.Expr, float, str]]) -> pl.Expr:
-    if not magnitude:
-        return pl.lit(0.0)
-    return pl.max_horizontal([_margin(v, t, how) for v, t, how in magnitude])
+def _excess(values: list[np.ndarray], magnitude: list[tuple[pl.Expr, float, str]]) -> np.ndarray:
+    """Best margin past the magnitude thresholds, in [0, 1] (numpy: see the module doc)."""
+    out = np.zeros(len(values[0]) if values else 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for v, (_, threshold, how) in zip(values, magnitude, strict=True):
+            if how == "z":
+                m = (v - threshold) / 2.0
+            elif threshold > 0:
+                m = (v / threshold - 1.0) / 3.0
+            else:
+                m = np.ones(len(v))
+            out = np.maximum(out, np.clip(np.nan_to_num(m, nan=0.0), 0.0, 1.0))
+    return out
 
 
 class Classifiers:
@@ -175,8 +174,14 @@ class Classifiers:
             rules.append(
                 Rule(
                     name,
-                    live & (col("right") == right) & is_sweep & buy & sw_count
-                    & (sw_prem | sw_z) & cov_ok & agg_ok,
+                    live
+                    & (col("right") == right)
+                    & is_sweep
+                    & buy
+                    & sw_count
+                    & (sw_prem | sw_z)
+                    & cov_ok
+                    & agg_ok,
                     pl.lit(direction),
                     [
                         flag("kind.sweep", is_sweep),
@@ -189,7 +194,10 @@ class Classifiers:
                         n_item,
                         cov_item,
                     ],
-                    [(premium, c.sweep_min_premium, "ratio"), (pl.when(z_ok).then(pz), c.sweep_min_premium_z, "z")],
+                    [
+                        (premium, c.sweep_min_premium, "ratio"),
+                        (pl.when(z_ok).then(pz), c.sweep_min_premium_z, "z"),
+                    ],
                 )
             )
         golden = col("kind") == "golden_sweep"
@@ -198,8 +206,18 @@ class Classifiers:
                 "golden_sweep",
                 live & golden & cov_ok & agg_ok,
                 pkt_dir,
-                [flag("kind.golden_sweep", golden), Item("premium", premium, self.flow.golden_min_premium, premium >= self.flow.golden_min_premium),
-                 Item("size_over_oi", size, col("open_interest"), size > col("open_interest")), agg_item, cov_item],
+                [
+                    flag("kind.golden_sweep", golden),
+                    Item(
+                        "premium",
+                        premium,
+                        self.flow.golden_min_premium,
+                        premium >= self.flow.golden_min_premium,
+                    ),
+                    Item("size_over_oi", size, col("open_interest"), size > col("open_interest")),
+                    agg_item,
+                    cov_item,
+                ],
                 [(premium, self.flow.golden_min_premium, "ratio")],
             )
         )
@@ -269,7 +287,7 @@ class Classifiers:
                 [(premium, c.far_dated_min_premium, "ratio")],
             )
         )
-        atm = ((col("strike") - col("spot")).abs() / col("spot"))
+        atm = (col("strike") - col("spot")).abs() / col("spot")
         z_dte = col("dte") == 0
         z_atm = col("spot").is_not_null() & (atm <= c.zero_dte_max_atm_pct)
         z_prem = premium >= c.zero_dte_min_premium
@@ -288,7 +306,10 @@ class Classifiers:
                     agg_item,
                     cov_item,
                 ],
-                [(premium, c.zero_dte_min_premium, "ratio"), (size.cast(pl.Float64), float(c.zero_dte_min_size), "ratio")],
+                [
+                    (premium, c.zero_dte_min_premium, "ratio"),
+                    (size.cast(pl.Float64), float(c.zero_dte_min_size), "ratio"),
+                ],
             )
         )
         tagged_block = col("tags").list.contains("block")
@@ -300,7 +321,12 @@ class Classifiers:
                 dir_if_clear,
                 [
                     flag("tag.block", tagged_block),
-                    Item("max_size", col("max_size"), self.flow.block_min_size, col("max_size") >= self.flow.block_min_size),
+                    Item(
+                        "max_size",
+                        col("max_size"),
+                        self.flow.block_min_size,
+                        col("max_size") >= self.flow.block_min_size,
+                    ),
                     Item("premium", premium, c.block_min_premium, b_prem),
                     cov_item,
                     agg_item,
@@ -316,7 +342,9 @@ class Classifiers:
                 live & tagged_repeat & r_prem & cov_ok & agg_ok,
                 pkt_dir,
                 [
-                    Item("repeat.hits", col("repeat_hits"), self.flow.repeat_min_hits, tagged_repeat),
+                    Item(
+                        "repeat.hits", col("repeat_hits"), self.flow.repeat_min_hits, tagged_repeat
+                    ),
                     Item("repeat.premium", col("_repeat_premium"), c.repeat_min_premium, r_prem),
                     agg_item,
                     cov_item,
@@ -378,21 +406,28 @@ class Classifiers:
 
     # -- application --------------------------------------------------------------
     def _apply(
-        self, source: pl.DataFrame, rules: list[Rule], kind: str, conf_of: Any
+        self,
+        source: pl.DataFrame,
+        rules: list[Rule],
+        kind: str,
+        conf_of: Any,
+        conf_cols: tuple[str, ...],
     ) -> list[dict[str, Any]]:
         """Evaluate ``rules`` on ``source``: one select for the fire masks, one for the
         values of the rules that fired; the rest is numpy on the firing rows."""
-        fires = source.select([r.fires.fill_null(False).alias(f"f{i}") for i, r in enumerate(rules)])
+        fires = source.select(
+            [r.fires.fill_null(False).alias(f"f{i}") for i, r in enumerate(rules)]
+        )
         fired = [i for i in range(len(rules)) if fires.get_column(f"f{i}").any()]
         if not fired:
             return []
         exprs: list[pl.Expr] = []
         for i in fired:
             r = rules[i]
+            exprs += [r.direction.alias(f"d{i}"), r.variant.alias(f"v{i}")]
             exprs += [
-                conf_of(r).alias(f"c{i}"),
-                r.direction.alias(f"d{i}"),
-                r.variant.alias(f"v{i}"),
+                v.cast(pl.Float64).fill_null(float("nan")).alias(f"m{i}_{k}")
+                for k, (v, _, _) in enumerate(r.magnitude)
             ]
             for j, it in enumerate(r.items):
                 for tag, x in (("v", it.value), ("t", it.threshold)):
@@ -401,6 +436,7 @@ class Classifiers:
                 pe = it.passed if isinstance(it.passed, pl.Expr) else pl.lit(it.passed)
                 exprs.append(pe.cast(pl.Boolean).fill_null(False).alias(f"p{i}_{j}"))
         vals = source.select(exprs)
+        base = {c: source.get_column(c).cast(pl.Float64).to_numpy() for c in conf_cols}
         out = []
         for i in fired:
             r = rules[i]
@@ -420,7 +456,16 @@ class Classifiers:
                     "classifier": r.name,
                     "order": ORDER[r.name],
                     "source": kind,
-                    "confidence": vals.get_column(f"c{i}").to_numpy()[idx],
+                    "confidence": conf_of(
+                        _excess(
+                            [
+                                vals.get_column(f"m{i}_{k}").to_numpy()[idx]
+                                for k in range(len(r.magnitude))
+                            ],
+                            r.magnitude,
+                        ),
+                        {c: v[idx] for c, v in base.items()},
+                    ),
                     "direction": vals.get_column(f"d{i}").gather(idx),
                     "variant": vals.get_column(f"v{i}").gather(idx),
                     "trace": trace_from_arrays(len(idx), items),
@@ -428,19 +473,22 @@ class Classifiers:
             )
         return out
 
-    def _packet_conf(self, rule: Rule) -> pl.Expr:
+    def _packet_conf(self, excess: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:
         c = self.cfg
-        aggression = (
-            (pl.col("aggressor_ratio") - c.min_aggressor_ratio) / max(1e-9, 1 - c.min_aggressor_ratio)
-        ).clip(0.0, 1.0)
-        coverage = (
-            (pl.col("nbbo_coverage") - c.min_nbbo_coverage) / max(1e-9, 1 - c.min_nbbo_coverage)
-        ).clip(0.0, 1.0)
-        return (0.4 + 0.3 * _excess(rule.magnitude) + 0.2 * aggression + 0.1 * coverage).clip(0.0, 1.0)
+        aggression = np.clip(
+            (cols["aggressor_ratio"] - c.min_aggressor_ratio)
+            / max(1e-9, 1 - c.min_aggressor_ratio),
+            0,
+            1,
+        )
+        coverage = np.clip(
+            (cols["nbbo_coverage"] - c.min_nbbo_coverage) / max(1e-9, 1 - c.min_nbbo_coverage), 0, 1
+        )
+        return np.clip(0.4 + 0.3 * excess + 0.2 * aggression + 0.1 * coverage, 0.0, 1.0)
 
     @staticmethod
-    def _structure_conf(rule: Rule) -> pl.Expr:
-        return (pl.col("confidence") * (0.7 + 0.3 * _excess(rule.magnitude))).clip(0.0, 1.0)
+    def _structure_conf(excess: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:
+        return np.clip(cols["confidence"] * (0.7 + 0.3 * excess), 0.0, 1.0)
 
     def hits(
         self,
@@ -450,19 +498,31 @@ class Classifiers:
     ) -> pl.DataFrame | None:
         """Every hit of the batch, ordered by (ts, packets before structures, source, rule)."""
         parts: list[pl.DataFrame] = []
-        for frame, rules, kind, conf in (
-            (packets, self.packet_rules, "packet", self._packet_conf),
-            (structures, self.structure_rules, "structure", self._structure_conf),
+        for frame, rules, kind, conf, cols in (
+            (
+                packets,
+                self.packet_rules,
+                "packet",
+                self._packet_conf,
+                ("aggressor_ratio", "nbbo_coverage"),
+            ),
+            (structures, self.structure_rules, "structure", self._structure_conf, ("confidence",)),
         ):
             if frame is None or frame.height == 0:
                 continue
-            fired = self._apply(frame, rules, kind, conf)
+            fired = self._apply(frame, rules, kind, conf, cols)
             if not fired:
                 continue
             ids = frame.get_column("id").to_numpy()
             rep: dict[int, list[int]] = {}
             if kind == "packet" and repeat_evidence is not None:
-                rep = dict(zip(repeat_evidence["id"].to_list(), repeat_evidence["_rep"].to_list(), strict=True))
+                rep = dict(
+                    zip(
+                        repeat_evidence["id"].to_list(),
+                        repeat_evidence["_rep"].to_list(),
+                        strict=True,
+                    )
+                )
             for f in fired:
                 idx = f["idx"]
                 src = ids[idx]
@@ -476,7 +536,9 @@ class Classifiers:
                             pa.array(np.arange(len(idx) + 1, dtype=np.int64)), pa.array(src)
                         ),
                     )
-                gathered = frame.select("ts", "root", "premium", "total_size", *(["symbol"] if kind == "packet" else [])).gather(idx)
+                gathered = frame.select(
+                    "ts", "root", "premium", "total_size", *(["symbol"] if kind == "packet" else [])
+                ).gather(idx)
                 parts.append(
                     pl.DataFrame(
                         {
@@ -486,7 +548,9 @@ class Classifiers:
                             "source": pl.Series([kind] * len(idx), dtype=pl.String),
                             "source_id": src,
                             "root": gathered["root"],
-                            "symbol": gathered["symbol"] if kind == "packet" else pl.Series([None] * len(idx), dtype=pl.String),
+                            "symbol": gathered["symbol"]
+                            if kind == "packet"
+                            else pl.Series([None] * len(idx), dtype=pl.String),
                             "direction": f["direction"].cast(pl.String),
                             "confidence": f["confidence"],
                             "premium": gathered["premium"],
@@ -504,8 +568,14 @@ class Classifiers:
         return df.sort("ts", "_s", "source_id", "_c").drop("_s", "_c")
 
 
-def confidence_terms(aggressor_ratio: float, nbbo_coverage: float, excess: float, cfg: ClassifierConfig) -> float:
+def confidence_terms(
+    aggressor_ratio: float, nbbo_coverage: float, excess: float, cfg: ClassifierConfig
+) -> float:
     """The packet confidence formula in scalar form (for tests and docs)."""
-    aggression = float(np.clip((aggressor_ratio - cfg.min_aggressor_ratio) / (1 - cfg.min_aggressor_ratio), 0, 1))
-    coverage = float(np.clip((nbbo_coverage - cfg.min_nbbo_coverage) / (1 - cfg.min_nbbo_coverage), 0, 1))
+    aggression = float(
+        np.clip((aggressor_ratio - cfg.min_aggressor_ratio) / (1 - cfg.min_aggressor_ratio), 0, 1)
+    )
+    coverage = float(
+        np.clip((nbbo_coverage - cfg.min_nbbo_coverage) / (1 - cfg.min_nbbo_coverage), 0, 1)
+    )
     return 0.4 + 0.3 * float(np.clip(excess, 0, 1)) + 0.2 * aggression + 0.1 * coverage

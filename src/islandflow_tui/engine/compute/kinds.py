@@ -12,11 +12,14 @@ whose rules pass; ``kind`` is the first of them in this priority order:
                   kind applies to them
 ``golden_sweep``  a sweep with premium >= ``flow.golden_min_premium`` ($1M) and
                   total size > open interest (only when open interest is known)
-``sweep``         several venues in one window (>= ``flow.sweep_min_venues``),
-                  ISO (>= ``flow.sweep_min_iso`` ISO prints, and ISO prints /
-                  prints >= ``flow.sweep_min_iso_ratio``) and taking liquidity: size
-                  at/through one side of the NBBO (max of ask_ratio, bid_ratio) >=
-                  ``flow.sweep_min_taking_ratio``
+``sweep``         the packet's ISO prints: >= ``flow.sweep_min_iso`` of them, on >=
+                  ``flow.sweep_min_venues`` venues, carrying >=
+                  ``flow.sweep_min_iso_ratio`` of the packet's size, and taking
+                  liquidity: >= ``flow.sweep_min_taking_ratio`` of the ISO size
+                  at/through one side of the NBBO.  Judged on the ISO subset, so a
+                  sweep in a busy contract is still a sweep when unrelated prints
+                  share its 500 ms window (a print-count ratio lost most sweeps of
+                  the firehose profile that way)
 ``block``         one large print, not a sweep: the largest print has >=
                   ``flow.block_min_size`` contracts and >= ``flow.block_min_premium``
                   dollars (a sweep with a large piece is a sweep)
@@ -59,20 +62,21 @@ def direction_of(right: np.ndarray, side: np.ndarray) -> np.ndarray:
 def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
     """kind, tags, direction and trace for packets given as numpy columns.
 
-    Needs count, iso_count, ask_ratio, bid_ratio, complex, exchanges, premium,
-    total_size, open_interest (float, NaN unknown), max_size, max_print_premium,
-    repeat_hits, right, side.
+    Needs count, iso_count, iso_size, iso_exchanges, _iso_taking (ISO size on the
+    dominant taking side), complex, exchanges, premium, total_size, open_interest
+    (float, NaN unknown), max_size, max_print_premium, repeat_hits, right, side.
     """
     n = len(p["count"])
-    count = p["count"].astype(np.float64)
+    total = p["total_size"].astype(np.float64)
+    iso_size = p["iso_size"].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        iso_ratio = np.where(count > 0, p["iso_count"] / np.maximum(count, 1), 0.0)
-    taking = np.maximum(p["ask_ratio"], p["bid_ratio"])
+        iso_ratio = np.where(total > 0, iso_size / np.maximum(total, 1), 0.0)
+        taking = np.where(iso_size > 0, p["_iso_taking"] / np.maximum(iso_size, 1), 0.0)
     cplx = p["complex"].astype(bool)
     simple = ~cplx
     oi = p["open_interest"]
     exchanges = p["exchanges"]
-    venues_ok = exchanges >= cfg.sweep_min_venues
+    venues_ok = p["iso_exchanges"] >= cfg.sweep_min_venues
     iso_n_ok = p["iso_count"] >= cfg.sweep_min_iso
     iso_ok = iso_ratio >= cfg.sweep_min_iso_ratio
     taking_ok = taking >= cfg.sweep_min_taking_ratio
@@ -107,10 +111,10 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
     )
     items = [
         ArrayItem("complex.multi_leg", cplx.astype(np.float64), 1.0, cplx),
-        ArrayItem("sweep.venues", exchanges, cfg.sweep_min_venues, venues_ok, simple),
         ArrayItem("sweep.iso_prints", p["iso_count"], cfg.sweep_min_iso, iso_n_ok, simple),
-        ArrayItem("sweep.iso_ratio", iso_ratio, cfg.sweep_min_iso_ratio, iso_ok, simple),
-        ArrayItem("sweep.taking_ratio", taking, cfg.sweep_min_taking_ratio, taking_ok, simple),
+        ArrayItem("sweep.iso_venues", p["iso_exchanges"], cfg.sweep_min_venues, venues_ok, simple),
+        ArrayItem("sweep.iso_size_share", iso_ratio, cfg.sweep_min_iso_ratio, iso_ok, simple),
+        ArrayItem("sweep.iso_taking_ratio", taking, cfg.sweep_min_taking_ratio, taking_ok, simple),
         ArrayItem("golden.premium", p["premium"], cfg.golden_min_premium, golden_prem, sweep),
         ArrayItem("golden.size_over_oi", p["total_size"], oi, golden_oi, sweep),
         ArrayItem("block.max_size", p["max_size"], cfg.block_min_size, block_size, simple & ~sweep),

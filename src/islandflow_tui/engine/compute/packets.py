@@ -4,7 +4,9 @@ Clustering rule (the seed's): a packet is *anchored* at its first print and gath
 every print of the same contract with ``ts <= anchor + flow.cluster_window_ms``
 (500 ms); the next print after that starts the next packet.  Multi-leg /
 stock-option prints are clustered apart from single-leg prints of the same contract
-(a complex order's leg is not part of a sweep; its meaning is its structure).
+(a complex order's leg is not part of a sweep; its meaning is its structure), per
+venue and within ``flow.structure_window_ms`` (1 ms): one package's fills of one leg,
+not every package that traded the contract in half a second.
 Cancels never join a packet (see "Cancels").  Which prints are clustered is
 ``flow.packet_input``: ``all`` by default, because the pieces of a sweep or split are
 individually small and would fail the tape's per-print notional filter.
@@ -30,6 +32,8 @@ quote mid or equity print at or before the first print), moneyness
 (``flow.open_interest_path`` or :meth:`Packets.set_open_interest`; null = unknown), the
 contract's volume today, event-calendar features (compute/calendar.py), rolling
 baselines (compute/baselines.py), repeat hits and the kind (compute/kinds.py).
+``evidence`` lists the member prints as their ``options.enriched`` ids (each of those
+carries the raw print id and the NBBO id it was joined to), in time order.
 
 Repeat hits: a packet *hits* its contract when it is single-leg, has premium >=
 ``flow.repeat_min_premium`` and took liquidity on its dominant side (bought with half
@@ -43,8 +47,9 @@ they cancel).  If the cancel's ts is at or before the close of the target's pack
 packet was not decided yet in event time: the print is removed and the packet is
 emitted without it (nothing was issued, nothing to correct).  If the packet was
 already decided, a *correction* is emitted: a new packet event (new id, ``status``
-correction, ``corrects`` = the id it replaces, ``retracted`` = the removed print ids,
-evidence = remaining members + the cancel) recomputed from the remaining members with
+correction, ``corrects`` = the id it replaces, ``retracted`` = the print this cancel
+removed, evidence = remaining members + the cancel; one correction per cancel)
+recomputed from the remaining members with
 the original's context (spot, open interest, baseline stats); a packet left with no
 member is re-issued as ``retracted``.  A cancel reaches back ``flow.cancel_lookback_ms``
 from the original packet's ts.  Not rewound by a cancel (documented limits): the
@@ -60,10 +65,10 @@ hot path is numpy on column arrays with one polars frame built per batch.
 from __future__ import annotations
 
 import json
-import math
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -96,7 +101,7 @@ _MAX_VENUES: Final = 63  # venue bit masks are uint64; code 63 collects any over
 _CANCEL: Final = int(ev.Cond.CANCEL)
 _ISO: Final = int(ev.Cond.ISO)
 _SIGNAL_BIT: Final = {"balanced": 2, "smart-money": 1}
-_DAY_NS: Final = 86_400 * ev.NS_PER_S
+REPEAT_EVIDENCE: Final = 20  # a repeat hit's evidence: at most this many latest hits
 
 WORK: Final = {
     "ts": np.int64,
@@ -139,9 +144,12 @@ def _take(c: Cols, idx: np.ndarray) -> Cols:
 
 
 def _cat(parts: list[Cols]) -> Cols:
-    parts = [p for p in parts if len(next(iter(p.values())))]
     if not parts:
         return _empty_cols()
+    first = parts[0]
+    parts = [p for p in parts if len(next(iter(p.values())))]
+    if not parts:
+        return {k: v[:0] for k, v in first.items()}
     if len(parts) == 1:
         return parts[0]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -184,7 +192,7 @@ def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
     else:  # enormous spans: per key (kept for correctness, never hit by live feeds)
         nxt = np.empty(n, dtype=np.int64)
         bounds = np.append(np.flatnonzero(start), n)
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for a, b in pairwise(bounds.tolist()):
             nxt[a:b] = a + np.searchsorted(ts[a:b], ts[a:b] + window, side="right")
     frontier = np.flatnonzero(start)
     while len(frontier):
@@ -209,7 +217,9 @@ def ny_days(ts: np.ndarray) -> np.ndarray:
     if lo == hi:
         return (ts // ev.NS_PER_S + lo) // 86_400
     dates = (
-        pl.from_epoch(pl.Series(ts), time_unit="ns").dt.convert_time_zone("America/New_York").dt.date()
+        pl.from_epoch(pl.Series(ts), time_unit="ns")
+        .dt.convert_time_zone("America/New_York")
+        .dt.date()
     )
     return dates.cast(pl.Int32).to_numpy().astype(np.int64)
 
@@ -233,8 +243,12 @@ class SpotTracker:
             pl.DataFrame({"root": [r] * len(t), "ts": t, "order": o, "px": p})
             for r, (t, o, p) in sorted(self._rows.items())
         ]
-        return pl.concat(parts) if parts else pl.DataFrame(
-            schema={"root": pl.String, "ts": pl.Int64, "order": pl.Int64, "px": pl.Float64}
+        return (
+            pl.concat(parts)
+            if parts
+            else pl.DataFrame(
+                schema={"root": pl.String, "ts": pl.Int64, "order": pl.Int64, "px": pl.Float64}
+            )
         )
 
     def restore(self, rows: pl.DataFrame) -> None:
@@ -243,42 +257,41 @@ class SpotTracker:
             self._rows[str(root)] = (g["ts"].to_numpy(), g["order"].to_numpy(), g["px"].to_numpy())
 
     def add(self, quotes: pl.DataFrame | None, prints: pl.DataFrame | None) -> None:
-        parts: list[tuple[np.ndarray, ...]] = []
+        parts: list[pl.DataFrame] = []
         if quotes is not None and quotes.height:
-            bid, ask = quotes["bid"].to_numpy(), quotes["ask"].to_numpy()
-            ok = (bid > 0) & (ask >= bid)
             parts.append(
-                (
-                    quotes["symbol"].to_numpy()[ok],
-                    quotes["ts"].to_numpy()[ok],
-                    quotes["seq"].to_numpy()[ok] * 2,
-                    ((bid + ask) / 2)[ok],
+                quotes.filter((pl.col("bid") > 0) & (pl.col("ask") >= pl.col("bid"))).select(
+                    "symbol",
+                    "ts",
+                    (pl.col("seq") * 2).alias("order"),
+                    ((pl.col("bid") + pl.col("ask")) * 0.5).alias("px"),
                 )
             )
         if prints is not None and prints.height:
             parts.append(
-                (
-                    prints["symbol"].to_numpy(),
-                    prints["ts"].to_numpy(),
-                    prints["seq"].to_numpy() * 2 + 1,
-                    prints["price"].to_numpy(),
+                prints.select(
+                    "symbol",
+                    "ts",
+                    (pl.col("seq") * 2 + 1).alias("order"),
+                    pl.col("price").alias("px"),
                 )
             )
         if not parts:
             return
-        roots = np.concatenate([p[0] for p in parts])
-        ts = np.concatenate([p[1] for p in parts])
-        order = np.concatenate([p[2] for p in parts])
-        px = np.concatenate([p[3] for p in parts])
-        uniq, inv = np.unique(roots, return_inverse=True)
-        for i, root in enumerate(uniq.tolist()):
-            m = inv == i
-            t, o, p = ts[m], order[m], px[m]
-            if root in self._rows:
-                t0, o0, p0 = self._rows[root]
-                t, o, p = np.concatenate([t0, t]), np.concatenate([o0, o]), np.concatenate([p0, p])
-            srt = np.lexsort((o, t))
-            self._rows[root] = (t[srt], o[srt], p[srt])
+        new = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+        for (root,), g in new.sort("symbol", "ts", "order").group_by("symbol", maintain_order=True):
+            t, o, p = g["ts"].to_numpy(), g["order"].to_numpy(), g["px"].to_numpy()
+            old = self._rows.get(str(root))
+            if old is not None:
+                t, o, p = (
+                    np.concatenate([old[0], t]),
+                    np.concatenate([old[1], o]),
+                    np.concatenate([old[2], p]),
+                )
+                if len(old[0]) and (t[len(old[0])] < old[0][-1]):  # out-of-order arrivals
+                    srt = np.lexsort((o, t))
+                    t, o, p = t[srt], o[srt], p[srt]
+            self._rows[str(root)] = (t, o, p)
 
     def lookup(self, roots: np.ndarray, ts: np.ndarray) -> np.ndarray:
         out = np.full(len(ts), np.nan)
@@ -325,7 +338,11 @@ def load_open_interest(path: str | Path) -> pl.DataFrame:
 
 def normalise_open_interest(frame: pl.DataFrame) -> pl.DataFrame:
     """Typed, sorted open-interest table (a null as_of applies from the start)."""
-    as_of = pl.col("as_of").cast(pl.Date, strict=False) if "as_of" in frame.columns else pl.lit(None, pl.Date)
+    as_of = (
+        pl.col("as_of").cast(pl.Date, strict=False)
+        if "as_of" in frame.columns
+        else pl.lit(None, pl.Date)
+    )
     return (
         frame.select(
             pl.col("symbol").cast(pl.String),
@@ -421,6 +438,7 @@ class Packets:
         f = cfg.flow
         self.cfg = f
         self.window_ns = f.cluster_window_ms * ev.NS_PER_MS
+        self.complex_ns = min(f.structure_window_ms, f.cluster_window_ms) * ev.NS_PER_MS
         self.lookback_ns = f.cancel_lookback_ms * ev.NS_PER_MS
         self.repeat_ns = f.repeat_window_ms * ev.NS_PER_MS
         self.spot = SpotTracker()
@@ -429,7 +447,9 @@ class Packets:
             load_open_interest(f.open_interest_path) if f.open_interest_path else None
         )
         self.calendar = (
-            EventCalendar.load(f.event_calendar_path) if f.event_calendar_path else EventCalendar.empty()
+            EventCalendar.load(f.event_calendar_path)
+            if f.event_calendar_path
+            else EventCalendar.empty()
         )
         self.unmatched_cancels = 0
         self._pending = _empty_cols()
@@ -440,9 +460,12 @@ class Packets:
         self._day_cum = np.zeros(0, dtype=np.int64)
         # (cid, side) -> hits [first_ts, pkey, premium, id] in the trailing window
         self._repeat: dict[tuple[int, int], deque[list[Any]]] = {}
+        self._repeat_cents: dict[tuple[int, int], int] = {}  # premium in the window, cents
         self._new_hits: dict[int, list[Any]] = {}
+        self._rep_snap: dict[int, list[list[Any]]] = {}  # packet key -> hits in its window
         self._members: Cols | None = None
         self._last_expire = -(2**62)
+        self._prev_wm = -(2**62)
 
     def set_open_interest(self, frame: pl.DataFrame | None) -> None:
         """Replace the open-interest table (symbol, open_interest[, as_of])."""
@@ -451,7 +474,14 @@ class Packets:
     # -- state ------------------------------------------------------------------
     def state(self) -> dict[str, pl.DataFrame]:
         rep = [
-            {"cid": k[0], "side": k[1], "first_ts": h[0], "_pkey": h[1], "premium": h[2], "id": h[3]}
+            {
+                "cid": k[0],
+                "side": k[1],
+                "first_ts": h[0],
+                "_pkey": h[1],
+                "premium_cents": h[2],
+                "id": h[3],
+            }
             for k, q in sorted(self._repeat.items())
             for h in q
         ]
@@ -480,7 +510,7 @@ class Packets:
                     "side": pl.Int64,
                     "first_ts": pl.Int64,
                     "_pkey": pl.Int64,
-                    "premium": pl.Float64,
+                    "premium_cents": pl.Int64,
                     "id": pl.Int64,
                 },
             ),
@@ -515,7 +545,8 @@ class Packets:
         self._repeat = {}
         for r in state["repeat"].iter_rows(named=True):
             q = self._repeat.setdefault((r["cid"], r["side"]), deque())
-            q.append([r["first_ts"], r["_pkey"], r["premium"], r["id"]])
+            q.append([r["first_ts"], r["_pkey"], r["premium_cents"], r["id"]])
+        self._repeat_cents = {k: sum(h[2] for h in q) for k, q in self._repeat.items()}
         self.spot.restore(state["spot"])
         self.unmatched_cancels = int(state["counters"]["unmatched_cancels"][0])
         self.baselines.restore(
@@ -560,7 +591,9 @@ class Packets:
         mid = np.nan_to_num(a["mid"].astype(np.float64), nan=np.nan)
         half = (a["ask"] - a["bid"]) / 2
         with np.errstate(invalid="ignore", divide="ignore"):
-            edge = np.where(placed & (half > 0), (a["price"] - mid) / np.where(half > 0, half, 1), np.nan)
+            edge = np.where(
+                placed & (half > 0), (a["price"] - mid) / np.where(half > 0, half, 1), np.nan
+            )
             spr = np.where(placed & (mid > 0), a["spread"] / np.where(mid > 0, mid, 1), np.nan)
         cols: Cols = {
             "ts": a["ts"],
@@ -593,6 +626,13 @@ class Packets:
 
         The caller assigns seq/id and then calls :meth:`commit` with the result.
         """
+        # memory housekeeping with the previous watermark (this batch's repeat hits are
+        # still needed for the classifiers' evidence after process)
+        if self._prev_wm - self._last_expire > self.baselines.ttl_ns // 8:
+            self.baselines.expire(self._prev_wm)
+            self._expire_repeats(self._prev_wm)
+            self._last_expire = self._prev_wm
+        self._prev_wm = watermark
         cancels = None
         rows = self._pending
         if enriched is not None and enriched.height:
@@ -613,10 +653,6 @@ class Packets:
         if corrections is not None:
             frames.append(self._recontext(corrections, originals))
         self.spot.trim(watermark - self.window_ns)
-        if watermark - self._last_expire > self.baselines.ttl_ns // 8:
-            self.baselines.expire(watermark)
-            self._expire_repeats(watermark)
-            self._last_expire = watermark
         if not frames:
             return None
         if len(frames) == 1:
@@ -633,14 +669,18 @@ class Packets:
                 + [c.packets.select("_pkey", "_version", "id") for c in self._chunks],
                 how="vertical",
             )
-            out = assigned.join(
-                prev.rename({"id": "_prev_id"}).with_columns(pl.col("_version") + 1),
-                on=["_pkey", "_version"],
-                how="left",
-                maintain_order="left",
-            ).with_columns(
-                pl.when(pl.col("_version") > 0).then(pl.col("_prev_id")).alias("corrects")
-            ).drop("_prev_id")
+            out = (
+                assigned.join(
+                    prev.rename({"id": "_prev_id"}).with_columns(pl.col("_version") + 1),
+                    on=["_pkey", "_version"],
+                    how="left",
+                    maintain_order="left",
+                )
+                .with_columns(
+                    pl.when(pl.col("_version") > 0).then(pl.col("_prev_id")).alias("corrects")
+                )
+                .drop("_prev_id")
+            )
         ids = out.get_column("id").to_numpy()
         pkeys = out.get_column("_pkey").to_numpy()
         new = versions == 0
@@ -652,13 +692,17 @@ class Packets:
         members = self._members
         if new.any() and members is not None and _len(members):
             pts = out.get_column("ts").to_numpy()[new]
-            lookup = dict(zip(pkeys[new].tolist(), pts.tolist(), strict=True))
-            members["_pts"] = np.array([lookup[k] for k in members["_pkey"].tolist()], dtype=np.int64)
+            keys = pkeys[new]
+            srt = np.argsort(keys)
+            at = srt[np.searchsorted(keys[srt], members["_pkey"])]
+            members["_pts"] = pts[at]
             self._chunks.append(_Chunk(int(pts.max()), members, out.filter(pl.Series(new))))
         if (~new).any():
             corr = out.filter(pl.Series(~new))
             for chunk in self._chunks:
-                mine = corr.filter(pl.col("_pkey").is_in(chunk.packets.get_column("_pkey").implode()))
+                mine = corr.filter(
+                    pl.col("_pkey").is_in(chunk.packets.get_column("_pkey").implode())
+                )
                 if mine.height:
                     chunk.packets = pl.concat([chunk.packets, mine], how="diagonal_relaxed")
         horizon = watermark - self.lookback_ns
@@ -668,16 +712,27 @@ class Packets:
 
     # -- clustering -------------------------------------------------------------
     def _cluster(self, rows: Cols, watermark: int) -> tuple[Cols | None, Cols | None, Cols]:
-        """(aggregated emitted packets, their member rows, rows of open packets)."""
+        """(aggregated emitted packets, their member rows, rows of open packets).
+
+        Single-leg prints cluster per contract in the anchored cluster window;
+        multi-leg prints per (contract, venue) in the structure window: the legs of one
+        package print together, and a busy contract's other packages must not merge in.
+        """
         n = _len(rows)
         if n == 0:
             return None, None, rows
-        key = rows["cid"] * 2 + rows["cplx"]
+        cplx = rows["cplx"]
+        key = np.where(cplx, (rows["cid"] * 64 + rows["exch"]) * 2 + 1, rows["cid"] * 128)
+        window = np.where(cplx, self.complex_ns, self.window_ns)
         order = stable_argsort(key)
         ks, ts = key[order], rows["ts"][order]
-        anchor = anchored(ks, ts, self.window_ns)
+        anchor = np.zeros(n, dtype=bool)
+        for flag, w in ((False, self.window_ns), (True, self.complex_ns)):
+            part = np.flatnonzero(cplx[order] == flag)
+            if len(part):
+                anchor[part] = anchored(ks[part], ts[part], w)
         cluster = np.cumsum(anchor) - 1
-        closed_sorted = ts[anchor][cluster] + self.window_ns < watermark
+        closed_sorted = ts[anchor][cluster] + window[order] < watermark
         if not closed_sorted.any():
             return None, None, rows
         open_mask = np.ones(n, dtype=bool)
@@ -707,7 +762,10 @@ class Packets:
         buy = add(np.where(side > 0, size, 0))
         sell = add(np.where(side < 0, size, 0))
         signed = buy + sell
-        venue_mask = np.bitwise_or.reduceat(np.left_shift(np.uint64(1), m["exch"].astype(np.uint64)), starts)
+        bits = np.left_shift(np.uint64(1), m["exch"].astype(np.uint64))
+        venue_mask = np.bitwise_or.reduceat(bits, starts)
+        iso = m["iso"]
+        iso_mask = np.bitwise_or.reduceat(np.where(iso, bits, np.uint64(0)), starts)
         with np.errstate(invalid="ignore", divide="ignore"):
             spread_pct = add(np.where(placed, m["spr"], 0.0)) / n_placed
             buy_ratio = buy / signed
@@ -728,7 +786,13 @@ class Packets:
             "min_price": np.minimum.reduceat(price, starts),
             "max_price": np.maximum.reduceat(price, starts),
             "exchanges": np.bitwise_count(venue_mask).astype(np.int64),
-            "iso_count": add(m["iso"].astype(np.int64)),
+            "iso_count": add(iso.astype(np.int64)),
+            "iso_size": add(np.where(iso, size, 0)),
+            "iso_exchanges": np.bitwise_count(iso_mask).astype(np.int64),
+            "_iso_taking": np.maximum(
+                add(np.where(iso & (plc <= 1), size, 0)),
+                add(np.where(iso & ((plc == 3) | (plc == 4)), size, 0)),
+            ),
             "nbbo_coverage": n_placed / cnt,
             **{
                 f"n_{p.lower()}": add((plc == i).astype(np.int64))
@@ -757,11 +821,13 @@ class Packets:
             "_ev_val": m["id"],
         }
         out["span_ns"] = out["last_ts"] - out["first_ts"]
-        out["ts"] = out["first_ts"] + self.window_ns
+        out["ts"] = out["first_ts"] + np.where(out["complex"], self.complex_ns, self.window_ns)
         return out
 
     # -- cancels ----------------------------------------------------------------
-    def _open_cancels(self, rows: Cols, cancels: Cols) -> tuple[Cols, list[tuple[dict[str, Any], int]]]:
+    def _open_cancels(
+        self, rows: Cols, cancels: Cols
+    ) -> tuple[Cols, list[tuple[dict[str, Any], int]]]:
         """Apply cancels in ts order: remove targets from packets still open at the
         cancel's time; return the rest as (cancel, target id) for corrections."""
         n = _len(rows)
@@ -800,18 +866,22 @@ class Packets:
                     best_old = int(cand[np.lexsort((r["id"][cand], r["ts"][cand]))[-1]])
             use_open = best_open >= 0 and (
                 best_old < 0
-                or (ts[best_open], ids[best_open]) > (retained["ts"][best_old], retained["id"][best_old])  # type: ignore[index]
+                or (ts[best_open], ids[best_open])
+                > (retained["ts"][best_old], retained["id"][best_old])  # type: ignore[index]
             )
             if use_open:
-                same_key = np.flatnonzero(
-                    alive & (rows["cid"] == rows["cid"][best_open]) & (rows["cplx"] == rows["cplx"][best_open])
-                )
+                is_cplx = bool(rows["cplx"][best_open])
+                same = alive & (rows["cid"] == rows["cid"][best_open]) & (rows["cplx"] == is_cplx)
+                if is_cplx:
+                    same &= rows["exch"] == rows["exch"][best_open]
+                width = self.complex_ns if is_cplx else self.window_ns
+                same_key = np.flatnonzero(same)
                 k_ts = ts[same_key]
                 srt = np.argsort(k_ts, kind="stable")
-                anchors = anchored(np.zeros(len(same_key), dtype=np.int64), k_ts[srt], self.window_ns)
+                anchors = anchored(np.zeros(len(same_key), dtype=np.int64), k_ts[srt], width)
                 pos = int(np.flatnonzero(same_key[srt] == best_open)[0])
                 anchor_ts = k_ts[srt][np.flatnonzero(anchors[: pos + 1])[-1]]
-                close = anchor_ts + self.window_ns
+                close = anchor_ts + width
                 if close >= c["ts"]:
                     alive[best_open] = False
                 elif close >= c["ts"] - self.lookback_ns:
@@ -839,8 +909,6 @@ class Packets:
                 ch.packets["_pkey"].to_list(), ch.packets["_version"].to_list(), strict=True
             ):
                 versions[k] = max(versions.get(k, 0), v)
-        removed: dict[int, list[int]] = {}
-        cancel_ids: dict[int, list[int]] = {}
         out: list[pl.DataFrame] = []
         for c, target in post:
             holder: Cols | None = None
@@ -858,8 +926,6 @@ class Packets:
             pkey = int(holder["_pkey"][holder["id"] == target][0])
             version = versions.get(pkey, 0) + 1
             versions[pkey] = version
-            removed.setdefault(pkey, []).append(target)
-            cancel_ids.setdefault(pkey, []).append(int(c["id"]))
             keep = holder["id"] != target
             if chunk is not None:
                 chunk.members = _take(holder, np.flatnonzero(keep))
@@ -868,20 +934,20 @@ class Packets:
                 members = _take(holder, np.flatnonzero(keep))
                 holder = members
             mine = holder["_pkey"] == pkey
-            base = {
+            base = {  # one correction per cancel: it names its print and itself
                 "_pkey": pkey,
                 "_version": version,
                 "ts": int(c["ts"]),
-                "retracted": [list(removed[pkey])],
-                "_cancel_ids": [list(cancel_ids[pkey])],
+                "retracted": [[target]],
+                "_cancel_ids": [[int(c["id"])]],
             }
             if mine.any():
                 sub = _take({k: holder[k] for k in WORK}, np.flatnonzero(mine))
                 agg = self._aggregate(sub, np.array([0]))
                 frame = self._agg_frame(agg).with_columns(
-                    pl.concat_list(pl.col("evidence"), pl.lit(cancel_ids[pkey], pl.List(pl.Int64))).alias(
-                        "evidence"
-                    ),
+                    pl.concat_list(
+                        pl.col("evidence"), pl.lit([int(c["id"])], pl.List(pl.Int64))
+                    ).alias("evidence"),
                     pl.lit("correction").alias("status"),
                 )
             else:
@@ -927,7 +993,9 @@ class Packets:
         p["day_volume"] = self._advance_day({"cid": cid, "date": date, **p}, corrections)
         dte_event, before = self._calendar(p["root"], p["ts"], date, expiry)
         self._repeats(p)
-        values = np.column_stack([p["premium"], p["total_size"].astype(np.float64), p["spread_pct"]])
+        values = np.column_stack(
+            [p["premium"], p["total_size"].astype(np.float64), p["spread_pct"]]
+        )
         for scope, codes, names in (
             ("contract", cid, ct.symbol),
             ("root", ct.root_code[cid], ct.root_names()),
@@ -977,9 +1045,13 @@ class Packets:
     def _oi(self, symbols: np.ndarray, date: np.ndarray) -> np.ndarray:
         if self.open_interest is None or self.open_interest.height == 0 or len(symbols) == 0:
             return np.full(len(symbols), np.nan)
-        left = pl.DataFrame(
-            {"symbol": pl.Series(symbols, dtype=pl.String), "_d": date.astype(np.int32)}
-        ).with_columns(pl.col("_d").cast(pl.Date)).with_row_index("_i")
+        left = (
+            pl.DataFrame(
+                {"symbol": pl.Series(symbols, dtype=pl.String), "_d": date.astype(np.int32)}
+            )
+            .with_columns(pl.col("_d").cast(pl.Date))
+            .with_row_index("_i")
+        )
         out = (
             left.sort("_d")
             .join_asof(
@@ -1071,11 +1143,17 @@ class Packets:
         """(cid, date, ts, -size removed) per correction, for the day volume."""
         known: dict[tuple[int, int], tuple[int, int, int]] = {}
         for ch in self._chunks:
-            for r in ch.packets.select("_pkey", "_version", "cid", "_date", "total_size").iter_rows():
+            for r in ch.packets.select(
+                "_pkey", "_version", "cid", "_date", "total_size"
+            ).iter_rows():
                 known[(r[0], r[1])] = (r[2], int(r[3].toordinal()) - 719_163, r[4])
         if p is not None:
             for k, c, d, t in zip(
-                p["_pkey"].tolist(), p["cid"].tolist(), p["date"].tolist(), p["total_size"].tolist(), strict=True
+                p["_pkey"].tolist(),
+                p["cid"].tolist(),
+                p["date"].tolist(),
+                p["total_size"].tolist(),
+                strict=True,
             ):
                 known[(k, 0)] = (c, d, t)
         rows: list[tuple[int, ...]] = []
@@ -1090,8 +1168,13 @@ class Packets:
             return None
         a = np.array(rows, dtype=np.int64)
         return {
-            "cid": a[:, 0], "date": a[:, 1], "ts": a[:, 2], "pkey": a[:, 3], "ver": a[:, 4],
-            "delta": a[:, 5], "row": np.full(len(a), -1, dtype=np.int64),
+            "cid": a[:, 0],
+            "date": a[:, 1],
+            "ts": a[:, 2],
+            "pkey": a[:, 3],
+            "ver": a[:, 4],
+            "delta": a[:, 5],
+            "row": np.full(len(a), -1, dtype=np.int64),
         }
 
     def _repeats(self, p: Cols) -> None:
@@ -1103,19 +1186,28 @@ class Packets:
         qual = (
             ~p["complex"].astype(bool)
             & (p["premium"] >= self.cfg.repeat_min_premium)
-            & (((side == "buy") & (p["ask_ratio"] >= 0.5)) | ((side == "sell") & (p["bid_ratio"] >= 0.5)))
+            & (
+                ((side == "buy") & (p["ask_ratio"] >= 0.5))
+                | ((side == "sell") & (p["bid_ratio"] >= 0.5))
+            )
         )
         for i in np.flatnonzero(qual).tolist():
             key = (int(p["cid"][i]), 1 if side[i] == "buy" else -1)
             t = int(p["first_ts"][i])
             q = self._repeat.setdefault(key, deque())
+            total = self._repeat_cents.get(key, 0)
             while q and q[0][0] <= t - self.repeat_ns:
-                q.popleft()
-            entry = [t, int(p["_pkey"][i]), float(p["premium"][i]), None]
+                total -= q.popleft()[2]
+            # whole cents: an exact running sum, the same whatever the batching
+            entry = [t, int(p["_pkey"][i]), round(float(p["premium"][i]) * 100), None]
             q.append(entry)
+            total += entry[2]
+            self._repeat_cents[key] = total
             self._new_hits[entry[1]] = entry
             hits[i] = len(q)
-            prem[i] = math.fsum(h[2] for h in q)
+            prem[i] = total / 100
+            if len(q) >= self.cfg.repeat_min_hits:  # evidence: the latest hits (ids at commit)
+                self._rep_snap[entry[1]] = list(islice(reversed(q), REPEAT_EVIDENCE))
         p["repeat_hits"] = hits
         p["_repeat_premium"] = prem
 
@@ -1123,39 +1215,60 @@ class Packets:
         horizon = watermark - self.window_ns - self.repeat_ns
         for key in [k for k, q in self._repeat.items() if q[-1][0] <= horizon]:
             del self._repeat[key]
+            self._repeat_cents.pop(key, None)
 
     def repeat_evidence(self, packets: pl.DataFrame) -> pl.DataFrame | None:
-        """(id, _rep): for packets tagged repeat, the ids of the hits in their window."""
-        tagged = packets.filter(pl.col("tags").list.contains("repeat"))
-        if tagged.height == 0:
+        """(id, _rep): for this batch's packets tagged repeat, the ids of the latest
+        ``REPEAT_EVIDENCE`` hits in their window (themselves included)."""
+        snap, self._rep_snap = self._rep_snap, {}
+        if not snap:
             return None
+        tagged = packets.filter(pl.col("_version") == 0).select("id", "_pkey")
         ids, reps = [], []
-        for r in tagged.select("id", "cid", "side", "first_ts", "_pkey").iter_rows(named=True):
-            q = self._repeat.get((r["cid"], 1 if r["side"] == "buy" else -1), ())
-            t = r["first_ts"]
-            reps.append(
-                [
-                    h[3]
-                    for h in q
-                    if h[3] is not None and t - self.repeat_ns < h[0] <= t and (h[0], h[1]) <= (t, r["_pkey"])
-                ]
-            )
-            ids.append(r["id"])
-        return pl.DataFrame({"id": ids, "_rep": reps}, schema={"id": pl.Int64, "_rep": pl.List(pl.Int64)})
+        for i, k in zip(tagged["id"].to_list(), tagged["_pkey"].to_list(), strict=True):
+            window = snap.get(k)
+            if window is not None:
+                ids.append(i)
+                reps.append([h[3] for h in window if h[3] is not None])
+        if not ids:
+            return None
+        return pl.DataFrame(
+            {"id": ids, "_rep": reps}, schema={"id": pl.Int64, "_rep": pl.List(pl.Int64)}
+        )
 
     def _recontext(self, corrections: pl.DataFrame, originals: pl.DataFrame | None) -> pl.DataFrame:
         """Corrections take the replaced version's context; z from its baseline stats."""
         ctx_cols = [
-            "symbol", "root", "expiry", "right", "strike", "_date", "dte", "spot", "moneyness",
-            "open_interest", "days_to_event", "event_before_expiry", "repeat_hits",
-            "_repeat_premium", *STAT_COLS,
+            "symbol",
+            "root",
+            "expiry",
+            "right",
+            "strike",
+            "_date",
+            "dte",
+            "spot",
+            "moneyness",
+            "open_interest",
+            "days_to_event",
+            "event_before_expiry",
+            "repeat_hits",
+            "_repeat_premium",
+            *STAT_COLS,
         ]
         sources = [c.packets for c in self._chunks]
         if originals is not None:
             sources.append(originals)
         base = pl.concat(
             [
-                s.select("_pkey", "_version", *ctx_cols, "day_volume", "total_size", "first_ts", "last_ts")
+                s.select(
+                    "_pkey",
+                    "_version",
+                    *ctx_cols,
+                    "day_volume",
+                    "total_size",
+                    "first_ts",
+                    "last_ts",
+                )
                 for s in sources
             ],
             how="diagonal_relaxed",
@@ -1175,10 +1288,14 @@ class Packets:
         parts = []
         live = df.filter(pl.col("status") == "correction")
         if live.height:
-            live = live.with_columns((pl.col("_dv_before") + pl.col("total_size")).alias("day_volume"))
+            live = live.with_columns(
+                (pl.col("_dv_before") + pl.col("total_size")).alias("day_volume")
+            )
             zs = []
             for scope in SCOPES:
-                for metric, col in zip(METRICS, ("premium", "total_size", "spread_pct"), strict=True):
+                for metric, col in zip(
+                    METRICS, ("premium", "total_size", "spread_pct"), strict=True
+                ):
                     m, s = f"_b_{scope}_{metric}_mean", f"_b_{scope}_{metric}_std"
                     zs.append(
                         pl.when(pl.col(s) > 0)
@@ -1191,11 +1308,26 @@ class Packets:
             )
             arrays = {
                 k: live.get_column(k).to_numpy()
-                for k in ("count", "iso_count", "ask_ratio", "bid_ratio", "complex", "exchanges",
-                          "premium", "total_size", "max_size", "max_print_premium", "repeat_hits",
-                          "right", "side")
+                for k in (
+                    "count",
+                    "iso_count",
+                    "iso_size",
+                    "iso_exchanges",
+                    "_iso_taking",
+                    "complex",
+                    "exchanges",
+                    "premium",
+                    "total_size",
+                    "max_size",
+                    "max_print_premium",
+                    "repeat_hits",
+                    "right",
+                    "side",
+                )
             }
-            arrays["open_interest"] = live["open_interest"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+            arrays["open_interest"] = (
+                live["open_interest"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+            )
             kinds = label_kinds(arrays, self.cfg)
             venue_names = np.array(_venue_table(self._venues), dtype=object)
             live = live.with_columns(
@@ -1203,7 +1335,9 @@ class Packets:
                 pl.Series("direction", kinds["direction"], dtype=pl.String),
                 kinds["tags"],
                 kinds["trace"],
-                pl.Series("_first_exch", venue_names[live["_first_exch"].to_numpy()], dtype=pl.String),
+                pl.Series(
+                    "_first_exch", venue_names[live["_first_exch"].to_numpy()], dtype=pl.String
+                ),
             )
             parts.append(live)
         dead = df.filter(pl.col("status") != "correction")
@@ -1216,16 +1350,40 @@ class Packets:
     def _retracted_rows(self, dead: pl.DataFrame) -> pl.DataFrame:
         """A packet whose every member was cancelled: no content; its trace says so."""
         zero_i = (
-            "count", "total_size", "max_size", "exchanges", "iso_count", "n_aa", "n_a", "n_mid",
-            "n_b", "n_bb", "n_unplaced", "buy_size", "sell_size", "span_ns",
+            "count",
+            "total_size",
+            "max_size",
+            "exchanges",
+            "iso_count",
+            "iso_size",
+            "iso_exchanges",
+            "_iso_taking",
+            "n_aa",
+            "n_a",
+            "n_mid",
+            "n_b",
+            "n_bb",
+            "n_unplaced",
+            "buy_size",
+            "sell_size",
+            "span_ns",
         )
         zero_f = (
-            "premium", "max_print_premium", "nbbo_coverage", "ask_ratio", "mid_ratio", "bid_ratio",
+            "premium",
+            "max_print_premium",
+            "nbbo_coverage",
+            "ask_ratio",
+            "mid_ratio",
+            "bid_ratio",
             "aggressor_ratio",
         )
         nan_f = ("vwap", "first_price", "last_price", "min_price", "max_price")
-        null_f = ("buy_ratio", "start_edge", "end_edge", "spread_pct") + tuple(
-            z_col(s, m) for s in SCOPES for m in METRICS
+        null_f = (
+            "buy_ratio",
+            "start_edge",
+            "end_edge",
+            "spread_pct",
+            *(z_col(s, m) for s in SCOPES for m in METRICS),
         )
         out = dead.with_columns(
             *[pl.lit(0, pl.Int64).alias(c) for c in zero_i],

@@ -99,7 +99,9 @@ class Compute:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state` (same config, same engine symbol table)."""
-        self.seq = dict(zip(state["seq"]["stream"].to_list(), state["seq"]["seq"].to_list(), strict=True))
+        self.seq = dict(
+            zip(state["seq"]["stream"].to_list(), state["seq"]["seq"].to_list(), strict=True)
+        )
 
         def part(prefix: str) -> dict[str, pl.DataFrame]:
             return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
@@ -107,8 +109,12 @@ class Compute:
         nbbo = part("nbbo.")
         # NbboJoin has no restore() yet; its state is three frames it keeps as attributes
         self.nbbo._last_quote = nbbo["last_quote"]
-        self.nbbo._pending_prints = [nbbo["pending_prints"]] if nbbo.get("pending_prints") is not None else []
-        self.nbbo._pending_quotes = [nbbo["pending_quotes"]] if nbbo.get("pending_quotes") is not None else []
+        self.nbbo._pending_prints = (
+            [nbbo["pending_prints"]] if nbbo.get("pending_prints") is not None else []
+        )
+        self.nbbo._pending_quotes = (
+            [nbbo["pending_quotes"]] if nbbo.get("pending_quotes") is not None else []
+        )
         self.side.restore(part("side."))
         self.packets.restore(part("packets."))
         self.structures.restore(part("structures."))
@@ -126,5 +132,7 @@ class Compute:
         """Signal verdicts, side label and evidence; keeps the internal columns (cid,
         side_code) that the packet operator needs and the bus never carries."""
         df = signal_columns(signed.rename({"id": "print_id"}), self.cfg.signal)
-        df = df.with_columns(evidence_list(df, "print_id", "nbbo_id"), side_label(pl.col("side_code")).alias("side"))
+        df = df.with_columns(
+            evidence_list(df, "print_id", "nbbo_id"), side_label(pl.col("side_code")).alias("side")
+        )
         return self._assign(ev.OPTIONS_ENRICHED, df.drop("seq"))

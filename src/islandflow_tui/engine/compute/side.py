@@ -111,7 +111,9 @@ class TradeSide:
         self._pending = [pending] if pending is not None and pending.height else []
 
     # -- processing ---------------------------------------------------------------
-    def process(self, joined: pl.DataFrame | None, watermark: int) -> tuple[pl.DataFrame | None, int]:
+    def process(
+        self, joined: pl.DataFrame | None, watermark: int
+    ) -> tuple[pl.DataFrame | None, int]:
         """Sign every held print with ``ts < watermark - horizon``.
 
         Returns (signed rows or None, the watermark downstream operators may use).

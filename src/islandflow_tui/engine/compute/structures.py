@@ -2,10 +2,13 @@
 
 Grouping.  Packets of one underlying whose first prints are on the same venue, of the
 same kind (all multi-leg-flagged or all single-leg), and fall within
-``flow.structure_window_ms`` (100 ms) of the group's first packet form one candidate
+``flow.structure_window_ms`` (1 ms) of the group's first packet form one candidate
 (anchored like packets).  Complex orders print every leg on one venue at one time, so
-this finds them; a structure legged in by hand across venues is not found (a
-documented limit).  The group is final when the watermark passes
+this finds them, and a window that tight keeps unrelated packets out even in a
+firehose market (at 100 ms, a busy underlying's venue had several stray multi-leg
+packets in every window).  A structure legged in by hand over seconds or across
+venues is not found (a documented limit); widening the window catches slower legging,
+which then scores lower (timing, below).  The group is final when the watermark passes
 ``anchor + structure window + cluster window`` (the last packet that could still join
 would close by then); it is emitted with that ts.  Packets of the same contract in a
 group are one leg.  Groups of 2..6 legs are labelled; a group of one contract is no
@@ -36,9 +39,12 @@ risk reversals strangles):
     confidence = ratio x sides x timing [x 0.8 for vertical/calendar/diagonal when a
                  roll's closing evidence is present]
 
-* ratio: 1.0 leg sizes in the template's ratio (1:1, 1:2:1 ...), 0.7 another whole
-  ratio, 0.3 not a whole ratio; with the smallest leg under 10 contracts (where such
-  ratios happen by chance) 0.8 and 0.5 instead of 1.0 and 0.7;
+* ratio: 1.0 leg sizes in the template's ratio (1:1, 1:2:1 ...), 0.8 another whole
+  ratio for multi-leg-flagged legs (a ratio spread), 0.5 for single-leg prints, 0.3
+  not a whole ratio; when the smallest leg is under 10 contracts (equal tiny lots
+  happen by chance: in a firehose market two unrelated 3-lots on one venue within a
+  millisecond are common) the template ratio scores 0.75 flagged / 0.5 single-leg
+  and anything else at most 0.5;
 * sides: 1.0 every leg's side known and as the template needs, 0.75 some unknown but
   none contradicting, 0.35 contradicting;
 * timing: 1.0 when every leg's first print is within 1 ms of the others (a package
@@ -46,7 +52,8 @@ risk reversals strangles):
 
 The winner is the highest score (ties: the order above); the runner-up and every
 candidate's factors are in the trace.  ``combo`` (no template fits; only for legs all
-flagged multi-leg) scores 0.65 x timing (x 0.6 if the sizes are not a whole ratio).
+flagged multi-leg) scores 0.65 x timing (x 0.6 if the sizes are not a whole ratio,
+x 0.5 for tiny legs).
 A structure is emitted if it scores at least ``flow.structure_min_confidence`` (0.6):
 a chance pair of unrelated packets a few ms apart scores at most 0.5.
 
@@ -76,6 +83,7 @@ from islandflow_tui.engine.compute.packets import anchored
 
 LEG_COLS: Final = (
     "id",
+    "cid",
     "ts",
     "root",
     "symbol",
@@ -172,7 +180,9 @@ def _sides_factor(sides: list[int], relation: str) -> float:
     return 0.35
 
 
-def _package_sign(legs: list[Leg], orient: list[int], ratio: tuple[int, ...] | None, tol: float) -> tuple[int, float | None]:
+def _package_sign(
+    legs: list[Leg], orient: list[int], ratio: tuple[int, ...] | None, tol: float
+) -> tuple[int, float | None]:
     """Quote rule on the package: +1 bought as oriented, -1 sold, 0 unknown; and the edge."""
     r = ratio or tuple(1 for _ in legs)
     px = bid = ask = 0.0
@@ -262,6 +272,7 @@ def label_group(legs: list[Leg], tol: float) -> dict[str, Any]:
     legs.sort(key=lambda leg: (leg.expiry, leg.right, leg.strike))
     sides = [leg.side for leg in legs]
     ratio, whole = _ratio(legs)
+    all_complex = all(leg.complex for leg in legs)
     first = [leg.first_ts for leg in legs]
     timing = 1.0 if max(first) - min(first) <= SAME_TIME_NS else 0.5
     small = min(leg.size for leg in legs) < SMALL_LEG
@@ -286,8 +297,10 @@ def label_group(legs: list[Leg], tol: float) -> dict[str, Any]:
             r = 1.0 if ratio is not None and len(set(ratio)) == 1 else (0.7 if whole else 0.3)
         else:
             r = 1.0 if ratio == c.ratio else (0.7 if whole else 0.3)
+        if r == 0.7:  # a ratio spread: believable from a package, not from a chance pair
+            r = 0.8 if all_complex else 0.5
         if small:  # equal tiny lots are common by chance, other tiny ratios more so
-            r = {1.0: 0.8, 0.7: 0.5}.get(r, r)
+            r = {1.0: 0.75 if all_complex else 0.5}.get(r, min(r, 0.5))
         s = _relation_sides(c, sides)
         conf = r * s * timing
         if roll_present and c.label in ("vertical", "calendar", "diagonal"):
@@ -295,19 +308,30 @@ def label_group(legs: list[Leg], tol: float) -> dict[str, Any]:
         c.conf = conf
         c.factors = {"ratio": r, "sides": s}
     if not cands:
-        conf = 0.65 * timing * (1.0 if whole else 0.6)
-        cands = [Candidate("combo", [1] * len(legs), None, "any", conf, {"ratio": 1.0 if whole else 0.6})]
+        conf = 0.65 * timing * (1.0 if whole else 0.6) * (0.5 if small else 1.0)
+        cands = [
+            Candidate("combo", [1] * len(legs), None, "any", conf, {"ratio": 1.0 if whole else 0.6})
+        ]
     ranked = sorted(cands, key=lambda c: (-c.conf, ORDER[c.label]))
     win = ranked[0]
     for c in ranked:
         for name, v in c.factors.items():
-            trace.append({"condition": f"{c.label}.{name}", "value": v, "threshold": 1.0, "passed": v >= 1.0})
+            trace.append(
+                {"condition": f"{c.label}.{name}", "value": v, "threshold": 1.0, "passed": v >= 1.0}
+            )
         trace.append(
-            {"condition": f"{c.label}.confidence", "value": c.conf, "threshold": win.conf, "passed": c is win}
+            {
+                "condition": f"{c.label}.confidence",
+                "value": c.conf,
+                "threshold": win.conf,
+                "passed": c is win,
+            }
         )
     variant, direction, pkg_edge = _variant(win, legs, sides, opened, tol)
     if pkg_edge is not None:
-        trace.append({"condition": "package.edge", "value": pkg_edge, "threshold": 0.0, "passed": True})
+        trace.append(
+            {"condition": "package.edge", "value": pkg_edge, "threshold": 0.0, "passed": True}
+        )
     runner = ranked[1] if len(ranked) > 1 else None
     return {
         "legs_sorted": legs,
@@ -321,7 +345,9 @@ def label_group(legs: list[Leg], tol: float) -> dict[str, Any]:
     }
 
 
-def _bought(win: Candidate, legs: list[Leg], sides: list[int], tol: float) -> tuple[int, float | None]:
+def _bought(
+    win: Candidate, legs: list[Leg], sides: list[int], tol: float
+) -> tuple[int, float | None]:
     """+1 if the template's orientation was bought, -1 sold, 0 unknown (and package edge)."""
     if all(s != 0 for s in sides):
         agree = sum(1 for s, o in zip(sides, win.orient, strict=True) if s == o)
@@ -395,12 +421,16 @@ class Structures:
                 if self._pending is None:
                     self._pending = cols
                 else:
-                    self._pending = {k: np.concatenate([self._pending[k], cols[k]]) for k in LEG_COLS}
+                    self._pending = {
+                        k: np.concatenate([self._pending[k], cols[k]]) for k in LEG_COLS
+                    }
         p = self._pending
         if p is None or len(p["id"]) == 0:
             return None
         key_text = np.char.add(
-            np.char.add(p["root"].astype(str), "|" + np.char.add(p["_first_exch"].astype(str), "|")),
+            np.char.add(
+                p["root"].astype(str), "|" + np.char.add(p["_first_exch"].astype(str), "|")
+            ),
             p["complex"].astype(str),
         )
         _, key = np.unique(key_text, return_inverse=True)
@@ -417,6 +447,8 @@ class Structures:
         starts = np.flatnonzero(anchor)
         sizes = np.diff(np.append(starts, len(order)))
         pick = decided[starts] & (sizes >= 2)
+        if pick.any() and self.min_conf > 0.5:
+            pick &= self._may_score(p, order, starts, sizes)
         rows = []
         for s, n in zip(starts[pick].tolist(), sizes[pick].tolist(), strict=True):
             idx = order[s : s + n]
@@ -428,7 +460,33 @@ class Structures:
                 rows.append(row)
         return self._frame(rows) if rows else None
 
-    def _one(self, p: dict[str, np.ndarray], idx: np.ndarray, anchor_ts: int) -> dict[str, Any] | None:
+    @staticmethod
+    def _may_score(
+        p: dict[str, np.ndarray], order: np.ndarray, starts: np.ndarray, sizes: np.ndarray
+    ) -> np.ndarray:
+        """Vectorised pre-filter: single-leg groups of distinct contracts whose sizes are
+        not whole multiples of the smallest, or whose smallest leg is tiny, score at most
+        0.5 (see the module doc), so above that ``structure_min_confidence`` the Python
+        labeller is skipped for them (in a firehose market that is most groups)."""
+        size = p["total_size"][order].astype(np.float64)
+        smallest = np.minimum.reduceat(size, starts)
+        r = size / np.repeat(smallest, sizes)
+        whole = np.abs(r - np.round(r)) <= 0.02 * r
+        all_whole = np.logical_and.reduceat(whole, starts)
+        cplx = np.logical_and.reduceat(p["complex"][order].astype(bool), starts)
+        # a contract twice in a group is merged into one leg first: leave those to Python
+        group = np.repeat(np.arange(len(starts)), sizes)
+        pair = np.lexsort((p["cid"][order], group))
+        same = (group[pair][1:] == group[pair][:-1]) & (
+            p["cid"][order][pair][1:] == p["cid"][order][pair][:-1]
+        )
+        dup = np.zeros(len(starts), dtype=bool)
+        dup[group[pair][1:][same]] = True
+        return cplx | dup | (all_whole & (smallest >= SMALL_LEG))
+
+    def _one(
+        self, p: dict[str, np.ndarray], idx: np.ndarray, anchor_ts: int
+    ) -> dict[str, Any] | None:
         legs: dict[str, Leg] = {}
         for i in idx.tolist():
             sym = p["symbol"][i]
@@ -439,11 +497,22 @@ class Structures:
             leg = legs.get(sym)
             if leg is None:
                 legs[sym] = Leg(
-                    sym, p["expiry"][i], p["right"][i], float(p["strike"][i]), size,
-                    float(p["premium"][i]), float(p["vwap"][i]), _f(p["_first_bid"][i]),
-                    _f(p["_first_ask"][i]), side, int(p["first_ts"][i]), int(p["last_ts"][i]),
-                    bool(p["complex"][i]), None if oi is None or oi != oi else int(oi),
-                    int(p["day_volume"][i]), [int(p["id"][i])],
+                    sym,
+                    p["expiry"][i],
+                    p["right"][i],
+                    float(p["strike"][i]),
+                    size,
+                    float(p["premium"][i]),
+                    float(p["vwap"][i]),
+                    _f(p["_first_bid"][i]),
+                    _f(p["_first_ask"][i]),
+                    side,
+                    int(p["first_ts"][i]),
+                    int(p["last_ts"][i]),
+                    bool(p["complex"][i]),
+                    None if oi is None or oi != oi else int(oi),
+                    int(p["day_volume"][i]),
+                    [int(p["id"][i])],
                 )
             else:  # the same contract twice in a group: one leg
                 total = leg.size + size
@@ -474,7 +543,9 @@ class Structures:
         recs = []
         for r in rows:
             legs: list[Leg] = r["legs_sorted"]
-            sides = ["buy" if leg.side > 0 else "sell" if leg.side < 0 else "unknown" for leg in legs]
+            sides = [
+                "buy" if leg.side > 0 else "sell" if leg.side < 0 else "unknown" for leg in legs
+            ]
             signs = {"buy": "+", "sell": "-", "unknown": "?"}
             desc = "  ".join(
                 f"{signs[s]}{leg.size} {leg.strike:g}{leg.right} {_day(leg.expiry)}"
@@ -503,7 +574,9 @@ class Structures:
                     "complex": r["complex"],
                     "total_size": sum(leg.size for leg in legs),
                     "premium": float(sum(leg.premium for leg in legs)),
-                    "net_premium": float(sum(leg.side * leg.premium for leg in legs)) if known else None,
+                    "net_premium": float(sum(leg.side * leg.premium for leg in legs))
+                    if known
+                    else None,
                     "evidence": sorted(i for leg in legs for i in leg.packet_ids),
                     "trace": r["trace"],
                 }

@@ -134,7 +134,9 @@ def build_trace(df: pl.DataFrame, items: Sequence[Item], name: str = "trace") ->
     return trace_from_arrays(n, arrays, name)
 
 
-def traces_from_dicts(rows: Sequence[Sequence[dict[str, object]]], name: str = "trace") -> pl.Series:
+def traces_from_dicts(
+    rows: Sequence[Sequence[dict[str, object]]], name: str = "trace"
+) -> pl.Series:
     """Trace lists from Python dicts (the few rows built by Python loops)."""
     return pl.Series(name, [list(r) for r in rows], dtype=TRACE_DTYPE)
 
