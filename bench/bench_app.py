@@ -25,7 +25,7 @@ import os, sys, time
 t_spawn = float(os.environ["BENCH_T_SPAWN"])
 from islandflow_tui.config import load_config
 from islandflow_tui.app import make_app
-cfg = load_config(None, env={}, overrides={"synthetic.profile": "realistic"})
+cfg = load_config(None, env={}, overrides={"synthetic.profile": "realistic", "log.record": False})
 app = make_app(cfg)
 orig = app.tick
 def tick():
@@ -61,7 +61,7 @@ def firehose(seconds: float, profile: str) -> None:
     from islandflow_tui.app import make_app
     from islandflow_tui.config import load_config
 
-    cfg = load_config(None, env={}, overrides={"synthetic.profile": profile})
+    cfg = load_config(None, env={}, overrides={"synthetic.profile": profile, "log.record": False})
     app = make_app(cfg)
     proc = psutil.Process()
     lags: list[float] = []

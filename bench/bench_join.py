@@ -23,6 +23,8 @@ from _gen import option_batches  # noqa: E402
 
 from islandflow_tui.config import Config  # noqa: E402
 from islandflow_tui.engine import events as ev  # noqa: E402
+from islandflow_tui.engine.compute.evidence import evidence_list  # noqa: E402
+from islandflow_tui.engine.compute.signal import signal_columns  # noqa: E402
 from islandflow_tui.engine.core import Engine  # noqa: E402
 
 
@@ -39,6 +41,23 @@ def main() -> None:
     print(f"generated {args.prints:,} prints + {args.prints * args.quotes_per_print:,} quotes "
           f"in {len(batches)} batches ({time.perf_counter() - t0:.1f} s, not timed)")
     engine = Engine(Config())
+    # Issue 2's figure is the join stage alone: validation, OSI parsing, sequencing,
+    # NBBO join, placement, signal verdicts and evidence.  The flow analytics after
+    # it (issue 4) are measured by bench_flow.py.
+    compute = engine.compute
+
+    def join_stage(raw: dict, watermark: int) -> dict:
+        joined = compute.nbbo.process(
+            raw.get(ev.OPTIONS_PRINTS), raw.get(ev.OPTIONS_NBBO), watermark
+        )
+        if joined is None:
+            return {}
+        df = signal_columns(joined.rename({"id": "print_id"}), engine.cfg.signal)
+        df = df.with_columns(evidence_list(df, "print_id", "nbbo_id"))
+        return {ev.OPTIONS_ENRICHED: df}
+
+    compute.process = join_stage  # type: ignore[method-assign]
+    compute.flush = lambda: join_stage({}, 2**62)  # type: ignore[method-assign]
     enriched = 0
     engine.subscribe_lossless([ev.OPTIONS_ENRICHED], lambda _s, df: None)
     gc.collect()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import math
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from islandflow_tui.config import Config, FlowConfig
 from islandflow_tui.engine import events as ev
@@ -445,3 +448,66 @@ def test_open_interest_file(tmp_path: Path) -> None:
     cfg.flow.open_interest_path = str(bad)
     with pytest.raises(ValueError, match="symbol and open_interest"):
         Engine(cfg)
+
+
+def _naive_baseline(
+    codes: np.ndarray, ts: np.ndarray, values: np.ndarray, window: int, ttl_ns: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The definition, one observation at a time: the previous ``window`` of its key,
+    forgotten after an idle gap longer than the TTL."""
+    from islandflow_tui.engine.compute.baselines import SCALE, quantise
+
+    q = quantise(values)
+    hist: dict[int, list] = {}
+    mean = np.full((len(codes), 3), np.nan)
+    std = np.full((len(codes), 3), np.nan)
+    count = np.zeros((len(codes), 3), dtype=np.int64)
+    for i, (c, t) in enumerate(zip(codes.tolist(), ts.tolist(), strict=True)):
+        seen = hist.setdefault(c, [])
+        if seen and t - seen[-1][0] > ttl_ns:
+            seen.clear()
+        for j in range(3):
+            xs = [v[j] for _, v in seen[-window:] if v[j] >= 0]
+            count[i, j] = len(xs)
+            if xs:
+                mean[i, j] = np.mean(xs) * SCALE[j]
+            if len(xs) > 1:
+                std[i, j] = np.std(xs, ddof=1) * SCALE[j]
+        seen.append((t, q[i]))
+    return mean, std, count
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 40), st.integers(0, 60), st.integers(-1, 60)),
+        min_size=1,
+        max_size=70,
+    ),
+    window=st.integers(2, 6),
+    cuts=st.lists(st.integers(0, 70), max_size=6),
+)
+@settings(max_examples=150, deadline=None)
+def test_baselines_match_the_definition_for_any_batching(
+    rows: list[tuple[int, int, int, int]], window: int, cuts: list[int]
+) -> None:
+    from islandflow_tui.engine.compute.baselines import RollingBaselines
+
+    rows = sorted(rows, key=lambda r: r[1])
+    codes = np.array([r[0] for r in rows], dtype=np.int64)
+    ts = np.array([r[1] for r in rows], dtype=np.int64) * 500 * MS
+    values = np.array(
+        [[r[2] * 100.0, float(r[2] % 7), np.nan if r[3] < 0 else r[3] / 1e4] for r in rows]
+    )
+    cfg = FlowConfig()
+    cfg.rolling_window_size = window
+    cfg.rolling_ttl_s = 3
+    expected = _naive_baseline(codes, ts, values, window, 3 * S)
+    baselines = RollingBaselines(cfg)
+    bounds = sorted({c % (len(rows) + 1) for c in cuts} | {0, len(rows)})
+    parts = [
+        baselines.score("contract", codes[a:b], ts[a:b], values[a:b]) for a, b in pairwise(bounds)
+    ]
+    for got, want in zip(
+        (np.vstack([p[i] for p in parts]) for i in range(3)), expected, strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -61,48 +61,155 @@ def z_col(scope: str, metric: str) -> str:
     return f"{metric}_z" if scope == "contract" else f"root_{metric}_z"
 
 
+class _Store:
+    """One scope's windows: a slot per key holding its last ``window`` observations in a
+    ring (int64), the ring's head, how many it holds, their exact sums (values, squares,
+    non-missing counts; int64 that may wrap, differences stay exact) and the time of the
+    last.  Keys are small ints (the engine's contract id, or a root code) mapped to slots
+    by an array, so a batch touches only its new observations and as many old ones as
+    leave the windows: O(batch), not O(keys x window)."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.slot_of = np.full(0, -1, dtype=np.int64)  # code -> slot
+        self.code_of = np.zeros(0, dtype=np.int64)  # slot -> code
+        self.ring = np.zeros((0, window, 3), dtype=np.int64)
+        self.head = np.zeros(0, dtype=np.int64)
+        self.n = np.zeros(0, dtype=np.int64)
+        self.s1 = np.zeros((0, 3), dtype=np.int64)
+        self.s2 = np.zeros((0, 3), dtype=np.int64)
+        self.c = np.zeros((0, 3), dtype=np.int64)
+        self.last_ts = np.zeros(0, dtype=np.int64)
+        self.free: list[int] = []
+
+    def slots(self, codes: np.ndarray) -> np.ndarray:
+        """Slots of ``codes`` (distinct), allocating the missing ones (empty)."""
+        top = int(codes.max()) + 1 if len(codes) else 0
+        if top > len(self.slot_of):
+            self.slot_of = np.concatenate(
+                [self.slot_of, np.full(top - len(self.slot_of), -1, dtype=np.int64)]
+            )
+        slots = self.slot_of[codes]
+        missing = np.flatnonzero(slots < 0)
+        if len(missing):
+            reuse = [self.free.pop() for _ in range(min(len(self.free), len(missing)))]
+            extra = len(missing) - len(reuse)
+            start = len(self.n)
+            if extra:
+                self._grow(start + extra)
+            new = np.array(reuse + list(range(start, start + extra)), dtype=np.int64)
+            slots[missing] = new
+            self.slot_of[codes[missing]] = new
+            self.code_of[new] = codes[missing]
+            self.n[new] = 0
+        return slots
+
+    def _grow(self, size: int) -> None:
+        cap = max(size, 2 * len(self.n), 64)
+        grow = cap - len(self.n)
+
+        def more(a: np.ndarray) -> np.ndarray:
+            return np.concatenate([a, np.zeros((grow, *a.shape[1:]), dtype=a.dtype)])
+
+        self.ring, self.head, self.n = more(self.ring), more(self.head), more(self.n)
+        self.s1, self.s2, self.c = more(self.s1), more(self.s2), more(self.c)
+        self.last_ts, self.code_of = more(self.last_ts), more(self.code_of)
+        self.free.extend(range(cap - 1, size - 1, -1))
+
+    def oldest(self, slots: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """The first ``m[i]`` held values of each slot, oldest first, concatenated."""
+        total = int(m.sum())
+        within = np.arange(total) - np.repeat(np.cumsum(m) - m, m)
+        slot = np.repeat(slots, m)
+        return self.ring[slot, (self.head[slot] + within) % self.window]
+
+    def set(
+        self, slots: np.ndarray, vals: np.ndarray, counts: np.ndarray, last_ts: np.ndarray
+    ) -> None:
+        """Replace each slot's content with its ``counts[i]`` values (time order)."""
+        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        slot = np.repeat(slots, counts)
+        self.ring[slot, within] = vals
+        self.head[slots] = 0
+        self.n[slots] = counts
+        self.last_ts[slots] = last_ts
+        has = vals >= 0
+        x = np.where(has, vals, 0)
+        ends = np.cumsum(counts)
+        with np.errstate(over="ignore"):
+            p1 = np.vstack([np.zeros((1, 3), dtype=np.int64), np.cumsum(x, axis=0)])
+            p2 = np.vstack([np.zeros((1, 3), dtype=np.int64), np.cumsum(x * x, axis=0)])
+            pc = np.vstack([np.zeros((1, 3), dtype=np.int64), np.cumsum(has, axis=0)])
+            begin = ends - counts
+            self.s1[slots] = p1[ends] - p1[begin]
+            self.s2[slots] = p2[ends] - p2[begin]
+            self.c[slots] = pc[ends] - pc[begin]
+
+    def expire(self, horizon: int) -> None:
+        dead = np.flatnonzero((self.n > 0) & (self.last_ts < horizon))
+        if len(dead):
+            self.n[dead] = 0
+            self.slot_of[self.code_of[dead]] = -1
+            self.free.extend(dead.tolist())
+
+    def values(self, slot: int) -> np.ndarray:
+        n = int(self.n[slot])
+        return self.ring[slot, (self.head[slot] + np.arange(n)) % self.window]
+
+
 class RollingBaselines:
     """Stateful: score observations (in order) against, then add them to, their keys."""
 
     def __init__(self, cfg: FlowConfig) -> None:
         self.window = cfg.rolling_window_size
         self.ttl_ns = cfg.rolling_ttl_s * ev.NS_PER_S
-        # scope -> key -> (ts (m,), values (m, 3)) with m <= window
-        self._state: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {s: {} for s in SCOPES}
+        self._stores = {s: _Store(self.window) for s in SCOPES}
 
     # -- state ------------------------------------------------------------------
-    def state(self) -> dict[str, pl.DataFrame]:
+    def state(self, names: dict[str, np.ndarray]) -> dict[str, pl.DataFrame]:
+        """Per scope: every key's observations, oldest first (key named by
+        ``names[scope][code]``); ``ts`` is the time of the key's last observation,
+        which is all the TTL needs."""
         out = {}
-        for scope, keys in self._state.items():
-            parts = {"key": [], "ts": [], **{m: [] for m in METRICS}}
-            for key in sorted(keys):
-                ts, vals = keys[key]
-                parts["key"] += [key] * len(ts)
-                parts["ts"] += ts.tolist()
-                for j, m in enumerate(METRICS):
-                    parts[m] += vals[:, j].tolist()
-            out[scope] = pl.DataFrame(parts, schema=_STATE_SCHEMA)
+        for scope, st in self._stores.items():
+            live = np.flatnonzero(st.n > 0)
+            counts = st.n[live]
+            vals = st.oldest(live, counts) if len(live) else np.zeros((0, 3), dtype=np.int64)
+            slot = np.repeat(live, counts)
+            out[scope] = pl.DataFrame(
+                {
+                    "key": pl.Series(names[scope][st.code_of[slot]], dtype=pl.String),
+                    "ts": st.last_ts[slot],
+                    **{m: vals[:, j] for j, m in enumerate(METRICS)},
+                },
+                schema=_STATE_SCHEMA,
+            )
         return out
 
-    def restore(self, state: dict[str, pl.DataFrame]) -> None:
+    def restore(self, state: dict[str, pl.DataFrame], codes: dict[str, dict[str, int]]) -> None:
+        """Inverse of :meth:`state`; ``codes[scope]`` maps a key name back to its code."""
         for scope in SCOPES:
+            st = self._stores[scope] = _Store(self.window)
             frame = state.get(scope)
-            self._state[scope] = {}
             if frame is None or frame.height == 0:
                 continue
             for (key,), g in frame.group_by("key", maintain_order=True):
-                vals = g.select(list(METRICS)).to_numpy().astype(np.int64)
-                self._state[scope][str(key)] = (g["ts"].to_numpy().astype(np.int64), vals)
+                code = codes[scope].get(str(key))
+                if code is None:
+                    continue
+                slots = st.slots(np.array([code], dtype=np.int64))
+                vals = g.select(list(METRICS)).to_numpy().astype(np.int64)[-self.window :]
+                st.set(slots, vals, np.array([len(vals)]), np.array([int(g["ts"].max())]))  # type: ignore[arg-type]
 
     # -- scoring ----------------------------------------------------------------
     def score(
-        self, scope: str, codes: np.ndarray, names: np.ndarray, ts: np.ndarray, values: np.ndarray
+        self, scope: str, codes: np.ndarray, ts: np.ndarray, values: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean, std, n), each (rows, 3), of every row's baseline before it; adds the rows.
 
-        ``codes`` are small non-negative ints naming each row's key, ``names[code]`` the
-        key as stored (a contract symbol or a root); ``values`` (rows, 3) are premium,
-        size and spread (NaN: no observation of that metric).
+        ``codes`` are small non-negative ints naming each row's key (the contract id or
+        a root code); ``values`` (rows, 3) are premium, size and spread (NaN: no
+        observation of that metric).
         """
         n_rows = len(codes)
         mean = np.full((n_rows, 3), np.nan)
@@ -110,59 +217,67 @@ class RollingBaselines:
         cnt = np.zeros((n_rows, 3), dtype=np.int64)
         if n_rows == 0:
             return mean, std, cnt
-        store = self._state[scope]
+        st = self._stores[scope]
+        w = self.window
         order = stable_argsort(codes)
         sc = codes[order]
+        t = ts[order]
+        v = quantise(values[order])
         first = np.ones(n_rows, dtype=bool)
         first[1:] = sc[1:] != sc[:-1]
-        uniq_codes = sc[first]
-        new_per = np.diff(np.append(np.flatnonzero(first), n_rows))
-        uniq = names[uniq_codes].tolist()
-        hist = [store.get(k) for k in uniq]
-        hist_len = np.array([0 if h is None else len(h[0]) for h in hist], dtype=np.int64)
-        seg_len = hist_len + new_per
-        seg_start = np.zeros(len(uniq), dtype=np.int64)
-        np.cumsum(seg_len[:-1], out=seg_start[1:])
-        total = int(seg_len.sum())
-        c_ts = np.empty(total, dtype=np.int64)
-        c_val = np.empty((total, 3), dtype=np.int64)
-        is_new = np.zeros(total, dtype=bool)
-        # per key: its history rows, then the batch's rows
-        with_hist = np.flatnonzero(hist_len)
-        if len(with_hist):
-            hl = hist_len[with_hist]
-            h_pos = np.repeat(seg_start[with_hist], hl) + (
-                np.arange(int(hl.sum())) - np.repeat(np.cumsum(hl) - hl, hl)
-            )
-            c_ts[h_pos] = np.concatenate([hist[i][0] for i in with_hist.tolist()])
-            c_val[h_pos] = np.concatenate([hist[i][1] for i in with_hist.tolist()])
-        rank_in_key = np.arange(n_rows) - np.repeat(np.cumsum(new_per) - new_per, new_per)
-        new_pos = np.repeat(seg_start + hist_len, new_per) + rank_in_key
-        c_ts[new_pos] = ts[order]
-        c_val[new_pos] = quantise(values[order])
-        is_new[new_pos] = True
-        # segment starts: a new key, or an idle gap longer than the TTL
-        start = np.zeros(total, dtype=bool)
-        start[seg_start] = True
-        start[1:] |= (c_ts[1:] - c_ts[:-1]) > self.ttl_ns
-        seg_begin = np.maximum.accumulate(np.where(start, np.arange(total), 0))
-        # window sums from prefix sums of exact integers: a window's sum of squares fits
-        # int64, so the wrap-around of the running prefix sums cancels in the difference
-        has = c_val >= 0
-        x = np.where(has, c_val, 0)
-        p1 = np.zeros((total + 1, 3), dtype=np.int64)
-        p2 = np.zeros((total + 1, 3), dtype=np.int64)
-        pc = np.zeros((total + 1, 3), dtype=np.int64)
+        key_start = np.flatnonzero(first)
+        k = np.diff(np.append(key_start, n_rows))
+        key_of = np.cumsum(first) - 1
+        slots = st.slots(sc[first])
+        # restarts: an idle gap longer than the TTL (from the key's last observation for
+        # its first new row); a restart forgets everything before it
+        prev_t = np.empty(n_rows, dtype=np.int64)
+        prev_t[1:] = t[:-1]
+        prev_t[key_start] = st.last_ts[slots]
+        restart = (t - prev_t) > self.ttl_ns
+        h = np.where(restart[key_start], 0, st.n[slots])  # history still counted
+        restart[key_start] |= h == 0
+        seg0 = np.maximum.accumulate(np.where(restart, np.arange(n_rows), 0))
+        seg0 = np.maximum(seg0, key_start[key_of])  # never before the key's first row
+        # prefix sums over the batch's rows (sorted by key, then time)
+        has = v >= 0
+        x = np.where(has, v, 0)
+        zero = np.zeros((1, 3), dtype=np.int64)
         with np.errstate(over="ignore"):
-            np.cumsum(x, axis=0, out=p1[1:])
-            np.cumsum(x * x, axis=0, out=p2[1:])
-        np.cumsum(has, axis=0, out=pc[1:])
-        rows_new = np.flatnonzero(is_new)  # in (key, batch order), i.e. aligned with ``order``
-        lo = np.maximum(seg_begin[rows_new], rows_new - self.window)
+            p1 = np.vstack([zero, np.cumsum(x, axis=0)])
+            p2 = np.vstack([zero, np.cumsum(x * x, axis=0)])
+        pc = np.vstack([zero, np.cumsum(has, axis=0)])
+        i = np.arange(n_rows)
+        j = i - key_start[key_of]  # new rows of this key before row i
+        continuing = ~restart & (seg0 == key_start[key_of]) & (h[key_of] > 0)
+        continuing[key_start] = h > 0
+        lo = np.maximum(seg0, i - w)
         with np.errstate(over="ignore"):
-            s1 = p1[rows_new] - p1[lo]
-            s2 = p2[rows_new] - p2[lo]
-        n = pc[rows_new] - pc[lo]
+            s1 = p1[i] - p1[lo]
+            s2 = p2[i] - p2[lo]
+        n = pc[i] - pc[lo]
+        # history part for rows still continuing it: its newest min(h, w - j) values,
+        # i.e. everything held minus the oldest max(0, h - w + j)
+        hk = h[key_of]
+        gone = np.where(continuing, np.minimum(hk, np.maximum(0, hk - w + j)), 0)
+        need = np.zeros(len(slots), dtype=np.int64)
+        np.maximum.at(need, key_of, gone)
+        old = st.oldest(slots, need)
+        zero3 = np.zeros((1, 3), dtype=np.int64)
+        o_has = old >= 0
+        o_x = np.where(o_has, old, 0)
+        with np.errstate(over="ignore"):
+            o1 = np.vstack([zero3, np.cumsum(o_x, axis=0)])
+            o2 = np.vstack([zero3, np.cumsum(o_x * o_x, axis=0)])
+        oc = np.vstack([zero3, np.cumsum(o_has, axis=0)])
+        base = (np.cumsum(need) - need)[key_of]
+        rows = np.flatnonzero(continuing)
+        kr, gr = slots[key_of[rows]], gone[rows]
+        b0, b1 = base[rows], base[rows] + gr
+        with np.errstate(over="ignore"):
+            s1[rows] += st.s1[kr] - (o1[b1] - o1[b0])
+            s2[rows] += st.s2[kr] - (o2[b1] - o2[b0])
+        n[rows] += st.c[kr] - (oc[b1] - oc[b0])
         with np.errstate(invalid="ignore", divide="ignore"):
             mu = s1 / n
             s1l = s1.astype(np.longdouble)
@@ -172,20 +287,75 @@ class RollingBaselines:
         mean[order] = np.where(n > 0, mu, np.nan) * SCALE
         std[order] = np.where(n > 1, sd, np.nan) * SCALE
         cnt[order] = n
-        # new state: the last ``window`` rows of each key's final segment
-        ends = seg_start + seg_len
-        begin = np.maximum(seg_begin[ends - 1], ends - self.window)
-        for key, b, e in zip(uniq, begin.tolist(), ends.tolist(), strict=True):
-            store[key] = (c_ts[b:e].copy(), c_val[b:e].copy())
+        self._add(st, slots, key_start, k, seg0, h, v, t)
         return mean, std, cnt
+
+    def _add(
+        self,
+        st: _Store,
+        slots: np.ndarray,
+        key_start: np.ndarray,
+        k: np.ndarray,
+        seg0: np.ndarray,
+        h: np.ndarray,
+        v: np.ndarray,
+        t: np.ndarray,
+    ) -> None:
+        """Each key keeps the last ``window`` values of its final segment: a key that
+        continues its history appends to the ring and drops only what leaves it; a key
+        restarted (new, idle past the TTL, or filled by this batch alone) is rewritten."""
+        w = self.window
+        last = key_start + k - 1
+        restarted = seg0[last] > key_start
+        seg_first = np.where(restarted, seg0[last], key_start)
+        m = last + 1 - seg_first  # new values in the final segment
+        rewrite = restarted | (h == 0) | (m >= w)
+        # rewritten keys: their newest min(m, w) values
+        r = np.flatnonzero(rewrite)
+        if len(r):
+            cnt = np.minimum(m[r], w)
+            within = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            vals = v[np.repeat(last[r] + 1 - cnt, cnt) + within]
+            st.set(slots[r], vals, cnt, t[last[r]])
+        # appending keys: m < w new values, the oldest max(0, h + m - w) leave
+        a = np.flatnonzero(~rewrite)
+        if not len(a):
+            return
+        sl, hh, mm = slots[a], h[a], m[a]
+        drop = np.maximum(0, hh + mm - w)
+        gone = st.oldest(sl, drop)
+        within = np.arange(int(mm.sum())) - np.repeat(np.cumsum(mm) - mm, mm)
+        new = v[np.repeat(seg_first[a], mm) + within]
+        pos = (np.repeat(st.head[sl] + hh, mm) + within) % w
+        st.ring[np.repeat(sl, mm), pos] = new
+
+        def sums(vals: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+            has = vals >= 0
+            x = np.where(has, vals, 0)
+            key = np.repeat(np.arange(len(counts)), counts)
+            out1 = np.zeros((len(counts), 3), dtype=np.int64)
+            out2 = np.zeros((len(counts), 3), dtype=np.int64)
+            outc = np.zeros((len(counts), 3), dtype=np.int64)
+            with np.errstate(over="ignore"):
+                np.add.at(out1, key, x)
+                np.add.at(out2, key, x * x)
+            np.add.at(outc, key, has.astype(np.int64))
+            return out1, out2, outc
+
+        n1, n2, nc = sums(new, mm)
+        g1, g2, gc = sums(gone, drop)
+        with np.errstate(over="ignore"):
+            st.s1[sl] += n1 - g1
+            st.s2[sl] += n2 - g2
+        st.c[sl] += nc - gc
+        st.head[sl] = (st.head[sl] + drop) % w
+        st.n[sl] = hh + mm - drop
+        st.last_ts[sl] = t[last[a]]
 
     def expire(self, now: int) -> None:
         """Drop keys idle past the TTL (memory only: scoring already ignores them)."""
-        horizon = now - self.ttl_ns
-        for store in self._state.values():
-            dead = [k for k, (ts, _) in store.items() if ts[-1] < horizon]
-            for k in dead:
-                del store[k]
+        for st in self._stores.values():
+            st.expire(now - self.ttl_ns)
 
 
 def stable_argsort(key: np.ndarray) -> np.ndarray:

@@ -65,7 +65,9 @@ from the gross premium.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Final
 
 import numpy as np
@@ -494,7 +496,7 @@ class Classifiers:
         self,
         packets: pl.DataFrame | None,
         structures: pl.DataFrame | None,
-        repeat_evidence: pl.DataFrame | None = None,
+        repeat_evidence: Callable[[list[int]], list[list[int]]] | None = None,
     ) -> pl.DataFrame | None:
         """Every hit of the batch, ordered by (ts, packets before structures, source, rule)."""
         parts: list[pl.DataFrame] = []
@@ -514,28 +516,28 @@ class Classifiers:
             if not fired:
                 continue
             ids = frame.get_column("id").to_numpy()
-            rep: dict[int, list[int]] = {}
-            if kind == "packet" and repeat_evidence is not None:
-                rep = dict(
-                    zip(
-                        repeat_evidence["id"].to_list(),
-                        repeat_evidence["_rep"].to_list(),
-                        strict=True,
-                    )
-                )
             for f in fired:
                 idx = f["idx"]
                 src = ids[idx]
-                if f["classifier"] == "repeat_hitter" and rep:
-                    ev_lists = [[int(i), *[h for h in rep.get(int(i), []) if h != i]] for i in src]
-                    evidence = pl.Series("evidence", ev_lists, dtype=pl.List(pl.Int64))
-                else:
-                    evidence = pl.Series(
-                        "evidence",
-                        pa.LargeListArray.from_arrays(
-                            pa.array(np.arange(len(idx) + 1, dtype=np.int64)), pa.array(src)
-                        ),
+                if f["classifier"] == "repeat_hitter" and repeat_evidence is not None:
+                    # the hit's packet, then the latest hits of its window (newest first;
+                    # the newest is the packet itself); a correction's window is its
+                    # original's and is not repeated
+                    fresh = frame.get_column("_version").gather(idx).to_numpy() == 0
+                    keys = frame.get_column("_pkey").gather(idx).to_numpy()
+                    windows = repeat_evidence(np.where(fresh, keys, -1).tolist())
+                    windows = [w if w else [int(i)] for w, i in zip(windows, src, strict=True)]
+                    lens = np.fromiter(
+                        (len(w) for w in windows), dtype=np.int64, count=len(windows)
                     )
+                    flat = np.fromiter(chain.from_iterable(windows), dtype=np.int64)
+                    offsets = np.zeros(len(windows) + 1, dtype=np.int64)
+                    np.cumsum(lens, out=offsets[1:])
+                else:
+                    offsets, flat = np.arange(len(idx) + 1, dtype=np.int64), src
+                evidence = pl.Series(
+                    "evidence", pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat))
+                )
                 gathered = frame.select(
                     "ts", "root", "premium", "total_size", *(["symbol"] if kind == "packet" else [])
                 ).gather(idx)

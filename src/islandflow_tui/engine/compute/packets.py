@@ -516,7 +516,12 @@ class Packets:
             ),
             "spot": self.spot.state(),
             "counters": pl.DataFrame({"unmatched_cancels": [self.unmatched_cancels]}),
-            **{f"baseline.{k}": v for k, v in self.baselines.state().items()},
+            **{
+                f"baseline.{k}": v
+                for k, v in self.baselines.state(
+                    {"contract": self._contracts.symbol, "root": self._contracts.root_names()}
+                ).items()
+            },
         }
 
     def restore(self, state: dict[str, pl.DataFrame]) -> None:
@@ -549,8 +554,14 @@ class Packets:
         self._repeat_cents = {k: sum(h[2] for h in q) for k, q in self._repeat.items()}
         self.spot.restore(state["spot"])
         self.unmatched_cancels = int(state["counters"]["unmatched_cancels"][0])
+        ct = self._contracts
+        known = np.flatnonzero(ct.known)
         self.baselines.restore(
-            {k.removeprefix("baseline."): v for k, v in state.items() if k.startswith("baseline.")}
+            {k.removeprefix("baseline."): v for k, v in state.items() if k.startswith("baseline.")},
+            {
+                "contract": dict(zip(ct.symbol[known].tolist(), known.tolist(), strict=True)),
+                "root": {name: code for code, name in enumerate(ct.root_names().tolist())},
+            },
         )
 
     # -- input ------------------------------------------------------------------
@@ -996,11 +1007,8 @@ class Packets:
         values = np.column_stack(
             [p["premium"], p["total_size"].astype(np.float64), p["spread_pct"]]
         )
-        for scope, codes, names in (
-            ("contract", cid, ct.symbol),
-            ("root", ct.root_code[cid], ct.root_names()),
-        ):
-            mean, std, cnt = self.baselines.score(scope, codes, names, p["ts"], values)
+        for scope, codes in (("contract", cid), ("root", ct.root_code[cid])):
+            mean, std, cnt = self.baselines.score(scope, codes, p["ts"], values)
             z = z_scores(values, mean, std)
             for j, metric in enumerate(METRICS):
                 p[f"_b_{scope}_{metric}_mean"] = mean[:, j]
@@ -1179,6 +1187,7 @@ class Packets:
 
     def _repeats(self, p: Cols) -> None:
         """repeat_hits / _repeat_premium in place (see the module doc)."""
+        self._rep_snap = {}
         n = len(p["cid"])
         hits = np.zeros(n, dtype=np.int64)
         prem = np.zeros(n)
@@ -1217,24 +1226,10 @@ class Packets:
             del self._repeat[key]
             self._repeat_cents.pop(key, None)
 
-    def repeat_evidence(self, packets: pl.DataFrame) -> pl.DataFrame | None:
-        """(id, _rep): for this batch's packets tagged repeat, the ids of the latest
-        ``REPEAT_EVIDENCE`` hits in their window (themselves included)."""
-        snap, self._rep_snap = self._rep_snap, {}
-        if not snap:
-            return None
-        tagged = packets.filter(pl.col("_version") == 0).select("id", "_pkey")
-        ids, reps = [], []
-        for i, k in zip(tagged["id"].to_list(), tagged["_pkey"].to_list(), strict=True):
-            window = snap.get(k)
-            if window is not None:
-                ids.append(i)
-                reps.append([h[3] for h in window if h[3] is not None])
-        if not ids:
-            return None
-        return pl.DataFrame(
-            {"id": ids, "_rep": reps}, schema={"id": pl.Int64, "_rep": pl.List(pl.Int64)}
-        )
+    def repeat_evidence(self, pkeys: list[int]) -> list[list[int]]:
+        """For this batch's repeat hits (by packet key): the ids of the latest
+        ``REPEAT_EVIDENCE`` hits in each one's window, newest first, itself included."""
+        return [[h[3] for h in self._rep_snap.get(k, ()) if h[3] is not None] for k in pkeys]
 
     def _recontext(self, corrections: pl.DataFrame, originals: pl.DataFrame | None) -> pl.DataFrame:
         """Corrections take the replaced version's context; z from its baseline stats."""

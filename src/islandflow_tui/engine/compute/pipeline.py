@@ -66,8 +66,7 @@ class Compute:
         if structures is not None:
             structures = self._assign(ev.FLOW_STRUCTURES, structures)
             out[ev.FLOW_STRUCTURES] = structures.select(_COLS[ev.FLOW_STRUCTURES])
-        repeat_evidence = self.packets.repeat_evidence(packets) if packets is not None else None
-        hits = self.classifiers.hits(packets, structures, repeat_evidence)
+        hits = self.classifiers.hits(packets, structures, self.packets.repeat_evidence)
         if hits is not None:
             hits = self._assign(ev.CLASSIFIER_HITS, hits)
             out[ev.CLASSIFIER_HITS] = hits.select(_COLS[ev.CLASSIFIER_HITS])
