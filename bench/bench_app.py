@@ -50,9 +50,11 @@ def startup(runs: int) -> None:
             print("child failed:", out.stdout[-500:], out.stderr[-2000:])
             return
         times.append(float(line.split()[1]))
-    print(f"start-up to first painted tape with rows over {runs} runs (s): "
-          f"min {min(times):.3f}  median {statistics.median(times):.3f}  max {max(times):.3f}"
-          "   (target < 1.5 s)")
+    print(
+        f"start-up to first painted tape with rows over {runs} runs (s): "
+        f"min {min(times):.3f}  median {statistics.median(times):.3f}  max {max(times):.3f}"
+        "   (target < 1.5 s)"
+    )
 
 
 def firehose(seconds: float, profile: str) -> None:
@@ -110,13 +112,17 @@ def firehose(seconds: float, profile: str) -> None:
     print(f"profile={profile} seconds={seconds:.0f} (headless app, 160x48)")
     if stats:
         total = stats.totals
-        print(f"  events: option prints {total['options.prints']:,}  nbbo {total['options.nbbo']:,}  "
-              f"equity prints {total['equities.prints']:,}  quotes {total['equities.quotes']:,}  "
-              f"enriched {total['options.enriched']:,}  rejected {stats.rejected_total}  "
-              f"display dropped {stats.display_gap:,}")
+        print(
+            f"  events: option prints {total['options.prints']:,}  nbbo {total['options.nbbo']:,}  "
+            f"equity prints {total['equities.prints']:,}  quotes {total['equities.quotes']:,}  "
+            f"enriched {total['options.enriched']:,}  rejected {stats.rejected_total}  "
+            f"display dropped {stats.display_gap:,}"
+        )
         print(f"  option prints/s: {total['options.prints'] / wall:,.0f} (over the wall time)")
-    print(f"  event-loop lag ms: p50 {pct(0.5):.1f}  p90 {pct(0.9):.1f}  p99 {pct(0.99):.1f}  "
-          f"max {lags[-1]:.1f}   (target p99 < 50)")
+    print(
+        f"  event-loop lag ms: p50 {pct(0.5):.1f}  p90 {pct(0.9):.1f}  p99 {pct(0.99):.1f}  "
+        f"max {lags[-1]:.1f}   (target p99 < 50)"
+    )
     per = []
     for start, vals in sorted(windows.items()):
         vals.sort()
@@ -124,8 +130,10 @@ def firehose(seconds: float, profile: str) -> None:
     print("  lag by window: " + "  ".join(per))
     tick_ms.sort()
     if tick_ms:
-        print(f"  app tick (drain + models + repaint) ms: p50 {tick_ms[len(tick_ms) // 2]:.1f}  "
-              f"p99 {tick_ms[int(0.99 * (len(tick_ms) - 1))]:.1f}")
+        print(
+            f"  app tick (drain + models + repaint) ms: p50 {tick_ms[len(tick_ms) // 2]:.1f}  "
+            f"p99 {tick_ms[int(0.99 * (len(tick_ms) - 1))]:.1f}"
+        )
     print(f"  repaint ticks/s: {ticks / wall:.1f}  (configured {cfg.ui.refresh_hz})")
     print("  RSS MiB by time: " + "  ".join(f"{t:.0f}s:{r / 2**20:.0f}" for t, r in rss))
     print(f"  peak RSS MiB: {max(r for _, r in rss) / 2**20:.0f}")

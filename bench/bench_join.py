@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psutil  # noqa: E402
-from _gen import option_batches  # noqa: E402
+import psutil
+from _gen import option_batches
 
-from islandflow_tui.config import Config  # noqa: E402
-from islandflow_tui.engine import events as ev  # noqa: E402
-from islandflow_tui.engine.compute.evidence import evidence_list  # noqa: E402
-from islandflow_tui.engine.compute.signal import signal_columns  # noqa: E402
-from islandflow_tui.engine.core import Engine  # noqa: E402
+from islandflow_tui.config import Config
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.evidence import evidence_list
+from islandflow_tui.engine.compute.signal import signal_columns
+from islandflow_tui.engine.core import Engine
 
 
 def main() -> None:
@@ -38,8 +38,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     batches = option_batches(args.prints, args.quotes_per_print, args.batch, args.contracts)
-    print(f"generated {args.prints:,} prints + {args.prints * args.quotes_per_print:,} quotes "
-          f"in {len(batches)} batches ({time.perf_counter() - t0:.1f} s, not timed)")
+    print(
+        f"generated {args.prints:,} prints + {args.prints * args.quotes_per_print:,} quotes "
+        f"in {len(batches)} batches ({time.perf_counter() - t0:.1f} s, not timed)"
+    )
     engine = Engine(Config())
     # Issue 2's figure is the join stage alone: validation, OSI parsing, sequencing,
     # NBBO join, placement, signal verdicts and evidence.  The flow analytics after

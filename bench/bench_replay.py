@@ -60,9 +60,11 @@ def main() -> None:
     rec_s = time.perf_counter() - t0
     totals = engine.stats().totals
     raw = sum(totals[s] for s in ev.RAW_STREAMS)
-    print(f"recorded {args.seconds}s of {args.profile}: {totals[ev.OPTIONS_PRINTS]:,} option prints, "
-          f"{raw:,} raw events, {sum(totals.values()) - raw:,} derived, in {rec_s:.1f}s "
-          f"({totals[ev.OPTIONS_PRINTS] / rec_s:,.0f} option prints/s live pipeline + recording)")
+    print(
+        f"recorded {args.seconds}s of {args.profile}: {totals[ev.OPTIONS_PRINTS]:,} option prints, "
+        f"{raw:,} raw events, {sum(totals.values()) - raw:,} derived, in {rec_s:.1f}s "
+        f"({totals[ev.OPTIONS_PRINTS] / rec_s:,.0f} option prints/s live pipeline + recording)"
+    )
     path = rec.path
 
     reader = SessionReader(path)
@@ -75,21 +77,28 @@ def main() -> None:
             n += frame.height
         pos += MAX_CHUNK_NS
     dt = time.perf_counter() - t0
-    print(f"log reader alone: {n:,} raw events in {dt:.2f}s = {n / dt:,.0f} events/s "
-          "(target >= 2,000,000)")
+    print(
+        f"log reader alone: {n:,} raw events in {dt:.2f}s = {n / dt:,.0f} events/s "
+        "(target >= 2,000,000)"
+    )
 
     t0 = time.perf_counter()
-    derived, _ = replay_derived(cfg, path)
+    _derived, _ = replay_derived(cfg, path)
     dt = time.perf_counter() - t0
-    print(f"full compute pipeline: {n:,} raw events in {dt:.2f}s = {n / dt:,.0f} events/s "
-          f"({totals[ev.OPTIONS_PRINTS] / dt:,.0f} option prints/s)")
+    print(
+        f"full compute pipeline: {n:,} raw events in {dt:.2f}s = {n / dt:,.0f} events/s "
+        f"({totals[ev.OPTIONS_PRINTS] / dt:,.0f} option prints/s)"
+    )
 
     rcfg = Config()
     rcfg.paths.data_dir = str(tmp)
     rcfg.feed.adapter = "replay"
     feed = ReplayFeed(path, paused=True)
     replay = Engine(rcfg, feed)
-    replay.subscribe([ev.OPTIONS_ENRICHED, ev.EQUITIES_PRINTS], {ev.OPTIONS_ENRICHED: 25_000, ev.EQUITIES_PRINTS: 2_000})
+    replay.subscribe(
+        [ev.OPTIONS_ENRICHED, ev.EQUITIES_PRINTS],
+        {ev.OPTIONS_ENRICHED: 25_000, ev.EQUITIES_PRINTS: 2_000},
+    )
     rng = random.Random(1)
     lat = []
     for _ in range(args.seeks):
@@ -99,10 +108,15 @@ def main() -> None:
         feed._apply_commands()
         lat.append((time.perf_counter() - t0) * 1000)
     lat.sort()
-    print(f"seek latency over {args.seeks} random targets (ms): p50 {statistics.median(lat):.0f}  "
-          f"p99 {lat[int(0.99 * (len(lat) - 1))]:.0f}  max {lat[-1]:.0f}   (target p99 < 1000)")
+    print(
+        f"seek latency over {args.seeks} random targets (ms): p50 {statistics.median(lat):.0f}  "
+        f"p99 {lat[int(0.99 * (len(lat) - 1))]:.0f}  max {lat[-1]:.0f}   (target p99 < 1000)"
+    )
     size = sum(p.stat().st_size for p in (path / ev.OPTIONS_PRINTS).glob("*.parquet"))
-    print(f"bytes on disk per option print (sealed Parquet, zstd): {size / totals[ev.OPTIONS_PRINTS]:.1f}")
+    print(
+        "bytes on disk per option print (sealed Parquet, zstd): "
+        f"{size / totals[ev.OPTIONS_PRINTS]:.1f}"
+    )
     print(f"session left at {path}", file=sys.stderr)
 
 

@@ -115,9 +115,7 @@ def test_missing_field_and_bad_type():
     engine.ingest(batch(T0, prints=option_prints([GOOD]).drop("exchange")))
     wrong = option_prints([GOOD]).with_columns(pl.lit("lots").alias("size"))
     engine.ingest(batch(T0, prints=wrong))
-    assert engine.stats().rejected == {
-        ev.OPTIONS_PRINTS: {"missing_field": 1, "bad_type": 1}
-    }
+    assert engine.stats().rejected == {ev.OPTIONS_PRINTS: {"missing_field": 1, "bad_type": 1}}
 
 
 def test_unknown_stream_is_counted():

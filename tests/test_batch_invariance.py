@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,7 +38,7 @@ def to_batches(events: list[tuple], cuts: list[int]) -> list[ev.FeedBatch]:
     """Split arrival-ordered events at ``cuts``; each batch promises the min ts still to come."""
     bounds = sorted({c % (len(events) + 1) for c in cuts} | {0, len(events)})
     batches = []
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         chunk = events[lo:hi]
         rest = events[hi:]
         quotes = [
@@ -102,8 +104,6 @@ def test_synthetic_market_batching_invariance():
     coarse = []
     for i in range(0, len(fine), 7):
         group = fine[i : i + 7]
-        frames = {
-            s: pl.concat([g.frames[s] for g in group]) for s in group[0].frames
-        }
+        frames = {s: pl.concat([g.frames[s] for g in group]) for s in group[0].frames}
         coarse.append(ev.FeedBatch(frames, group[-1].watermark))
     assert run(coarse).equals(run(fine))

@@ -32,7 +32,9 @@ def test_defaults_are_the_seeds():
 
 
 def test_file_env_and_flags_layer_in_order(tmp_path):
-    path = write(tmp_path, "[signal]\nmin_notional = 5000\nmode = 'balanced'\n[nbbo]\nmax_age_ms = 800\n")
+    path = write(
+        tmp_path, "[signal]\nmin_notional = 5000\nmode = 'balanced'\n[nbbo]\nmax_age_ms = 800\n"
+    )
     env = {"ISLANDFLOW_SIGNAL__MIN_NOTIONAL": "7000", "ISLANDFLOW_UI__REFRESH_HZ": "12"}
     cfg = load_config(path, env=env, overrides={"signal.min_notional": 9000.0})
     assert cfg.signal.min_notional == 9000.0  # flag beats env beats file
@@ -44,10 +46,22 @@ def test_file_env_and_flags_layer_in_order(tmp_path):
 @pytest.mark.parametrize(
     ("toml", "needle"),
     [
-        ("[flow]\ncluster_window_ms = -5\n", "flow.cluster_window_ms = -5 is not allowed; expected an integer >= 1"),
-        ("[flow]\ncluster_window_ms = 'fast'\n", "flow.cluster_window_ms = 'fast' is not allowed; expected an integer"),
-        ("[signal]\nmode = 'yolo'\n", "signal.mode = 'yolo' is not allowed; expected one of smart-money, balanced, all"),
-        ("[signal]\nmin_notional = true\n", "signal.min_notional = True is not allowed; expected a number >= 0"),
+        (
+            "[flow]\ncluster_window_ms = -5\n",
+            "flow.cluster_window_ms = -5 is not allowed; expected an integer >= 1",
+        ),
+        (
+            "[flow]\ncluster_window_ms = 'fast'\n",
+            "flow.cluster_window_ms = 'fast' is not allowed; expected an integer",
+        ),
+        (
+            "[signal]\nmode = 'yolo'\n",
+            "signal.mode = 'yolo' is not allowed; expected one of smart-money, balanced, all",
+        ),
+        (
+            "[signal]\nmin_notional = true\n",
+            "signal.min_notional = True is not allowed; expected a number >= 0",
+        ),
         ("[signal]\nbogus = 1\n", "unknown key signal.bogus"),
         ("[nope]\nx = 1\n", "unknown section [nope]"),
         ("[synthetic]\nstart = 'yesterday'\n", "synthetic.start = 'yesterday' is not allowed"),
@@ -65,7 +79,7 @@ def test_bad_values_name_key_value_and_allowed(tmp_path, toml, needle):
 
 
 def test_bad_env_value_names_the_variable():
-    with pytest.raises(ConfigError, match="unknown key nbbo.bogus in environment variable"):
+    with pytest.raises(ConfigError, match=r"unknown key nbbo\.bogus in environment variable"):
         load_config(None, env={"ISLANDFLOW_NBBO__BOGUS": "1"})
     with pytest.raises(ConfigError, match=r"nbbo.max_age_ms = 'soon'"):
         load_config(None, env={"ISLANDFLOW_NBBO__MAX_AGE_MS": "soon"})
@@ -108,21 +122,48 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path):
 
 def test_cli_help_and_version():
     helptext = subprocess.run(
-        [sys.executable, "-m", "islandflow_tui", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "islandflow_tui", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     ).stdout
-    for flag in ("--config", "--profile", "--seed", "--start", "--signal-mode", "--preset",
-                 "--min-premium", "--theme", "--refresh-hz", "--data-dir", "--no-pace",
-                 "--print-config", "--version"):
+    for flag in (
+        "--config",
+        "--profile",
+        "--seed",
+        "--start",
+        "--signal-mode",
+        "--preset",
+        "--min-premium",
+        "--theme",
+        "--refresh-hz",
+        "--data-dir",
+        "--no-pace",
+        "--print-config",
+        "--version",
+    ):
         assert flag in helptext
     version = subprocess.run(
-        [sys.executable, "-m", "islandflow_tui", "--version"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "islandflow_tui", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert version.returncode == 0 and version.stdout.startswith("islandflow 0.")
 
 
 def test_cli_flags_override_env(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "islandflow_tui", "--profile", "firehose", "--seed", "42", "--print-config"],
+        [
+            sys.executable,
+            "-m",
+            "islandflow_tui",
+            "--profile",
+            "firehose",
+            "--seed",
+            "42",
+            "--print-config",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

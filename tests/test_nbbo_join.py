@@ -36,7 +36,9 @@ def test_quote_exactly_at_max_age_is_in_force():
 
 
 def test_quote_one_ns_past_max_age_is_stale():
-    row = one([{**Q, "ts": T0}], {"ts": T0 + 1000 * MS + 1, "symbol": SPY_C, "price": 1.1, "size": 1})
+    row = one(
+        [{**Q, "ts": T0}], {"ts": T0 + 1000 * MS + 1, "symbol": SPY_C, "price": 1.1, "size": 1}
+    )
     assert row["placement"] == "STALE"
     assert row["bid"] == 1.0  # the stale quote stays visible on the row
 
@@ -57,7 +59,9 @@ def test_quote_one_ns_after_print_is_not_used():
 
 
 def test_quote_of_another_contract_is_not_used():
-    row = one([{**Q, "ts": T0, "symbol": SPY_P}], {"ts": T0 + 1, "symbol": SPY_C, "price": 1, "size": 1})
+    row = one(
+        [{**Q, "ts": T0, "symbol": SPY_P}], {"ts": T0 + 1, "symbol": SPY_C, "price": 1, "size": 1}
+    )
     assert row["placement"] == "NO_NBBO"
 
 
@@ -95,13 +99,19 @@ def test_placement_at_every_boundary(price, label):
     ("price", "label"), [(1.05, "MID"), (1.06, "AA"), (1.04, "BB"), (1.0505, "MID")]
 )
 def test_locked_quote(price, label):
-    row = one([{**Q, "ts": T0, "bid": 1.05, "ask": 1.05}], {"ts": T0 + 1, "symbol": SPY_C, "price": price, "size": 1})
+    row = one(
+        [{**Q, "ts": T0, "bid": 1.05, "ask": 1.05}],
+        {"ts": T0 + 1, "symbol": SPY_C, "price": price, "size": 1},
+    )
     assert row["quote_state"] == "LOCKED"
     assert row["placement"] == label
 
 
 def test_crossed_quote_gives_no_side():
-    row = one([{**Q, "ts": T0, "bid": 1.2, "ask": 1.1}], {"ts": T0 + 1, "symbol": SPY_C, "price": 1.15, "size": 1})
+    row = one(
+        [{**Q, "ts": T0, "bid": 1.2, "ask": 1.1}],
+        {"ts": T0 + 1, "symbol": SPY_C, "price": 1.15, "size": 1},
+    )
     assert row["quote_state"] == "CROSSED"
     assert row["placement"] == "CROSSED"
     assert row["spread"] == pytest.approx(-0.1)
@@ -123,7 +133,9 @@ def test_enriched_fields_and_evidence():
 def test_prints_wait_for_the_watermark_and_see_later_arriving_quotes():
     engine = Engine(Config())
     # print at T0+10 arrives first; the feed only promises ts >= T0 so it must wait
-    out = engine.ingest(batch(T0, prints=option_prints([{"ts": T0 + 10, "symbol": SPY_C, "price": 1.1, "size": 1}])))
+    out = engine.ingest(
+        batch(T0, prints=option_prints([{"ts": T0 + 10, "symbol": SPY_C, "price": 1.1, "size": 1}]))
+    )
     assert ev.OPTIONS_ENRICHED not in out
     # the quote stamped before the print arrives in the next batch
     out = engine.ingest(batch(T0 + 20, quotes=option_quotes([{**Q, "ts": T0 + 5}])))
@@ -135,7 +147,10 @@ def test_quote_state_carries_across_batches():
     engine = Engine(Config())
     engine.ingest(batch(T0 + 1, quotes=option_quotes([{**Q, "ts": T0}])))
     out = engine.ingest(
-        batch(T0 + 600 * MS, prints=option_prints([{"ts": T0 + 500 * MS, "symbol": SPY_C, "price": 1.0, "size": 1}]))
+        batch(
+            T0 + 600 * MS,
+            prints=option_prints([{"ts": T0 + 500 * MS, "symbol": SPY_C, "price": 1.0, "size": 1}]),
+        )
     )
     assert out[ev.OPTIONS_ENRICHED]["placement"].to_list() == ["B"]
 
@@ -143,5 +158,7 @@ def test_quote_state_carries_across_batches():
 def test_max_age_is_configurable():
     cfg = Config()
     cfg.nbbo.max_age_ms = 10
-    row = one([{**Q, "ts": T0}], {"ts": T0 + 11 * MS, "symbol": SPY_C, "price": 1.1, "size": 1}, cfg)
+    row = one(
+        [{**Q, "ts": T0}], {"ts": T0 + 11 * MS, "symbol": SPY_C, "price": 1.1, "size": 1}, cfg
+    )
     assert row["placement"] == "STALE"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -112,11 +113,11 @@ async def _next_second(engine: Engine, feed: ReplayFeed, sub) -> dict[str, pl.Da
 def test_live_recording_writes_checkpoints(session):
     cps = list_checkpoints(session)
     assert len(cps) >= 6
-    assert all(b - a >= 5 * ev.NS_PER_S for a, b in zip(cps, cps[1:], strict=False))
+    assert all(b - a >= 5 * ev.NS_PER_S for a, b in itertools.pairwise(cps))
 
 
 def test_seek_backwards_and_home_end(session):
-    engine, feed = replay_engine(session)
+    _engine, feed = replay_engine(session)
     for command, arg, expect in [
         ("seek", T0 + 20 * ev.NS_PER_S, T0 + 20 * ev.NS_PER_S),
         ("step", -7 * ev.NS_PER_S, T0 + 13 * ev.NS_PER_S),
@@ -130,7 +131,7 @@ def test_seek_backwards_and_home_end(session):
 
 
 def test_next_and_previous_alert(session):
-    engine, feed = replay_engine(session)
+    _engine, feed = replay_engine(session)
     alerts = feed._alerts
     assert len(alerts) >= 3
     feed.control("next_alert")
@@ -182,7 +183,12 @@ def test_verify_detects_a_tampered_stream(session, tmp_path):
     shutil.copytree(session, copy)
     seg = sorted((copy / ev.OPTIONS_ENRICHED).glob("*.parquet"))[0]
     df = pl.read_parquet(seg)
-    df = df.with_columns(pl.when(pl.col("seq") == 5).then(pl.lit("BB")).otherwise(pl.col("placement")).alias("placement"))
+    df = df.with_columns(
+        pl.when(pl.col("seq") == 5)
+        .then(pl.lit("BB"))
+        .otherwise(pl.col("placement"))
+        .alias("placement")
+    )
     meta = pl.read_parquet_metadata(seg) if hasattr(pl, "read_parquet_metadata") else None
     import pyarrow.parquet as pq
 
@@ -204,8 +210,9 @@ def test_verify_detects_a_tampered_stream(session, tmp_path):
 def test_export_parquet_and_csv(session, tmp_path):
     out = tmp_path / "p.parquet"
     proc = subprocess.run(
-        [sys.executable, "-m", "islandflow_tui", "export", str(session), "--stream",
-         ev.OPTIONS_PRINTS, "--from", "+5", "--to", "+10", "--format", "parquet", "--out", str(out)],
+        [sys.executable, "-m", "islandflow_tui", "export", str(session),
+         "--stream", ev.OPTIONS_PRINTS, "--from", "+5", "--to", "+10",
+         "--format", "parquet", "--out", str(out)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -249,7 +256,10 @@ def test_merge_order_is_total_and_stable(events, perm):
         out: dict[str, list[tuple[int, int]]] = {}
         for stream, ts, seq in evts:
             out.setdefault(stream, []).append((ts, seq))
-        return {s: pl.DataFrame(rows, schema={"ts": pl.Int64, "seq": pl.Int64}, orient="row") for s, rows in out.items()}
+        return {
+            s: pl.DataFrame(rows, schema={"ts": pl.Int64, "seq": pl.Int64}, orient="row")
+            for s, rows in out.items()
+        }
 
     a = merge_order(frames(events))
     shuffled = list(events)

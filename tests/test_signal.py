@@ -31,7 +31,9 @@ def verdict(
     q = quote if quote is not None else (AQ if symbol == AAPL_C else SQ)
     quotes = option_quotes([{**q, "ts": T0}]) if q else option_quotes([])
     pts = T0 + int(age_ms * MS)
-    prints = option_prints([{"ts": pts, "symbol": symbol, "price": price, "size": size, "flags": flags}])
+    prints = option_prints(
+        [{"ts": pts, "symbol": symbol, "price": price, "size": size, "flags": flags}]
+    )
     engine.ingest(batch(0, quotes=quotes, prints=prints))
     return engine.flush()[ev.OPTIONS_ENRICHED].row(0, named=True)
 
@@ -81,7 +83,11 @@ def test_iso_mid_print_needs_only_the_base_min():
 
 def test_no_nbbo_rejected_by_smart_money():
     row = verdict(2.5, 1000, quote={})
-    assert (row["placement"], row["signal_reason"], row["signal_pass"]) == ("NO_NBBO", "no_nbbo", False)
+    assert (row["placement"], row["signal_reason"], row["signal_pass"]) == (
+        "NO_NBBO",
+        "no_nbbo",
+        False,
+    )
 
 
 @pytest.mark.parametrize(("age_ms", "reason"), [(1500, "pass"), (1500.000001, "stale_nbbo")])

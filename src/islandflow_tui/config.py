@@ -24,9 +24,10 @@ import platformdirs
 APP_NAME = "islandflow"
 ENV_PREFIX = "ISLANDFLOW_"
 
-SEED_ETF_UNDERLYINGS = (
-    "SPY,QQQ,IWM,DIA,TLT,GLD,SLV,XLF,XLE,XLV,XLI,XLP,XLU,XLY,SMH,ARKK".split(",")
-)
+SEED_ETF_UNDERLYINGS = [
+    *("SPY", "QQQ", "IWM", "DIA", "TLT", "GLD", "SLV", "XLF"),
+    *("XLE", "XLV", "XLI", "XLP", "XLU", "XLY", "SMH", "ARKK"),
+]
 
 
 class ConfigError(ValueError):
@@ -37,8 +38,8 @@ def knob(
     default: Any,
     doc: str,
     *,
-    min: float | None = None,  # noqa: A002 - reads naturally at the call sites
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
     choices: tuple[str, ...] | None = None,
     env: str | None = None,
 ) -> Any:
@@ -111,7 +112,9 @@ class SignalConfig:
     """Signal filter over enriched option prints (seed: OPTIONS_SIGNAL_*)."""
 
     mode: str = knob(
-        "smart-money", "policy: smart-money, balanced or all", choices=("smart-money", "balanced", "all")
+        "smart-money",
+        "policy: smart-money, balanced or all",
+        choices=("smart-money", "balanced", "all"),
     )
     min_notional: float = knob(10_000.0, "base minimum premium ($)", min=0)
     etf_min_notional: float = knob(50_000.0, "minimum premium for ETF underlyings ($)", min=0)
@@ -229,8 +232,12 @@ class ClassifierConfig:
     sweep_min_premium_z: float = knob(2.0, "sweep classifiers: premium z instead of premium")
     spike_min_premium: float = knob(20_000.0, "unusual spike: premium ($)", min=0)
     spike_min_size: int = knob(400, "unusual spike: contracts", min=1)
-    spike_min_premium_z: float = knob(2.5, "unusual spike: premium z instead of size+premium")
-    spike_min_size_z: float = knob(2.0, "unusual spike: size z instead of size+premium")
+    spike_min_premium_z: float = knob(
+        2.5, "unusual spike: premium z that confirms it (or size z), once z may gate"
+    )
+    spike_min_size_z: float = knob(
+        2.0, "unusual spike: size z that confirms it (or premium z), once z may gate"
+    )
     z_min_samples: int = knob(12, "baseline observations before any z-score may gate", min=2)
     min_nbbo_coverage: float = knob(
         0.5, "share of a packet's prints with a usable NBBO (every packet classifier)", min=0, max=1
@@ -277,7 +284,9 @@ class AlertConfig:
 class UiConfig:
     """The terminal UI."""
 
-    theme: str = knob("islandflow", "Textual theme name (islandflow, islandflow-light or any built-in)")
+    theme: str = knob(
+        "islandflow", "Textual theme name (islandflow, islandflow-light or any built-in)"
+    )
     refresh_hz: float = knob(15.0, "screen repaint rate from engine state", min=1, max=60)
     hot_window_options: int = knob(
         25_000, "option prints kept in the tape's hot window", min=100, max=1_000_000
@@ -334,7 +343,9 @@ class LogConfig:
         "sealed segments are always fsync'd",
     )
     max_disk_gb: float = knob(
-        20.0, "retention: remove the oldest sealed sessions above this many GB (0 = no limit)", min=0
+        20.0,
+        "retention: remove the oldest sealed sessions above this many GB (0 = no limit)",
+        min=0,
     )
     max_days: float = knob(
         30.0, "retention: remove sealed sessions older than this many days (0 = keep)", min=0

@@ -34,7 +34,9 @@ from islandflow_tui.config import SignalConfig
 from islandflow_tui.engine import events as ev
 
 
-def _verdict(cfg: SignalConfig, max_age_ns_signal: int, factor: float, strict_nbbo: bool) -> pl.Expr:
+def _verdict(
+    cfg: SignalConfig, max_age_ns_signal: int, factor: float, strict_nbbo: bool
+) -> pl.Expr:
     premium = pl.col("premium")
     placement = pl.col("placement")
     is_etf = pl.col("root").is_in(cfg.etf_underlyings)
