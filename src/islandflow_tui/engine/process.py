@@ -20,9 +20,11 @@ Shape:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import multiprocessing as mp
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -40,6 +42,7 @@ from islandflow_tui.engine.ingest.base import FeedState, FeedStatus
 log = logging.getLogger("islandflow.engine.process")
 
 SEND_HZ = 30.0
+ENGINE_NICENESS = 10
 
 
 def _to_ipc(frame: pl.DataFrame) -> bytes:
@@ -59,6 +62,10 @@ def _child_main(cfg: Config, conn: Connection, subs: list[tuple[int, list[str], 
     from islandflow_tui.logs import setup_logging
 
     setup_logging(cfg)
+    # The UI process must win the CPU when both want it: polars fans engine work
+    # out over every core, and a starved UI is event-loop lag the user feels.
+    with contextlib.suppress(OSError):
+        os.nice(ENGINE_NICENESS)
     send_lock = threading.Lock()
 
     def send(msg: tuple[Any, ...]) -> bool:
