@@ -268,3 +268,17 @@ def test_merge_order_is_total_and_stable(events, perm):
     assert a.equals(b)
     keys = [(ts, ev.STREAM_ORDER[s], seq) for s, ts, seq in a.iter_rows()]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
+
+
+def test_checkpoints_stop_at_their_disk_budget(tmp_path):
+    cfg = live_config(tmp_path)
+    cfg.log.max_disk_gb = 0.00001  # ~10 kB of checkpoints: the first one exceeds it
+    engine = Engine(cfg, build_adapter(cfg))
+    rec, _ = attach_recording(engine, cfg)
+    assert rec is not None and rec.path is not None
+    for _ in range(200):
+        engine.ingest(engine.adapter.market.next_batch())
+    finish_recording(engine, rec)
+    assert len(list_checkpoints(rec.path)) == 1
+    # the session itself is complete and replays
+    assert (rec.path / ev.OPTIONS_PRINTS).is_dir()

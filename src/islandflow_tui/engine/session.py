@@ -83,9 +83,24 @@ def attach_recording(engine: Engine, cfg: Config) -> tuple[SessionRecorder | Non
     if path is not None:
         from islandflow_tui.engine.replay import save_checkpoint
 
+        # Checkpoints are an optimisation: at firehose rates one is tens of MB, so
+        # they get a quarter of the retention budget; past it, seeks fast-forward
+        # from the last one written (slower, still exact).
+        budget = int(cfg.log.max_disk_gb * 2**30 / 4) if cfg.log.max_disk_gb else 0
+        used = [0]
+
         def sink(watermark: int, state: dict) -> None:
-            if not recorder.error:
-                save_checkpoint(path, watermark, state)
+            if recorder.error or (budget and used[0] >= budget):
+                return
+            save_checkpoint(path, watermark, state)
+            folder = path / "checkpoints" / f"{watermark:020d}"
+            used[0] += sum(f.stat().st_size for f in folder.glob("*.arrow"))
+            if budget and used[0] >= budget:
+                log.warning(
+                    "checkpoints reached %.1f GB (a quarter of log.max_disk_gb); "
+                    "no more for this session",
+                    used[0] / 2**30,
+                )
 
         engine.set_checkpoint_sink(sink, int(cfg.replay.checkpoint_interval_s * ev.NS_PER_S))
     engine.recorder = recorder
