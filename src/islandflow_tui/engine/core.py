@@ -219,8 +219,6 @@ class Engine:
         meta = dict(state["engine.meta"].iter_rows())
         self._osi.load(state["engine.osi"])
         compute_state = {k: v for k, v in state.items() if not k.startswith("engine.")}
-        compute_state.setdefault("nbbo.pending_prints", None)
-        compute_state.setdefault("nbbo.pending_quotes", None)
         self.compute = Compute(self.cfg)
         self.compute.restore(compute_state)
         self.watermark = int(meta["watermark"])

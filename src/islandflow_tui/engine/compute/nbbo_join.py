@@ -67,6 +67,14 @@ class NbboJoin:
             "pending_quotes": _concat(self._pending_quotes),
         }
 
+    def restore(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state`; absent or None pending parts mean nothing pending
+        (an engine checkpoint drops them: replay re-feeds raw rows from its watermark)."""
+        self._last_quote = state["last_quote"]
+        prints, quotes = state.get("pending_prints"), state.get("pending_quotes")
+        self._pending_prints = [prints] if prints is not None else []
+        self._pending_quotes = [quotes] if quotes is not None else []
+
     @property
     def contracts_quoted(self) -> int:
         return self._last_quote.height

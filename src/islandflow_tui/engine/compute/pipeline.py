@@ -105,15 +105,7 @@ class Compute:
         def part(prefix: str) -> dict[str, pl.DataFrame]:
             return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
 
-        nbbo = part("nbbo.")
-        # NbboJoin has no restore() yet; its state is three frames it keeps as attributes
-        self.nbbo._last_quote = nbbo["last_quote"]
-        self.nbbo._pending_prints = (
-            [nbbo["pending_prints"]] if nbbo.get("pending_prints") is not None else []
-        )
-        self.nbbo._pending_quotes = (
-            [nbbo["pending_quotes"]] if nbbo.get("pending_quotes") is not None else []
-        )
+        self.nbbo.restore(part("nbbo."))
         self.side.restore(part("side."))
         self.packets.restore(part("packets."))
         self.structures.restore(part("structures."))
