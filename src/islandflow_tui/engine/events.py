@@ -579,3 +579,21 @@ class FeedBatch:
     #: rows already carry the engine's full stream schema with seq and id (a replay
     #: of recorded events): the engine does not validate or re-sequence them
     recorded: bool = False
+    #: the feed lost data before this batch (a reconnect): shown to the user, never hidden
+    gap: FeedGap | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedGap:
+    """A stretch of event time a live feed could not deliver (disconnect to resubscribe).
+
+    ``start_ts`` is the last event time received before the loss, ``end_ts`` the first
+    after it (ns); ``reason`` is a short human line ("connection reset; reconnected
+    after 3 attempts").  Events inside the gap are missing, not late: the engine does
+    not wait for them.
+    """
+
+    feed: str
+    start_ts: int
+    end_ts: int
+    reason: str
