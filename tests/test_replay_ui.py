@@ -533,6 +533,28 @@ async def test_scrub_bar_click_seeks_and_the_tape_matches_a_straight_replay(
         assert_tape_matches(rig, expected_target)
 
 
+async def test_scrub_bar_drag_previews_then_seeks_on_release(rig: ReplayRig) -> None:
+    async with rig.app.run_test(size=(80, 24)) as pilot:
+        await rig.settle(pilot)
+        bar = rig.bar
+        start_pos = rig.state.position_ns
+        a, b = bar.bar_width // 5, bar.bar_width * 3 // 5
+        await pilot.mouse_down(ScrubBar, offset=(1 + a, 1))
+        await pilot.hover(ScrubBar, offset=(1 + b, 1))
+        await pilot.pause()
+        # the head and its label follow the pointer; the replay has not moved
+        assert bar.drag_ns == bar.ts_of(b)
+        assert bar.render().plain.split("\n")[0][b] == "▼"
+        assert et_time(bar.ts_of(b)) in bar.render().plain.split("\n")[2]
+        assert rig.state.position_ns == start_pos
+        await pilot.mouse_up(ScrubBar, offset=(1 + b, 1))
+        await rig.settle(pilot)
+        assert bar.drag_ns == -1
+        assert rig.state.position_ns == bar.ts_of(b)
+        (expected,) = straight_tapes(rig, [bar.ts_of(b)])
+        assert_tape_matches(rig, expected)
+
+
 async def test_segment_warnings_are_notified_once(replay_master: Path, tmp_path: Path) -> None:
     path = copy_session(replay_master, tmp_path / "src")
     bad = next((path / ev.EQUITIES_QUOTES).glob("*.parquet"))

@@ -1,7 +1,10 @@
 """The replay scrub bar, and the replay keys any live screen mixes in.
 
 ``ScrubBar`` is three lines painted from attributes its screen sets (attributes
-down); clicking it posts ``ScrubBar.Seek`` (messages up)::
+down); clicking it, or dragging along it and letting go, posts ``ScrubBar.Seek``
+(messages up).  While a drag is held the head and its time label follow the
+pointer without seeking: a seek restores a checkpoint and fast-forwards, so one per
+pointer move would queue dozens; the one on release is the one that matters::
 
     ◆ ◆◆   ◆     ▼    ◆   ◆◆              alerts (◆) and the play head (▼)
     ▂▃▅▇█▆▅▃▂▂▃▅▆▇▇█▆▅▃▂▁▁▂▃▄▅▆▇█▇▆▅▄▃▂   option prints per column over the session
@@ -33,7 +36,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
-from textual.events import Click
+from textual.events import Click, MouseDown, MouseMove, MouseUp
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
@@ -147,6 +150,8 @@ class ScrubBar(Widget):
     #: the replay's ``--from`` / ``--to`` range (0 = the span's own edge)
     play_from_ns: reactive[int] = reactive(0)
     play_to_ns: reactive[int] = reactive(0)
+    #: where a held drag points (-1: no drag); drawn as the head until release
+    drag_ns: reactive[int] = reactive(-1)
 
     @dataclass
     class Seek(Message):
@@ -190,12 +195,37 @@ class ScrubBar(Widget):
         return self._marks[1]
 
     # -- input ------------------------------------------------------------------
-    def on_click(self, event: Click) -> None:
+    def on_mouse_down(self, event: MouseDown) -> None:
         offset = event.get_content_offset(self)
-        if offset is None or self.end_ns <= self.start_ns:
+        if offset is None or self.end_ns <= self.start_ns or event.button != 1:
             return
         event.stop()
-        self.post_message(self.Seek(self, self.ts_of(offset.x)))
+        self.capture_mouse()
+        self.drag_ns = self.ts_of(offset.x)
+
+    def on_mouse_move(self, event: MouseMove) -> None:
+        if self.drag_ns < 0:
+            return
+        event.stop()
+        # captured: the pointer may leave the bar; clamp to its ends
+        self.drag_ns = self.ts_of(event.get_content_offset_capture(self).x)
+
+    def on_mouse_up(self, event: MouseUp) -> None:
+        if self.drag_ns < 0:
+            return
+        event.stop()
+        self.release_mouse()
+        target = self.ts_of(event.get_content_offset_capture(self).x)
+        self.drag_ns = -1
+        self.post_message(self.Seek(self, target))
+
+    def on_click(self, event: Click) -> None:
+        event.stop()  # the seek went with the button's release
+
+    @property
+    def head_ns(self) -> int:
+        """The time the head shows: the drag target while dragging, else the play head."""
+        return self.drag_ns if self.drag_ns >= 0 else self.position_ns
 
     # -- painting ---------------------------------------------------------------
     def render(self) -> Text:
@@ -203,7 +233,7 @@ class ScrubBar(Widget):
         if width <= 0:
             return Text()
         style = self.get_component_rich_style
-        head = self.column_of(self.position_ns)
+        head = self.column_of(self.head_ns)
         lines = [
             self._marker_line(width, head, style),
             self._spark_line(width, head, style),
@@ -248,7 +278,7 @@ class ScrubBar(Widget):
     def _label_line(self, width: int, head: int, style: Any) -> Text:
         if self.end_ns <= self.start_ns:
             return Text(" " * width)
-        pos = et_time(self.position_ns)
+        pos = et_time(self.head_ns)
         start = et_time(self.start_ns)
         end = et_time(self.end_ns)
         cells: list[tuple[str, Style | str]] = [(" ", "")] * width
