@@ -366,6 +366,12 @@ class ReplayConfig:
     checkpoint_interval_s: float = knob(
         10.0, "event time between engine checkpoints (a seek fast-forwards at most this)", min=0.5
     )
+    checkpoint_max_events: int = knob(
+        750_000,
+        "also checkpoint after this many raw events, so a seek's fast-forward stays short "
+        "at firehose rates (0: time only)",
+        min=0,
+    )
 
 
 @dataclass

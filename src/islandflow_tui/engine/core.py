@@ -24,6 +24,7 @@ import polars as pl
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.bus import Bus, DisplayFeed, LosslessCallback
+from islandflow_tui.engine.checkpoints import CheckpointClock
 from islandflow_tui.engine.compute.pipeline import Compute
 from islandflow_tui.engine.ingest.base import FeedAdapter, FeedState, FeedStatus
 from islandflow_tui.engine.validate import OsiCache, validate
@@ -109,8 +110,7 @@ class Engine:
         self.quiet = False
         self.recorder: Any = None  # SessionRecorder when this run is recorded
         self._checkpoint_sink: Callable[[int, dict[str, pl.DataFrame]], None] | None = None
-        self._checkpoint_interval = 0
-        self._next_checkpoint = 0
+        self._checkpoint_clock: CheckpointClock | None = None
         bind = getattr(adapter, "bind", None)
         if callable(bind):
             bind(self)
@@ -185,7 +185,7 @@ class Engine:
         derived = self.compute.process(accepted, self.watermark)
         if not self.quiet:
             self._publish_derived(derived)
-        self._maybe_checkpoint()
+        self._maybe_checkpoint(sum(f.height for f in accepted.values()))
         elapsed_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
             for stream, frame in (*published.items(), *derived.items()):
@@ -235,25 +235,26 @@ class Engine:
         self._rates = _RateMeter()
 
     def set_checkpoint_sink(
-        self, sink: Callable[[int, dict[str, pl.DataFrame]], None] | None, interval_ns: int
+        self,
+        sink: Callable[[int, dict[str, pl.DataFrame]], None] | None,
+        interval_ns: int,
+        max_events: int = 0,
     ) -> None:
         """Call ``sink(watermark, checkpoint())`` each time event time crosses a
-        multiple of ``interval_ns`` (live recording persists them for fast seeks)."""
+        multiple of ``interval_ns`` or ``max_events`` raw events have been ingested
+        since the last one (live recording persists them for fast seeks)."""
         self._checkpoint_sink = sink
-        self._checkpoint_interval = interval_ns
-        self._next_checkpoint = 0
+        self._checkpoint_clock = CheckpointClock(interval_ns, max_events)
 
-    def _maybe_checkpoint(self) -> None:
-        sink = self._checkpoint_sink
-        if sink is None or self.watermark < self._next_checkpoint:
+    def _maybe_checkpoint(self, new_events: int) -> None:
+        sink, clock = self._checkpoint_sink, self._checkpoint_clock
+        if sink is None or clock is None or not clock.due(self.watermark, new_events):
             return
-        interval = self._checkpoint_interval
-        if self._next_checkpoint:
-            try:
-                sink(self.watermark, self.checkpoint())
-            except Exception:  # a checkpoint is an optimisation: never fatal
-                log.exception("checkpoint failed")
-        self._next_checkpoint = (self.watermark // interval + 1) * interval
+        try:
+            sink(self.watermark, self.checkpoint())
+        except Exception:  # a checkpoint is an optimisation: never fatal
+            log.exception("checkpoint failed")
+        clock.taken(self.watermark)
 
     def flush(self) -> dict[str, pl.DataFrame]:
         """Finalise every open window (end of input)."""

@@ -571,6 +571,8 @@ class SessionRecorder:
         self.cfg = cfg_log
         self.data_dir = Path(root_data_dir)
         self.session_id = ""
+        #: the background writer of this session's checkpoints (engine/checkpoints.py)
+        self.checkpoint_writer: Any = None
         self.path: Path | None = None
         self._flush_s = max(cfg_log.flush_interval_ms, 1) / 1000.0
         self._seg_max_bytes = max(int(cfg_log.segment_max_mb * 2**20), 1)

@@ -23,6 +23,7 @@ import queue
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.checkpoints import CheckpointClock
 from islandflow_tui.engine.ingest.base import FeedAdapter, FeedStatus
 from islandflow_tui.engine.log import SessionReader, read_segment
 
@@ -50,6 +52,8 @@ MAX_CHUNK_NS = 1 * ev.NS_PER_S  # largest step at "max" speed
 #: fast-forward step: output does not depend on batching and each batch has a fixed
 #: cost, so a seek fast-forwards a whole checkpoint interval in one or two batches
 FF_CHUNK_NS = 15 * ev.NS_PER_S
+#: checkpoints kept in memory after loading (each is a few MB to tens of MB)
+LOADED_CHECKPOINTS = 2
 
 
 def merge_order(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -248,6 +252,7 @@ class ReplayFeed(FeedAdapter):
         ts_to: int | None = None,
         speed: float | None = 1.0,
         checkpoint_interval_s: float = 10.0,
+        checkpoint_max_events: int = 0,
         paused: bool = False,
     ) -> None:
         super().__init__()
@@ -261,8 +266,12 @@ class ReplayFeed(FeedAdapter):
         self.speed = speed
         self.paused = paused
         self.interval_ns = int(checkpoint_interval_s * ev.NS_PER_S)
+        self._clock = CheckpointClock(self.interval_ns, checkpoint_max_events)
         self._checkpoints = list_checkpoints(self.path)
         self._memory_checkpoints: dict[int, dict[str, pl.DataFrame]] = {}
+        #: the last checkpoints loaded from disk: stepping back and forth around one
+        #: spot (arrow keys, a drag) restores without reading it again
+        self._loaded: OrderedDict[int, dict[str, pl.DataFrame]] = OrderedDict()
         self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._closed = False
         self._engine: Engine | None = None
@@ -315,11 +324,11 @@ class ReplayFeed(FeedAdapter):
         if self.start_ns > self.source.first_ts:
             self._seek(self.start_ns)
         last = time.perf_counter()
-        next_cp = (self.position // self.interval_ns + 1) * self.interval_ns
+        self._clock.start(self.position)
         while not self._closed:
             if self._apply_commands():
                 last = time.perf_counter()
-                next_cp = (self.position // self.interval_ns + 1) * self.interval_ns
+                self._clock.start(self.position)
             if self.paused or self.position >= self.end_ns:
                 await asyncio.sleep(0.02)
                 last = time.perf_counter()
@@ -339,9 +348,9 @@ class ReplayFeed(FeedAdapter):
             with self._lock:
                 self.position = t1
             yield batch  # the engine ingests it before we resume
-            if self.position >= next_cp:
+            if self._clock.due(self.position, sum(f.height for f in batch.frames.values())):
                 self._take_checkpoint()
-                next_cp = (self.position // self.interval_ns + 1) * self.interval_ns
+                self._clock.taken(self.position)
         self.set_state(FeedStatus.STOPPED)
 
     def _apply_commands(self) -> bool:
@@ -390,7 +399,12 @@ class ReplayFeed(FeedAdapter):
     # -- seeking ----------------------------------------------------------------
     def _take_checkpoint(self) -> None:
         engine = self._engine
-        if engine is None or self.position in self._checkpoints:
+        if engine is None:
+            return
+        # the recording (or an earlier replay) may already have one since the last
+        # time the clock was armed: a seek would use that one just as well
+        i = bisect.bisect_right(self._checkpoints, self.position) - 1
+        if i >= 0 and self._checkpoints[i] > self._clock.armed_at:
             return
         state = engine.checkpoint()
         try:
@@ -410,8 +424,16 @@ class ReplayFeed(FeedAdapter):
         if best_mem is not None and (best_disk is None or best_mem > best_disk):
             return best_mem, self._memory_checkpoints[best_mem]
         if best_disk is not None:
+            cached = self._loaded.get(best_disk)
+            if cached is not None:
+                self._loaded.move_to_end(best_disk)
+                return best_disk, {k: v.clone() for k, v in cached.items()}
             try:
-                return best_disk, load_checkpoint(self.path, best_disk)
+                state = load_checkpoint(self.path, best_disk)
+                self._loaded[best_disk] = state
+                while len(self._loaded) > LOADED_CHECKPOINTS:
+                    self._loaded.popitem(last=False)
+                return best_disk, {k: v.clone() for k, v in state.items()}
             except Exception as exc:
                 log.warning("checkpoint %s unreadable (%s); ignoring it", best_disk, exc)
                 self._checkpoints.remove(best_disk)

@@ -81,6 +81,7 @@ def attach_recording(engine: Engine, cfg: Config) -> tuple[SessionRecorder | Non
     engine.subscribe_lossless(recorder.streams, recorder.write)
     path = recorder.path
     if path is not None:
+        from islandflow_tui.engine.checkpoints import CheckpointWriter
         from islandflow_tui.engine.replay import save_checkpoint
 
         # Checkpoints are an optimisation: at firehose rates one is tens of MB, so
@@ -89,7 +90,7 @@ def attach_recording(engine: Engine, cfg: Config) -> tuple[SessionRecorder | Non
         budget = int(cfg.log.max_disk_gb * 2**30 / 4) if cfg.log.max_disk_gb else 0
         used = [0]
 
-        def sink(watermark: int, state: dict) -> None:
+        def write(watermark: int, state: dict) -> None:
             if recorder.error or (budget and used[0] >= budget):
                 return
             save_checkpoint(path, watermark, state)
@@ -102,7 +103,13 @@ def attach_recording(engine: Engine, cfg: Config) -> tuple[SessionRecorder | Non
                     used[0] / 2**30,
                 )
 
-        engine.set_checkpoint_sink(sink, int(cfg.replay.checkpoint_interval_s * ev.NS_PER_S))
+        writer = CheckpointWriter(write)
+        recorder.checkpoint_writer = writer
+        engine.set_checkpoint_sink(
+            writer.submit,
+            int(cfg.replay.checkpoint_interval_s * ev.NS_PER_S),
+            cfg.replay.checkpoint_max_events,
+        )
     engine.recorder = recorder
     return recorder, notes
 
@@ -116,6 +123,9 @@ def finish_recording(engine: Engine, recorder: SessionRecorder | None) -> None:
         engine.flush()
     except Exception:
         log.exception("final flush failed")
+    writer = getattr(recorder, "checkpoint_writer", None)
+    if writer is not None:
+        writer.close()
     recorder.close()
 
 
@@ -199,6 +209,7 @@ def build_replay_feed(cfg: Config) -> ReplayFeed:
         ts_to=parse_time(cfg.replay.end, first),
         speed=parse_speed(cfg.replay.speed),
         checkpoint_interval_s=cfg.replay.checkpoint_interval_s,
+        checkpoint_max_events=cfg.replay.checkpoint_max_events,
         paused=cfg.replay.paused,
     )
 
