@@ -26,7 +26,7 @@ t_spawn = float(os.environ["BENCH_T_SPAWN"])
 from islandflow_tui.config import load_config
 from islandflow_tui.app import make_app
 cfg = load_config(None, env={}, overrides={"synthetic.profile": "realistic", "log.record": False})
-app = make_app(cfg)
+app = make_app(cfg, tune_gc=True)
 orig = app.tick
 def tick():
     orig()
@@ -64,7 +64,7 @@ def firehose(seconds: float, profile: str) -> None:
     from islandflow_tui.config import load_config
 
     cfg = load_config(None, env={}, overrides={"synthetic.profile": profile, "log.record": False})
-    app = make_app(cfg)
+    app = make_app(cfg, tune_gc=True)
     proc = psutil.Process()
     lags: list[float] = []
     lag_at: list[float] = []

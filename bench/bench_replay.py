@@ -11,8 +11,10 @@
    rebuild the display streams): p50 / p99 / max.
 
 A seek costs one checkpoint load plus at most one checkpoint interval of
-fast-forward, so its latency depends on the interval and the event rate, not on the
-session's length; the session length only changes how many checkpoints exist.
+fast-forward (``replay.checkpoint_interval_s`` of event time or
+``replay.checkpoint_max_events`` raw events, whichever is less), so its latency does
+not depend on the session's length; the length only changes how many checkpoints
+and segments exist (looked up by binary search over their known ts ranges).
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.core import Engine
 from islandflow_tui.engine.feeds import build_adapter
 from islandflow_tui.engine.log import SessionReader
-from islandflow_tui.engine.replay import MAX_CHUNK_NS, ReplayFeed, ReplaySource
+from islandflow_tui.engine.replay import (
+    MAX_CHUNK_NS,
+    ReplayFeed,
+    ReplaySource,
+    list_checkpoints,
+    load_checkpoint,
+)
 from islandflow_tui.engine.session import attach_recording, finish_recording
 from islandflow_tui.engine.verify import replay_derived
 
@@ -112,6 +120,26 @@ def main() -> None:
         f"seek latency over {args.seeks} random targets (ms): p50 {statistics.median(lat):.0f}  "
         f"p99 {lat[int(0.99 * (len(lat) - 1))]:.0f}  max {lat[-1]:.0f}   (target p99 < 1000)"
     )
+    cps = list_checkpoints(path)
+    cp_bytes = [
+        sum(f.stat().st_size for f in (path / "checkpoints" / f"{w:020d}").glob("*.arrow"))
+        for w in cps
+    ]
+    load_ms, restore_ms = [], []
+    for w in cps[:: max(1, len(cps) // 10)]:
+        t0 = time.perf_counter()
+        state = load_checkpoint(path, w)
+        t1 = time.perf_counter()
+        replay.restore(state)
+        load_ms.append((t1 - t0) * 1000)
+        restore_ms.append((time.perf_counter() - t1) * 1000)
+    if cps:
+        print(
+            f"checkpoints: {len(cps)} ({len(cps) / args.seconds:.2f}/s of event time), "
+            f"median {statistics.median(cp_bytes) / 2**20:.1f} MiB on disk; "
+            f"load median {statistics.median(load_ms):.0f} ms, "
+            f"restore median {statistics.median(restore_ms):.0f} ms"
+        )
     size = sum(p.stat().st_size for p in (path / ev.OPTIONS_PRINTS).glob("*.parquet"))
     print(
         "bytes on disk per option print (sealed Parquet, zstd): "

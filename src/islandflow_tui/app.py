@@ -11,6 +11,7 @@ it shows: the status clock is the engine's event-time watermark.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterable
 from functools import partial
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -112,9 +113,19 @@ class IslandflowApp(App[None], inherit_bindings=False):
         ),
     ]
 
-    def __init__(self, cfg: Config, engine: EngineFacade, *, start_engine: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        engine: EngineFacade,
+        *,
+        start_engine: bool = True,
+        tune_gc: bool = False,
+    ) -> None:
         super().__init__()
         self.cfg = cfg
+        #: freeze start-up objects out of the GC (see ``tune_gc``); only for a process
+        #: that runs one app (the CLI), never in a test process running hundreds
+        self.tune_gc = tune_gc
         self.engine = engine
         self.start_engine = start_engine
         self._engine_started = False
@@ -163,6 +174,8 @@ class IslandflowApp(App[None], inherit_bindings=False):
             except Exception as exc:  # a feed that cannot start is shown, not raised
                 self.notify(f"engine did not start: {exc}", severity="error", timeout=30)
         self.set_interval(1 / self.cfg.ui.refresh_hz, self.tick, name="repaint")
+        if self.tune_gc:
+            self.call_after_refresh(tune_gc)
 
     async def on_unmount(self) -> None:
         self.engine.unsubscribe(self.feed)
@@ -272,8 +285,32 @@ class IslandflowApp(App[None], inherit_bindings=False):
         self.push_screen(HelpScreen(self.screen.active_bindings.values()))
 
 
+def tune_gc() -> None:
+    """Keep the garbage collector's full passes off the UI loop's critical path.
+
+    A full (generation 2) collection walks every tracked object; with Textual's
+    and Python's start-up objects (~250 000) in the heap it took 100–800 ms on the
+    UI loop under the firehose, which was the event-loop lag's whole p99
+    (``bench/bench_app.py firehose``).  Freezing moves the start-up objects out of
+    collection for good; the higher third threshold makes full passes rarer.  The
+    app creates few reference cycles (frames and strips are freed by refcount), so
+    memory does not grow for it.
+    """
+    gc.freeze()
+    gen0, gen1, _ = gc.get_threshold()
+    gc.set_threshold(gen0, gen1, GC_FULL_EVERY)
+
+
+#: gen-1 collections between full collections (CPython's default is 10)
+GC_FULL_EVERY = 100
+
+
 def make_app(
-    cfg: Config, engine: EngineFacade | None = None, *, start_engine: bool = True
+    cfg: Config,
+    engine: EngineFacade | None = None,
+    *,
+    start_engine: bool = True,
+    tune_gc: bool = False,
 ) -> IslandflowApp:
     """The one way to build the app (CLI and tests).
 
@@ -287,7 +324,7 @@ def make_app(
         else:
             engine = Engine(cfg, build_adapter(cfg))
             attach_recording(engine, cfg)
-    app = IslandflowApp(cfg, engine, start_engine=start_engine)
+    app = IslandflowApp(cfg, engine, start_engine=start_engine, tune_gc=tune_gc)
     if start_engine and isinstance(engine, ProcessEngine):
         # Spawn before Textual owns the terminal: once its driver has swapped the
         # standard streams, multiprocessing cannot pass them to a child.  Starting

@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from islandflow_tui.app import make_app  # textual is imported only when the UI runs
 
-    app = make_app(cfg)
+    app = make_app(cfg, tune_gc=True)
     if warning:
         app.startup_warnings.append(warning)
     app.run()

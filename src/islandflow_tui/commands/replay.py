@@ -68,6 +68,6 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
     from islandflow_tui.app import make_app
 
-    app = make_app(cfg)
+    app = make_app(cfg, tune_gc=True)
     app.run()
     return app.return_code or 0

@@ -509,6 +509,10 @@ def format_equity_rows(frame: pl.DataFrame) -> list[FormattedRow]:
 # ---------------------------------------------------------------------------
 # View
 # ---------------------------------------------------------------------------
+#: strips kept per view, keyed by (row id, width)
+STRIP_CACHE = 512
+
+
 class TapeView(ScrollView, can_focus=True, inherit_bindings=False):
     """Line-API view of a ``TapeModel``: header line + the visible rows, nothing more.
 
@@ -606,7 +610,11 @@ class TapeView(ScrollView, can_focus=True, inherit_bindings=False):
         self.model = model
         self.columns = tuple(columns)
         self.formatter = formatter
-        self._strips: LRUCache[tuple[int, int], Strip] = LRUCache(4096)
+        # A few screens' worth: under the firehose rows scroll past every tick, so a
+        # bigger cache only keeps dead strips alive (each carries seven small caches
+        # of its own), and long-lived garbage is what makes the GC's full
+        # collections take hundreds of milliseconds on the UI loop.
+        self._strips: LRUCache[tuple[int, int], Strip] = LRUCache(STRIP_CACHE)
         self._styles: dict[str, Style] = {}
         self._layouts: dict[int, ColumnLayout] = {}
         self._frame = model.display
