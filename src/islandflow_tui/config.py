@@ -310,7 +310,9 @@ class DarkConfig:
 
     window_ms: int = knob(60_000, "accumulation window (seed DARK_INFER_WINDOW_MS)", min=1)
     cooldown_ms: int = knob(
-        30_000, "quiet time per symbol and pattern after an inference (DARK_INFER_COOLDOWN_MS)", min=0
+        30_000,
+        "quiet time per symbol and pattern after an inference (DARK_INFER_COOLDOWN_MS)",
+        min=0,
     )
     min_block_size: int = knob(
         2000, "block: shares in one off-exchange print (DARK_INFER_MIN_BLOCK_SIZE)", min=1
@@ -322,7 +324,9 @@ class DarkConfig:
         4, "accumulation: prints in the window (DARK_INFER_MIN_ACCUM_COUNT)", min=1
     )
     min_print_size: int = knob(
-        200, "shares for an off-exchange print to count as evidence (DARK_INFER_MIN_PRINT_SIZE)", min=1
+        200,
+        "shares for an off-exchange print to count as evidence (DARK_INFER_MIN_PRINT_SIZE)",
+        min=1,
     )
     max_evidence: int = knob(
         20, "evidence prints kept per inference, the largest (DARK_INFER_MAX_EVIDENCE)", min=1
@@ -630,8 +634,10 @@ def _check_cross_field(cfg: Config) -> None:
         )
     intervals = cfg.candles.intervals_ms
     step = cfg.candles.update_ms
-    if not intervals or any(i <= 0 or i % step for i in intervals) or len(set(intervals)) != len(
-        intervals
+    if (
+        not intervals
+        or any(i <= 0 or i % step for i in intervals)
+        or len(set(intervals)) != len(intervals)
     ):
         raise ConfigError(
             f"config: candles.intervals_ms = {intervals!r} is not allowed; expected a non-empty "
