@@ -282,11 +282,12 @@ def flags_from_codes(conditions: pl.Series) -> pl.Series:
     Feeds repeat a handful of distinct strings, so each distinct one is decoded once.
     """
     distinct = conditions.drop_nulls().unique().to_list()
-    table = {s: _flags_of(s) for s in distinct}
+    table = {s: flags_of(s) for s in distinct}
     return conditions.replace_strict(table, default=0, return_dtype=pl.Int32).alias("flags")
 
 
-def _flags_of(codes: str) -> int:
+def flags_of(codes: str) -> int:
+    """Cond bits of one space-separated code string."""
     out = 0
     for code in codes.split():
         rule = SALE_CONDITIONS.get(code)
