@@ -281,6 +281,110 @@ class AlertConfig:
 
 
 @dataclass
+class EquitiesConfig:
+    """Equity print/quote join, placement and the retail flag (compute/eq_join.py)."""
+
+    quote_max_age_ms: int = knob(
+        1000,
+        "oldest quote joined to an equity print (seed EQUITY_QUOTE_MAX_AGE_MS); older: no_quote",
+        min=0,
+    )
+    at_tolerance: float = knob(
+        0.000001,
+        "dollars within which an equity price counts as at the bid/ask/mid (float noise only: "
+        "sub-penny improvements are real prices)",
+        min=0,
+        max=0.005,
+    )
+    retail_side_rule: str = knob(
+        "midpoint",
+        "side of a retail print: midpoint (Barber et al.: vs the quote midpoint, 40-60 % of "
+        "the spread unsigned) or bjzz (the sub-penny fraction alone)",
+        choices=("midpoint", "bjzz"),
+    )
+
+
+@dataclass
+class DarkConfig:
+    """Dark-pool-style inference from off-exchange prints (seed DARK_INFER_*)."""
+
+    window_ms: int = knob(60_000, "accumulation window (seed DARK_INFER_WINDOW_MS)", min=1)
+    cooldown_ms: int = knob(
+        30_000,
+        "quiet time per symbol and pattern after an inference (DARK_INFER_COOLDOWN_MS)",
+        min=0,
+    )
+    min_block_size: int = knob(
+        2000, "block: shares in one off-exchange print (DARK_INFER_MIN_BLOCK_SIZE)", min=1
+    )
+    min_accum_size: int = knob(
+        3000, "accumulation: shares in the window (DARK_INFER_MIN_ACCUM_SIZE)", min=1
+    )
+    min_accum_count: int = knob(
+        4, "accumulation: prints in the window (DARK_INFER_MIN_ACCUM_COUNT)", min=1
+    )
+    min_print_size: int = knob(
+        200,
+        "shares for an off-exchange print to count as evidence (DARK_INFER_MIN_PRINT_SIZE)",
+        min=1,
+    )
+    max_evidence: int = knob(
+        20, "evidence prints kept per inference, the largest (DARK_INFER_MAX_EVIDENCE)", min=1
+    )
+    max_spread_pct: float = knob(
+        0.005,
+        "confidence is halved when the quoted spread exceeds this share of the price "
+        "(DARK_INFER_MAX_SPREAD_PCT)",
+        min=0,
+    )
+    direction_min_ratio: float = knob(
+        0.6, "share of signed evidence volume on one side to call a direction", min=0.5, max=1
+    )
+    level_interval_ms: int = knob(
+        60_000, "levels: re-evaluated at every multiple of this in event time", min=1000
+    )
+    level_bucket_bps: float = knob(
+        5.0,
+        "levels: price bucket width in basis points of the symbol's first off-exchange price "
+        "(rounded to whole cents, at least one cent)",
+        min=0.1,
+        max=1000,
+    )
+    level_min_volume: int = knob(
+        20_000, "levels: off-exchange shares at a level over the session", min=1
+    )
+    level_min_share: float = knob(
+        0.05, "levels: share of the symbol's off-exchange session volume at the level", min=0, max=1
+    )
+    level_max: int = knob(3, "levels: at most this many levels per symbol (largest first)", min=1)
+    level_growth: float = knob(
+        0.5, "levels: a level is re-emitted when its volume grew by this fraction since", min=0
+    )
+
+
+@dataclass
+class CandlesConfig:
+    """Equity candles from regular prints (seed CANDLE_*)."""
+
+    intervals_ms: list[int] = knob(
+        [60_000, 300_000],
+        "candle lengths (seed CANDLE_INTERVALS_MS); each a multiple of update_ms",
+    )
+    max_late_ms: int = knob(
+        0,
+        "a print arriving behind the operator's event-time frontier still updates its closed "
+        "candle if at most this late; later ones are counted and dropped (CANDLE_MAX_LATE_MS)",
+        min=0,
+    )
+    update_ms: int = knob(
+        1000,
+        "in-progress candles are emitted at every multiple of this in event time (deterministic)",
+        min=10,
+        max=60_000,
+    )
+
+
+@dataclass
 class UiConfig:
     """The terminal UI."""
 
@@ -384,6 +488,9 @@ class Config:
     flow: FlowConfig = field(default_factory=FlowConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    equities: EquitiesConfig = field(default_factory=EquitiesConfig)
+    dark: DarkConfig = field(default_factory=DarkConfig)
+    candles: CandlesConfig = field(default_factory=CandlesConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -420,7 +527,7 @@ def _describe_allowed(typ: Any, meta: Mapping[str, Any]) -> str:
     if meta.get("choices"):
         return "one of " + ", ".join(meta["choices"])
     name = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-        typ, "a list of strings"
+        typ, "a list of integers" if typ == list[int] else "a list of strings"
     )
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and hi is not None:
@@ -441,7 +548,14 @@ def _coerce(key: str, raw: Any, typ: Any, meta: Mapping[str, Any], from_text: bo
         (inner,) = get_args(typ)
         if from_text and isinstance(raw, str):
             raw = [part.strip() for part in raw.split(",") if part.strip()]
-        if not isinstance(raw, list) or not all(isinstance(v, inner) for v in raw):
+            if inner is int:
+                try:
+                    raw = [int(part) for part in raw]
+                except ValueError:
+                    raise bad from None
+        if not isinstance(raw, list) or not all(
+            isinstance(v, inner) and not isinstance(v, bool) for v in raw
+        ):
             raise bad
         value = list(raw)
     elif typ is bool:
@@ -523,6 +637,17 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError(
             f"config: side.stack = {stack!r} is not allowed; expected a non-empty list of "
             f"distinct rules from {', '.join(SIDE_RULES)}"
+        )
+    intervals = cfg.candles.intervals_ms
+    step = cfg.candles.update_ms
+    if (
+        not intervals
+        or any(i <= 0 or i % step for i in intervals)
+        or len(set(intervals)) != len(intervals)
+    ):
+        raise ConfigError(
+            f"config: candles.intervals_ms = {intervals!r} is not allowed; expected a non-empty "
+            f"list of distinct positive multiples of candles.update_ms ({step})"
         )
     if cfg.alerts.medium_score > cfg.alerts.high_score:
         raise ConfigError(

@@ -203,7 +203,11 @@ class Engine:
         at or above it (the NBBO join's pending buffers) are dropped, because a
         restore is always followed by replaying the raw rows from the watermark on.
         """
-        state = {k: v for k, v in self.compute.state().items() if not k.startswith("nbbo.pending")}
+        state = {
+            k: v
+            for k, v in self.compute.state().items()
+            if not k.startswith(("nbbo.pending", "eqjoin.pending"))
+        }
         state["engine.osi"] = self._osi.table()
         state["engine.meta"] = pl.DataFrame(
             {

@@ -6,6 +6,10 @@ Operators are chained here and nowhere else::
               -> packets (+ spot from equities, OI, calendar, baselines, kinds)
               -> structures -> classifier hits -> alerts
 
+    equities join (placement, retail) -> equities.joins
+              -> dark inference (block, accumulation) + dark levels -> dark.inferred
+              -> candles (regular prints only) -> candles
+
 Each derived stream gets its seq from a per-stream counter in output order
 (``_assign``, the only seq assigner), so ids are reproducible in replay.  Every
 operator is watermark-driven: it emits only what the watermark has decided, keeps
@@ -24,13 +28,18 @@ import polars as pl
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.alerts import Alerts
+from islandflow_tui.engine.compute.candles import Candles, regular
 from islandflow_tui.engine.compute.classifiers import Classifiers
+from islandflow_tui.engine.compute.dark import DarkInference, events_frame, print_sign
+from islandflow_tui.engine.compute.dark_levels import DarkLevels
+from islandflow_tui.engine.compute.eq_join import EquitiesJoin
 from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.nbbo_join import NbboJoin
 from islandflow_tui.engine.compute.packets import Packets
 from islandflow_tui.engine.compute.side import TradeSide, side_label
 from islandflow_tui.engine.compute.signal import signal_columns
 from islandflow_tui.engine.compute.structures import Structures
+from islandflow_tui.engine.venues import NOT_DARK_EVIDENCE
 
 _ENRICHED_COLS = ev.polars_schema(ev.OPTIONS_ENRICHED).names()
 _COLS = {s: ev.polars_schema(s).names() for s in ev.DERIVED_STREAMS}
@@ -47,6 +56,11 @@ class Compute:
         self.structures = Structures(cfg.flow, cfg.nbbo.at_tolerance)
         self.classifiers = Classifiers(cfg.classifier, cfg.flow)
         self.alerts = Alerts(cfg.alerts, cfg.classifier, cfg.flow.cancel_lookback_ms * ev.NS_PER_MS)
+        # equities (issue 5)
+        self.eqjoin = EquitiesJoin(cfg.equities)
+        self.dark = DarkInference(cfg.dark, cfg.equities.at_tolerance)
+        self.levels = DarkLevels(cfg.dark)
+        self.candles = Candles(cfg.candles)
         self.seq = dict.fromkeys(ev.DERIVED_STREAMS, 0)
 
     def process(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
@@ -74,6 +88,43 @@ class Compute:
         if alerts is not None:
             alerts = self.alerts.commit(self._assign(ev.ALERTS, alerts))
             out[ev.ALERTS] = alerts.select(_COLS[ev.ALERTS])
+        out.update(self._equities(raw, watermark))
+        return out
+
+    def _equities(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
+        """Equities join -> dark inference + levels -> candles (compute/eq_join.py,
+        dark.py, dark_levels.py, candles.py)."""
+        out: dict[str, pl.DataFrame] = {}
+        joined = self.eqjoin.process(
+            raw.get(ev.EQUITIES_PRINTS), raw.get(ev.EQUITIES_QUOTES), watermark
+        )
+        offx = evidence = regular_prints = None
+        if joined is not None:
+            joined = self._assign(ev.EQUITIES_JOINS, joined)
+            out[ev.EQUITIES_JOINS] = joined.select(_COLS[ev.EQUITIES_JOINS])
+            offx = joined.filter(
+                pl.col("off_exchange") & ((pl.col("flags") & NOT_DARK_EVIDENCE) == 0)
+            ).select(
+                "ts",
+                "id",
+                "symbol",
+                "price",
+                "size",
+                print_sign(self.cfg.equities.at_tolerance),
+                "spread_pct",
+            )
+            evidence = offx.filter(pl.col("size") >= self.cfg.dark.min_print_size)
+            regular_prints = regular(joined)
+        rows = self.dark.process(evidence, watermark) + self.levels.process(offx, watermark)
+        if rows:
+            rank = {"block": 0, "accumulation": 1, "level": 2}
+            rows.sort(key=lambda r: (r["ts"], rank[r["pattern"]], r["symbol"], r["price"]))
+            dark = self._assign(ev.DARK_INFERRED, events_frame(rows))
+            out[ev.DARK_INFERRED] = dark.select(_COLS[ev.DARK_INFERRED])
+        candles = self.candles.process(regular_prints, watermark)
+        if candles is not None:
+            candles = self._assign(ev.CANDLES, candles)
+            out[ev.CANDLES] = candles.select(_COLS[ev.CANDLES])
         return out
 
     def flush(self) -> dict[str, pl.DataFrame]:
@@ -91,6 +142,10 @@ class Compute:
             ("packets", self.packets),
             ("structures", self.structures),
             ("alerts", self.alerts),
+            ("eqjoin", self.eqjoin),
+            ("dark", self.dark),
+            ("levels", self.levels),
+            ("candles", self.candles),
         ):
             for part, frame in op.state().items():
                 out[f"{name}.{part}"] = frame
@@ -110,6 +165,11 @@ class Compute:
         self.packets.restore(part("packets."))
         self.structures.restore(part("structures."))
         self.alerts.restore(part("alerts."))
+        if "eqjoin.last_quote" in state:  # checkpoints from before the equities operators
+            self.eqjoin.restore(part("eqjoin."))
+            self.dark.restore(part("dark."))
+            self.levels.restore(part("levels."))
+            self.candles.restore(part("candles."))
 
     # -- helpers ----------------------------------------------------------------
     def _assign(self, stream: str, df: pl.DataFrame) -> pl.DataFrame:

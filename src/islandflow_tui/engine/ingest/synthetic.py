@@ -59,6 +59,7 @@ from islandflow_tui.engine.events import (
     Cond,
     FeedBatch,
 )
+from islandflow_tui.engine.venues import VENUES, flags_of
 
 __all__ = [
     "EQUITY_CONDITIONS",
@@ -148,35 +149,49 @@ OPTION_CONDITIONS: Final[tuple[tuple[str, Cond, str, float], ...]] = (
     ("TLET", Cond.MULTI_LEG | Cond.STOCK_OPTION, "stock-option auto-electronic trade", 0.005),
 )
 
-#: Equity venues: CTA/UTP participant ids as Alpaca and the SIPs report them
-#: (code, venue, off-exchange, share of lit prints).  ``D`` is the FINRA ADF/TRFs:
-#: every off-exchange (dark pool, wholesaler) print is reported there.
-EQUITY_VENUES: Final[tuple[tuple[str, str, bool, float], ...]] = (
-    ("Q", "Nasdaq", False, 0.22),
-    ("N", "NYSE", False, 0.12),
-    ("P", "NYSE Arca", False, 0.10),
-    ("Z", "Cboe BZX", False, 0.12),
-    ("Y", "Cboe BYX", False, 0.04),
-    ("K", "Cboe EDGX", False, 0.10),
-    ("J", "Cboe EDGA", False, 0.03),
-    ("V", "IEX", False, 0.05),
-    ("U", "MEMX", False, 0.08),
-    ("X", "Nasdaq PSX", False, 0.02),
-    ("B", "Nasdaq BX", False, 0.04),
-    ("A", "NYSE American", False, 0.08),
-    ("D", "FINRA ADF / TRF (off-exchange)", True, 0.0),
+#: Equity venues: CTA/UTP participant ids from the engine venue table
+#: (``engine/venues.py``: code, name, off-exchange) and the share of lit prints.
+#: ``D`` is the FINRA ADF/TRFs: every off-exchange (dark pool, wholesaler) print.
+_LIT_SHARE: Final = (
+    ("Q", 0.22),
+    ("N", 0.12),
+    ("P", 0.10),
+    ("Z", 0.12),
+    ("Y", 0.04),
+    ("K", 0.10),
+    ("J", 0.03),
+    ("V", 0.05),
+    ("U", 0.08),
+    ("X", 0.02),
+    ("B", 0.04),
+    ("A", 0.08),
+    ("D", 0.0),
+)
+EQUITY_VENUES: Final[tuple[tuple[str, str, bool, float], ...]] = tuple(
+    (code, VENUES[code].name, VENUES[code].off_exchange, share) for code, share in _LIT_SHARE
 )
 
-#: Equity sale conditions, CTA/UTP codes space separated (``@`` regular sale,
-#: ``F`` intermarket sweep, ``I`` odd lot, ``4`` derivatively priced).  Index is
-#: ``2 * base + odd_lot`` with base 0 regular, 1 ISO, 2 derivatively priced.
-EQUITY_CONDITIONS: Final[tuple[tuple[str, Cond, str], ...]] = (
-    ("@", Cond.NONE, "regular sale"),
-    ("@ I", Cond.ODD_LOT, "regular sale, odd lot"),
-    ("@ F", Cond.ISO, "intermarket sweep"),
-    ("@ F I", Cond.ISO | Cond.ODD_LOT, "intermarket sweep, odd lot"),
-    ("@ 4", Cond.DERIVATIVELY_PRICED, "derivatively priced"),
-    ("@ 4 I", Cond.DERIVATIVELY_PRICED | Cond.ODD_LOT, "derivatively priced, odd lot"),
+#: Equity sale conditions, CTA/UTP codes space separated, flags from the engine's
+#: table (``venues.flags_from_codes``): ``@`` regular, ``F`` intermarket sweep, ``I``
+#: odd lot, ``4`` derivatively priced, ``W`` average price, ``Z`` sold out of
+#: sequence, ``L`` sold last (late report).  Index is ``2 * base + odd_lot`` with base
+#: 0 regular, 1 ISO, 2 derivatively priced, 3 average price, 4 out of sequence, 5 late.
+_EQ_COND_CODES: Final = (
+    ("@", "regular sale"),
+    ("@ I", "regular sale, odd lot"),
+    ("@ F", "intermarket sweep"),
+    ("@ F I", "intermarket sweep, odd lot"),
+    ("@ 4", "derivatively priced"),
+    ("@ 4 I", "derivatively priced, odd lot"),
+    ("W", "average price"),
+    ("W I", "average price, odd lot"),
+    ("Z", "sold out of sequence"),
+    ("Z I", "sold out of sequence, odd lot"),
+    ("L", "sold last (late report)"),
+    ("L I", "sold last (late report), odd lot"),
+)
+EQUITY_CONDITIONS: Final[tuple[tuple[str, Cond, str], ...]] = tuple(
+    (code, Cond(flags_of(code)), meaning) for code, meaning in _EQ_COND_CODES
 )
 
 PATTERN_KINDS: Final = (
@@ -784,7 +799,20 @@ class SyntheticMarket:
             _sample(_LIT_MODE_CDF, g.random(n)),
         )
         u = g.random(n)
-        base = np.where(~trf & (u < 0.05), 1, np.where(trf & (u < 0.004), 2, 0))
+        # ISO on lit venues; derivatively priced / average price on the TRF; a few
+        # out-of-sequence and late reports anywhere (same draw: the rest of the
+        # market does not move when these rates change)
+        base = np.select(
+            [
+                ~trf & (u < 0.05),
+                trf & (u < 0.004),
+                trf & (u < 0.008),
+                (u >= 0.990) & (u < 0.994),
+                u >= 0.994,
+            ],
+            [1, 2, 3, 4, 5],
+            0,
+        )
         level = np.zeros(n, dtype=np.int64)
         lead = g.random(n) < _EQ_LEAD_PROB
 

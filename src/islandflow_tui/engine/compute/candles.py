@@ -1,0 +1,315 @@
+"""Equity candles (OHLCV, VWAP, trades, off-exchange and retail volume) in event time.
+
+Only *regular* prints build candles: a print with any ``venues.NOT_REGULAR`` bit
+(odd lot, average price, out of sequence, late, derivatively priced, correction,
+cancel) neither sets a price nor counts as volume (``venues.CONDITION_RULES``).
+Candles are aligned to multiples of each ``candles.intervals_ms`` since the epoch
+(UTC), per symbol; an interval without a regular print has no candle.
+
+**Determinism.**  The operator advances a *frontier* ``F`` in steps of
+``candles.update_ms`` (U, 1000 ms): ``F = floor(watermark / U) * U``.  Each time ``F``
+moves it takes the prints with ``ts < F`` (the rest wait) and emits, for every
+candle that received prints in an update slot ``[kU, (k+1)U)``, a snapshot as of the
+slot's end (``ts = (k+1)U``) containing exactly the prints with ``ts < (k+1)U``:
+
+* ``final = false``: an in-progress update (for display);
+* ``final = true``: the candle closed (its end ``start + interval``; a candle with
+  no prints in its last slot gets its final row at ``ts = end`` from the last state).
+
+So every row is a function of the prints below a fixed event time, never of how
+prints were batched: replay equals live, and 1-print batches equal 100 000-print
+batches (a hypothesis test checks both).
+
+**Late prints.**  A print whose ts is already below the frontier when it reaches
+the operator (only possible when a feed broke its watermark promise; validated
+feeds reject such prints as ``late`` upstream) is placed by its own ts.  If its
+candle is still open it is simply included.  If the candle has closed, it updates
+the candle when ``F - ts <= candles.max_late_ms`` (an update event: the candle is
+emitted again, ``final = true``, ``ts = F + U``) and is otherwise dropped and
+counted (``late_dropped``, per interval).  Open/close follow (ts, print id) order,
+so a late print can become a candle's open.
+
+Sums are exact: VWAP is ``sum(price × size) / volume`` with prices in integer 1e-4
+dollars (the SIP's sub-penny resolution), so no float summation order can leak in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from islandflow_tui.config import CandlesConfig
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.venues import NOT_REGULAR
+
+_KEYS = ["symbol", "interval_ms", "start_ts"]
+_STATE_SCHEMA = {
+    "symbol": pl.String,
+    "interval_ms": pl.Int64,
+    "start_ts": pl.Int64,
+    "first_ts": pl.Int64,
+    "first_id": pl.Int64,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "last_ts": pl.Int64,
+    "last_id": pl.Int64,
+    "close": pl.Float64,
+    "volume": pl.Int64,
+    "notional_u": pl.Int64,
+    "trades": pl.Int64,
+    "off_exchange_volume": pl.Int64,
+    "retail_volume": pl.Int64,
+    "closed": pl.Boolean,
+}
+_HELD_SCHEMA = {
+    "ts": pl.Int64,
+    "print_id": pl.Int64,
+    "symbol": pl.String,
+    "price": pl.Float64,
+    "size": pl.Int64,
+    "off_exchange": pl.Boolean,
+    "retail": pl.Boolean,
+}
+_OUT_COLS = [
+    "ts",
+    "symbol",
+    "interval_ms",
+    "start_ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "vwap",
+    "trades",
+    "off_exchange_volume",
+    "retail_volume",
+    "final",
+]
+
+
+def regular(joined: pl.DataFrame) -> pl.DataFrame:
+    """The prints that may build candles (no ``NOT_REGULAR`` condition bit)."""
+    return joined.filter((pl.col("flags") & NOT_REGULAR) == 0).select(list(_HELD_SCHEMA))
+
+
+class Candles:
+    """Stateful candle builder over joined equity prints."""
+
+    def __init__(self, cfg: CandlesConfig) -> None:
+        self.intervals = sorted(cfg.intervals_ms)
+        self.update_ns = cfg.update_ms * ev.NS_PER_MS
+        self.max_late_ns = cfg.max_late_ms * ev.NS_PER_MS
+        self._held: list[pl.DataFrame] = []
+        self._state = pl.DataFrame(schema=_STATE_SCHEMA)
+        self._frontier = -1
+        self.late_dropped: dict[int, int] = dict.fromkeys(self.intervals, 0)
+        self.late_updates = 0
+
+    # -- state ----------------------------------------------------------------
+    def state(self) -> dict[str, pl.DataFrame]:
+        held = pl.concat(self._held) if self._held else pl.DataFrame(schema=_HELD_SCHEMA)
+        meta = pl.DataFrame(
+            {
+                "key": ["frontier", "late_updates", *(f"dropped.{i}" for i in self.intervals)],
+                "value": [
+                    self._frontier,
+                    self.late_updates,
+                    *(self.late_dropped[i] for i in self.intervals),
+                ],
+            },
+            schema={"key": pl.String, "value": pl.Int64},
+        )
+        return {"held": held, "open": self._state, "meta": meta}
+
+    def restore(self, state: dict[str, pl.DataFrame]) -> None:
+        held = state["held"]
+        self._held = [held] if held.height else []
+        self._state = state["open"]
+        meta = dict(state["meta"].iter_rows())
+        self._frontier = int(meta["frontier"])
+        self.late_updates = int(meta["late_updates"])
+        self.late_dropped = {i: int(meta.get(f"dropped.{i}", 0)) for i in self.intervals}
+
+    # -- processing -------------------------------------------------------------
+    def process(self, prints: pl.DataFrame | None, watermark: int) -> pl.DataFrame | None:
+        """``prints``: ``regular`` rows released below ``watermark``.  Returns candle rows
+        (``candles`` columns without seq/id) or None."""
+        if prints is not None and prints.height:
+            self._held.append(prints)
+        step = self.update_ns
+        new_f = (watermark // step) * step
+        old_f = self._frontier
+        if new_f <= old_f:
+            return None
+        ready = self._take_ready(new_f)
+        self._frontier = new_f
+        parts: list[pl.DataFrame] = []
+        if ready is not None:
+            for interval in self.intervals:
+                part = self._partials(ready, interval, old_f)
+                if part is not None:
+                    parts.append(part)
+        out: list[pl.DataFrame] = []
+        if parts:
+            out.append(self._merge(pl.concat(parts, how="vertical")))
+        closing = self._close(new_f)
+        if closing is not None:
+            out.append(closing)
+        keep_after = new_f - self.max_late_ns
+        self._state = self._state.filter(
+            ~pl.col("closed")
+            | (pl.col("start_ts") + pl.col("interval_ms") * ev.NS_PER_MS > keep_after)
+        )
+        if not out:
+            return None
+        result = pl.concat(out, how="vertical").sort("ts", "symbol", "interval_ms", "start_ts")
+        return result.select(_OUT_COLS)
+
+    def flush(self) -> pl.DataFrame | None:
+        return self.process(None, 2**62)
+
+    # -- steps --------------------------------------------------------------------
+    def _take_ready(self, frontier: int) -> pl.DataFrame | None:
+        if not self._held:
+            return None
+        frame = self._held[0] if len(self._held) == 1 else pl.concat(self._held)
+        self._held.clear()
+        ts = frame.get_column("ts")
+        if ts.max() >= frontier:  # type: ignore[operator]
+            rest = frame.filter(ts >= frontier)
+            if rest.height:
+                self._held.append(rest)
+            frame = frame.filter(ts < frontier)
+        if frame.height == 0:
+            return None
+        if not frame.get_column("ts").is_sorted():
+            frame = frame.sort("ts", "print_id")
+        return frame
+
+    def _partials(self, ready: pl.DataFrame, interval: int, old_f: int) -> pl.DataFrame | None:
+        """Per (symbol, candle, update slot) aggregates of ``ready`` for one interval,
+        with late prints placed (or dropped and counted)."""
+        step = self.update_ns
+        ins = interval * ev.NS_PER_MS
+        ts = pl.col("ts")
+        start = ts - ts % ins
+        frame = ready.with_columns(start.alias("start_ts"))
+        if old_f >= 0 and int(ready.get_column("ts").min()) < old_f:  # type: ignore[arg-type]
+            late = ts < old_f
+            closed = late & (pl.col("start_ts") + ins <= old_f)
+            dropped = closed & (old_f - ts > self.max_late_ns)
+            n_drop = int(frame.select(dropped.sum()).item())
+            if n_drop:
+                self.late_dropped[interval] += n_drop
+                frame = frame.filter(~dropped)
+            slot = pl.when(late).then(old_f // step).otherwise(ts // step)
+        else:
+            slot = ts // step
+        if frame.height == 0:
+            return None
+        frame = frame.with_columns(
+            slot.alias("slot"), (pl.col("price") * 10_000).round(0).cast(pl.Int64).alias("_pu")
+        )
+        size = pl.col("size")
+        return (
+            frame.group_by("symbol", "start_ts", "slot")
+            .agg(
+                ts.first().alias("first_ts"),
+                pl.col("print_id").first().alias("first_id"),
+                pl.col("price").first().alias("open"),
+                pl.col("price").max().alias("high"),
+                pl.col("price").min().alias("low"),
+                ts.last().alias("last_ts"),
+                pl.col("print_id").last().alias("last_id"),
+                pl.col("price").last().alias("close"),
+                size.sum().alias("volume"),
+                (pl.col("_pu") * size).sum().alias("notional_u"),
+                pl.len().cast(pl.Int64).alias("trades"),
+                size.filter(pl.col("off_exchange")).sum().alias("off_exchange_volume"),
+                size.filter(pl.col("retail")).sum().alias("retail_volume"),
+            )
+            .with_columns(pl.lit(interval, pl.Int64).alias("interval_ms"))
+        )
+
+    def _merge(self, partials: pl.DataFrame) -> pl.DataFrame:
+        """Cumulative candles per update slot (prior state first), new state, snapshots."""
+        prior = self._state.join(partials.select(_KEYS).unique(), on=_KEYS, how="semi")
+        cols = [c for c in _STATE_SCHEMA if c != "closed"]
+        frame = pl.concat(
+            [
+                prior.select(cols).with_columns(pl.lit(-1, pl.Int64).alias("slot")),
+                partials.select([*cols, "slot"]),
+            ],
+            how="vertical_relaxed",
+        ).sort([*_KEYS, "slot"])
+        n = frame.height
+        # open/close follow (ts, print id) order: cumulative min/max of a global rank
+        fo = frame.select(pl.arg_sort_by("first_ts", "first_id")).to_series().to_numpy()
+        lo = frame.select(pl.arg_sort_by("last_ts", "last_id")).to_series().to_numpy()
+        frank = np.empty(n, dtype=np.int64)
+        frank[fo] = np.arange(n)
+        lrank = np.empty(n, dtype=np.int64)
+        lrank[lo] = np.arange(n)
+        cum = frame.with_columns(pl.Series("_fr", frank), pl.Series("_lr", lrank)).with_columns(
+            pl.col("_fr").cum_min().over(_KEYS),
+            pl.col("_lr").cum_max().over(_KEYS),
+            pl.col("high").cum_max().over(_KEYS),
+            pl.col("low").cum_min().over(_KEYS),
+            *(
+                pl.col(c).cum_sum().over(_KEYS)
+                for c in (
+                    "volume",
+                    "notional_u",
+                    "trades",
+                    "off_exchange_volume",
+                    "retail_volume",
+                )
+            ),
+        )
+        fr = cum.get_column("_fr").to_numpy()
+        lr = cum.get_column("_lr").to_numpy()
+        pick = {c: frame.get_column(c).to_numpy() for c in ("first_ts", "first_id", "open")}
+        pick_l = {c: frame.get_column(c).to_numpy() for c in ("last_ts", "last_id", "close")}
+        cum = cum.with_columns(
+            *(pl.Series(c, v[fo][fr]) for c, v in pick.items()),
+            *(pl.Series(c, v[lo][lr]) for c, v in pick_l.items()),
+        ).drop("_fr", "_lr")
+        snaps = cum.filter(pl.col("slot") >= 0)
+        step = self.update_ns
+        end = pl.col("start_ts") + pl.col("interval_ms") * ev.NS_PER_MS
+        boundary = (pl.col("slot") + 1) * step
+        # a late update of a closed candle: boundary is past its end
+        snaps = snaps.with_columns(boundary.alias("ts"), (boundary >= end).alias("final"))
+        self.late_updates += snaps.filter(pl.col("ts") > end).height
+        newest = cum.group_by(_KEYS, maintain_order=True).last()
+        # closed once a final row went out: the last slot reached the candle's end
+        newest = newest.with_columns((boundary >= end).alias("closed"))
+        self._state = pl.concat(
+            [
+                self._state.join(newest.select(_KEYS), on=_KEYS, how="anti"),
+                newest.select(list(_STATE_SCHEMA)),
+            ],
+            how="vertical",
+        )
+        return self._rows(snaps)
+
+    def _close(self, frontier: int) -> pl.DataFrame | None:
+        """Final rows for open candles whose end the frontier has now passed and that
+        were not finalised by a snapshot in this step; marks them closed."""
+        end = pl.col("start_ts") + pl.col("interval_ms") * ev.NS_PER_MS
+        due = (~pl.col("closed")) & (end <= frontier)
+        if not self._state.select(due.any()).item():
+            return None
+        closing = self._state.filter(due)
+        self._state = self._state.with_columns(
+            pl.when(due).then(True).otherwise(pl.col("closed")).alias("closed")
+        )
+        return self._rows(closing.with_columns(end.alias("ts"), pl.lit(True).alias("final")))
+
+    def _rows(self, frame: pl.DataFrame) -> pl.DataFrame:
+        vol = frame.get_column("volume").to_numpy()
+        nu = frame.get_column("notional_u").to_numpy()
+        vwap = nu / np.maximum(vol, 1) / 10_000.0
+        return frame.with_columns(pl.Series("vwap", vwap)).select(_OUT_COLS)

@@ -1,0 +1,304 @@
+"""Dark *levels*: prices where off-exchange volume concentrates over the session.
+
+Traders watch the prices at which large off-exchange volume printed ("dark pool
+levels") as support and resistance.  This operator keeps, per symbol, the session's
+off-exchange volume in price buckets and reports the buckets that stand out.
+
+* **Input**: every off-exchange print that is not a correction or cancel (odd lots
+  included: they are volume too).
+* **Buckets**: ``dark.level_bucket_bps`` (5 bp) of the symbol's first off-exchange
+  price, rounded to whole cents (at least one cent), fixed for the session, so a
+  bucket never moves.  Prices are taken in integer 1e-4 dollars (exact sums).
+* **Evaluation** at every multiple ``B`` of ``dark.level_interval_ms`` (60 s) of event
+  time, over the prints with ``ts < B``, once the watermark has passed ``B``: a
+  bucket is a level if it holds at least ``level_min_volume`` (20 000) shares, at
+  least ``level_min_share`` (5 %) of the symbol's off-exchange session volume, and is
+  among the symbol's ``level_max`` (3) largest buckets (ties: lower price first).
+* **Emission**: a ``level`` event (ts ``B``) when a bucket first becomes a level,
+  and again whenever its volume has grown by ``level_growth`` (50 %) since it was
+  last emitted.  ``total_size`` is the session volume at the level, ``price`` its
+  VWAP, ``notional`` its dollars; direction from the signed volume as for the other
+  patterns; confidence = 0.5 + 0.5 × min(1, (share - min_share) / (3 × min_share)),
+  i.e. 0.5 at the share threshold and 1 at four times it.  Evidence: the level's
+  largest prints (at least ``dark.min_print_size``, at most ``max_evidence``).
+
+Everything is decided at boundaries in event time from integer sums, so the output
+does not depend on batching.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from islandflow_tui.config import DarkConfig
+from islandflow_tui.engine import events as ev
+
+_AGG_SCHEMA = {
+    "symbol": pl.String,
+    "bucket": pl.Int64,
+    "volume": pl.Int64,
+    "notional_u": pl.Int64,  # sum of price (1e-4 $) * size
+    "count": pl.Int64,
+    "buy": pl.Int64,
+    "sell": pl.Int64,
+    "emitted": pl.Int64,  # volume when last emitted, 0 if never
+}
+_EV_SCHEMA = {
+    "symbol": pl.String,
+    "bucket": pl.Int64,
+    "size": pl.Int64,
+    "ts": pl.Int64,
+    "id": pl.Int64,
+}
+_WIDTH_SCHEMA = {"symbol": pl.String, "width": pl.Int64}
+
+
+class DarkLevels:
+    """Session off-exchange volume by price bucket; emits ``level`` inferences."""
+
+    def __init__(self, cfg: DarkConfig) -> None:
+        self.cfg = cfg
+        self.interval_ns = cfg.level_interval_ms * ev.NS_PER_MS
+        self._agg = pl.DataFrame(schema=_AGG_SCHEMA)
+        self._evidence = pl.DataFrame(schema=_EV_SCHEMA)
+        self._width = pl.DataFrame(schema=_WIDTH_SCHEMA)
+        self._frontier = -1  # last boundary evaluated (-1: none yet)
+        self._dirty = False  # prints added since the last evaluation
+
+    # -- state ----------------------------------------------------------------
+    def state(self) -> dict[str, pl.DataFrame]:
+        meta = pl.DataFrame(
+            {"frontier": [self._frontier], "dirty": [self._dirty]},
+            schema={"frontier": pl.Int64, "dirty": pl.Boolean},
+        )
+        return {"agg": self._agg, "evidence": self._evidence, "width": self._width, "meta": meta}
+
+    def restore(self, state: dict[str, pl.DataFrame]) -> None:
+        self._agg = state["agg"]
+        self._evidence = state["evidence"]
+        self._width = state["width"]
+        self._frontier = int(state["meta"]["frontier"][0])
+        self._dirty = bool(state["meta"]["dirty"][0])
+
+    # -- processing -------------------------------------------------------------
+    def process(self, offx: pl.DataFrame | None, watermark: int) -> list[dict[str, Any]]:
+        """``offx``: off-exchange joined prints (ts, id, symbol, price, size, sign)
+        released below ``watermark``, in time order.  Returns level events."""
+        rows: list[dict[str, Any]] = []
+        step = self.interval_ns
+        first = (self._frontier // step + 1) * step if self._frontier >= 0 else None
+        if offx is not None and offx.height and first is None:
+            first = (int(offx.get_column("ts").min()) // step + 1) * step  # type: ignore[arg-type]
+        rest = offx if offx is not None and offx.height else None
+        if first is not None:
+            b = first
+            while b <= watermark:
+                if rest is not None:
+                    ts = rest.get_column("ts")
+                    done = rest.filter(ts < b)
+                    rest = rest.filter(ts >= b)
+                    if done.height:
+                        self._add(done)
+                    if not rest.height:
+                        rest = None
+                if self._dirty:  # nothing new: evaluating again could not change a thing
+                    rows += self._evaluate(b)
+                    self._dirty = False
+                self._frontier = b
+                if rest is None:  # skip the empty boundaries up to the watermark
+                    self._frontier = max(b, (watermark // step) * step)
+                    break
+                b = max(b + step, (int(rest.get_column("ts").min()) // step + 1) * step)  # type: ignore[arg-type]
+                self._frontier = b - step
+        if rest is not None:
+            self._add(rest)
+            if self._frontier < 0:
+                self._frontier = (int(rest.get_column("ts").min()) // step) * step  # type: ignore[arg-type]
+        return rows
+
+    def _add(self, offx: pl.DataFrame) -> None:
+        self._dirty = True
+        new_syms = (
+            offx.sort("ts", "id")
+            .group_by("symbol", maintain_order=True)
+            .first()
+            .join(self._width, on="symbol", how="anti")
+        )
+        if new_syms.height:
+            bps = self.cfg.level_bucket_bps
+            widths = (
+                np.maximum(
+                    np.rint(new_syms.get_column("price").to_numpy() * bps / 1e4 * 100).astype(
+                        np.int64
+                    ),
+                    1,
+                )
+                * 100
+            )
+            self._width = pl.concat(
+                [self._width, pl.DataFrame({"symbol": new_syms["symbol"], "width": widths})],
+                how="vertical",
+            ).sort("symbol")
+        sign = pl.col("sign")
+        work = offx.join(self._width, on="symbol", how="left").with_columns(
+            (pl.col("price") * 10_000).round(0).cast(pl.Int64).alias("_pu")
+        )
+        work = work.with_columns((pl.col("_pu") // pl.col("width")).alias("bucket"))
+        agg = work.group_by("symbol", "bucket").agg(
+            pl.col("size").sum().alias("volume"),
+            (pl.col("_pu") * pl.col("size")).sum().alias("notional_u"),
+            pl.len().cast(pl.Int64).alias("count"),
+            pl.col("size").filter(sign > 0).sum().alias("buy"),
+            pl.col("size").filter(sign < 0).sum().alias("sell"),
+        )
+        merged = pl.concat(
+            [self._agg, agg.with_columns(pl.lit(0, pl.Int64).alias("emitted"))],
+            how="vertical_relaxed",
+        )
+        self._agg = (
+            merged.group_by("symbol", "bucket")
+            .agg(
+                pl.col("volume").sum(),
+                pl.col("notional_u").sum(),
+                pl.col("count").sum(),
+                pl.col("buy").sum(),
+                pl.col("sell").sum(),
+                pl.col("emitted").max(),
+            )
+            .select(list(_AGG_SCHEMA))
+            .sort("symbol", "bucket")
+        )
+        big = work.filter(pl.col("size") >= self.cfg.min_print_size).select(list(_EV_SCHEMA))
+        if big.height:
+            k = self.cfg.max_evidence
+            self._evidence = (
+                pl.concat([self._evidence, big], how="vertical")
+                .sort(
+                    ["symbol", "bucket", "size", "ts", "id"],
+                    descending=[False, False, True, False, False],
+                )
+                .group_by("symbol", "bucket", maintain_order=True)
+                .head(k)
+            )
+
+    def _evaluate(self, boundary: int) -> list[dict[str, Any]]:
+        cfg = self.cfg
+        agg = self._agg
+        if agg.height == 0:
+            return []
+        scored = agg.sort(
+            ["symbol", "volume", "bucket"], descending=[False, True, False]
+        ).with_columns(
+            pl.col("volume").sum().over("symbol").alias("_total"),
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("symbol").alias("_rank"),
+        )
+        vol = scored.get_column("volume").to_numpy()
+        total = scored.get_column("_total").to_numpy()
+        share = vol / total
+        rank = scored.get_column("_rank").to_numpy()
+        emitted = scored.get_column("emitted").to_numpy()
+        level = (
+            (vol >= cfg.level_min_volume) & (share >= cfg.level_min_share) & (rank <= cfg.level_max)
+        )
+        grew = (emitted == 0) | (vol >= emitted * (1.0 + cfg.level_growth))
+        fire = np.flatnonzero(level & grew)
+        if not len(fire):
+            return []
+        emitted = emitted.copy()
+        emitted[fire] = vol[fire]
+        self._agg = (
+            scored.select(list(_AGG_SCHEMA))
+            .with_columns(pl.Series("emitted", emitted))
+            .sort("symbol", "bucket")
+        )
+        rows = []
+        width = dict(self._width.iter_rows())
+        ev_groups = {
+            (str(k[0]), int(k[1])): part  # type: ignore[arg-type]
+            for k, part in self._evidence.group_by("symbol", "bucket")
+        }
+        for i in fire.tolist():
+            r = scored.row(i, named=True)
+            sym, bucket = r["symbol"], r["bucket"]
+            vwap = r["notional_u"] / 10_000 / r["volume"]
+            notional = r["notional_u"] / 10_000
+            buy, sell = r["buy"], r["sell"]
+            signed = buy + sell
+            ratio = cfg.direction_min_ratio
+            if signed and buy / signed >= ratio and buy > sell:
+                direction = "bullish"
+            elif signed and sell / signed >= ratio and sell > buy:
+                direction = "bearish"
+            else:
+                direction = "neutral"
+            sh = float(share[i])
+            confidence = (
+                0.5
+                + 0.5 * min(1.0, max(0.0, (sh - cfg.level_min_share) / (3 * cfg.level_min_share)))
+                if cfg.level_min_share > 0
+                else 1.0
+            )
+            w = width[sym]
+            lo, hi = bucket * w / 10_000, (bucket + 1) * w / 10_000
+            prev = int(r["emitted"])
+            part = ev_groups.get((sym, bucket))
+            ids: list[int] = []
+            if part is not None:
+                ids = part.sort("ts", "id").get_column("id").to_list()
+            side = ""
+            if direction == "bullish":
+                side = f", {buy / signed:.0%} bought"
+            elif direction == "bearish":
+                side = f", {sell / signed:.0%} sold"
+            again = f", up {vol[i] / prev - 1:.0%} since last shown" if prev else ""
+            explanation = (
+                f"{sym} dark level ${lo:,.2f}-{hi:,.2f}: {int(vol[i]):,} sh off-exchange this "
+                f"session ({sh:.0%} of {sym}'s, #{int(rank[i])}), {r['count']} prints, "
+                f"VWAP ${vwap:,.4f}{side}{again}"
+            )
+            trace = [
+                _item("shares at level", vol[i], cfg.level_min_volume, True),
+                _item("share of session off-exchange volume", sh, cfg.level_min_share, True),
+                _item("rank among levels", rank[i], cfg.level_max, True),
+                _item(
+                    "growth since last shown",
+                    (vol[i] / prev - 1) if prev else None,
+                    cfg.level_growth,
+                    True,
+                ),
+                _item(
+                    "buy share of signed shares",
+                    buy / signed if signed else None,
+                    ratio,
+                    direction != "neutral",
+                ),
+            ]
+            rows.append(
+                {
+                    "ts": boundary,
+                    "symbol": sym,
+                    "pattern": "level",
+                    "direction": direction,
+                    "confidence": confidence,
+                    "total_size": int(vol[i]),
+                    "notional": notional,
+                    "price": vwap,
+                    "explanation": explanation,
+                    "evidence": ids,
+                    "trace": trace,
+                }
+            )
+        rows.sort(key=lambda r: (r["symbol"], r["price"]))
+        return rows
+
+
+def _item(condition: str, value: Any, threshold: Any, passed: bool) -> dict[str, Any]:
+    return {
+        "condition": condition,
+        "value": None if value is None else float(value),
+        "threshold": None if threshold is None else float(threshold),
+        "passed": bool(passed),
+    }

@@ -1,0 +1,199 @@
+"""Join each equity print to the quote in force: placement, improvement, retail flag.
+
+Same watermark discipline as the options join (``nbbo_join.py``): prints and quotes
+are buffered until the watermark passes them, so a print is joined only once every
+quote stamped at or before it has arrived; the last quote per symbol is carried
+between batches.  The output depends only on the events, never on their batching.
+
+Join rule: the latest quote of the same symbol with ``quote.ts <= print.ts`` (ties:
+the highest quote seq).  It is in force if ``print.ts - quote.ts <=
+equities.quote_max_age_ms`` (1000); otherwise, or with no quote at all, the print
+has no quote (quote columns null, placement ``no_quote``).
+
+Placement, with ``tol = equities.at_tolerance`` ($0.000001, float noise only: a
+sub-penny improvement is a real price and must not read as "at the ask"):
+
+=============  ==============================================================
+``above_ask``   price > ask + tol
+``at_ask``      |price - ask| <= tol
+``mid``         strictly inside the spread (bid + tol < price < ask - tol)
+``at_bid``      |price - bid| <= tol
+``below_bid``   price < bid - tol
+``no_quote``    no quote in force, or the quote is crossed (bid > ask)
+=============  ==============================================================
+
+A locked quote (bid = ask) at the print's price is ``mid`` (at both sides at once).
+``price_improvement`` = ``min(ask - price, price - bid)``: the distance inside the
+nearer side of the NBBO, negative when the print traded through it; null without a
+usable quote.  ``spread_pct`` = spread / mid.  The retail flag and side are in
+``retail.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from islandflow_tui.config import EquitiesConfig
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.evidence import evidence_list
+from islandflow_tui.engine.compute.retail import retail_flags
+
+_QUOTE_COLS = ["ts", "seq", "id", "symbol", "bid", "ask"]
+_PRINT_COLS = ["ts", "seq", "id", "symbol", "price", "size", "venue", "off_exchange", "flags"]
+PLACEMENTS = ("above_ask", "at_ask", "mid", "at_bid", "below_bid", "no_quote")
+#: internal placement codes (downstream operators work on numpy)
+PLC_ABOVE_ASK, PLC_AT_ASK, PLC_MID, PLC_AT_BID, PLC_BELOW_BID, PLC_NONE = range(6)
+_PLC_SERIES = pl.Series("placement", PLACEMENTS, dtype=pl.String)
+_SIDE_SERIES = pl.Series("retail_side", ["sell", None, "buy"], dtype=pl.String)
+
+
+class EquitiesJoin:
+    """Stateful operator: (prints, quotes, watermark) -> joined prints (equities.joins
+    columns without seq/id, plus internal ``flags``, ``plc`` and ``retail_code``)."""
+
+    def __init__(self, cfg: EquitiesConfig) -> None:
+        self.max_age_ns = cfg.quote_max_age_ms * ev.NS_PER_MS
+        self.tol = cfg.at_tolerance
+        self.rule = cfg.retail_side_rule
+        self._pending_prints: list[pl.DataFrame] = []
+        self._pending_quotes: list[pl.DataFrame] = []
+        schema = ev.polars_schema(ev.EQUITIES_QUOTES)
+        self._last_quote = pl.DataFrame(schema={k: schema[k] for k in _QUOTE_COLS})
+
+    # -- state ----------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "last_quote": self._last_quote,
+            "pending_prints": _concat(self._pending_prints),
+            "pending_quotes": _concat(self._pending_quotes),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Absent pending parts mean nothing pending (an engine checkpoint drops them:
+        replay re-feeds raw rows from its watermark)."""
+        self._last_quote = state["last_quote"]
+        prints, quotes = state.get("pending_prints"), state.get("pending_quotes")
+        self._pending_prints = [prints] if prints is not None and prints.height else []
+        self._pending_quotes = [quotes] if quotes is not None and quotes.height else []
+
+    # -- processing -------------------------------------------------------------
+    def process(
+        self, prints: pl.DataFrame | None, quotes: pl.DataFrame | None, watermark: int
+    ) -> pl.DataFrame | None:
+        """Release and join every print with ``ts < watermark``; None if there is none."""
+        if prints is not None and prints.height:
+            self._pending_prints.append(prints.select(_PRINT_COLS))
+        if quotes is not None and quotes.height:
+            self._pending_quotes.append(quotes.select(_QUOTE_COLS))
+        rel_quotes = _release(self._pending_quotes, watermark)
+        rel_prints = _release(self._pending_prints, watermark)
+        joined: pl.DataFrame | None = None
+        if rel_quotes is not None:
+            rel_quotes = _time_ordered(rel_quotes)
+        if rel_prints is not None:
+            rel_prints = _time_ordered(rel_prints)
+            right = self._last_quote
+            if rel_quotes is not None:
+                right = pl.concat([right, rel_quotes], how="vertical")
+            right = right.rename({"ts": "quote_ts", "seq": "quote_seq", "id": "quote_id"})
+            joined = rel_prints.join_asof(
+                right,
+                left_on="ts",
+                right_on="quote_ts",
+                by="symbol",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            joined = self._label(joined)
+        if rel_quotes is not None:
+            self._last_quote = (
+                pl.concat([self._last_quote, rel_quotes], how="vertical")
+                .unique(subset="symbol", keep="last", maintain_order=False)
+                .sort("symbol")
+            )
+        return joined
+
+    def _label(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Placement, improvement and retail columns, computed in numpy (one pass)."""
+        tol = self.tol
+        price = df.get_column("price").to_numpy()
+        qid = df.get_column("quote_id")
+        age = (df.get_column("ts") - df.get_column("quote_ts").fill_null(0)).to_numpy()
+        fresh = qid.is_not_null().to_numpy() & (age <= self.max_age_ns)
+        bid = np.where(fresh, df.get_column("bid").fill_null(np.nan).to_numpy(), np.nan)
+        ask = np.where(fresh, df.get_column("ask").fill_null(np.nan).to_numpy(), np.nan)
+        crossed = fresh & (bid > ask + tol)
+        usable = fresh & ~crossed
+        locked = usable & (np.abs(ask - bid) <= tol)
+        with np.errstate(invalid="ignore"):
+            plc = np.select(
+                [
+                    ~usable,
+                    price > ask + tol,
+                    price < bid - tol,
+                    locked,
+                    np.abs(price - ask) <= tol,
+                    np.abs(price - bid) <= tol,
+                ],
+                [PLC_NONE, PLC_ABOVE_ASK, PLC_BELOW_BID, PLC_MID, PLC_AT_ASK, PLC_AT_BID],
+                PLC_MID,
+            ).astype(np.int8)
+            mid = (bid + ask) / 2.0
+            spread = ask - bid
+            spread_pct = spread / mid
+            improvement = np.where(usable, np.minimum(ask - price, price - bid), np.nan)
+        retail, side = retail_flags(
+            price, df.get_column("off_exchange").to_numpy(), bid, ask, usable, self.rule
+        )
+        out = df.select("ts", "id", "symbol", "price", "size", "venue", "off_exchange", "flags")
+        out = out.rename({"id": "print_id"}).with_columns(
+            pl.Series("quote_id", pa.array(qid.fill_null(0).to_numpy(), mask=~fresh)),
+            pl.Series("bid", bid, nan_to_null=True),
+            pl.Series("ask", ask, nan_to_null=True),
+            pl.Series("mid", mid, nan_to_null=True),
+            pl.Series("spread", spread, nan_to_null=True),
+            pl.Series("spread_pct", spread_pct, nan_to_null=True),
+            _PLC_SERIES.gather(plc.astype(np.uint32)).alias("placement"),
+            pl.Series("price_improvement", improvement, nan_to_null=True),
+            pl.Series("retail", retail),
+            _SIDE_SERIES.gather((side + 1).astype(np.uint32)),
+            pl.Series("plc", plc),
+            pl.Series("retail_code", side),
+        )
+        return out.with_columns(evidence_list(out, "print_id", "quote_id"))
+
+    def flush(self) -> pl.DataFrame | None:
+        return self.process(None, None, 2**62)
+
+
+def _time_ordered(frame: pl.DataFrame) -> pl.DataFrame:
+    if frame.get_column("ts").is_sorted():
+        return frame
+    return frame.sort("ts", "seq")
+
+
+def _release(pending: list[pl.DataFrame], watermark: int) -> pl.DataFrame | None:
+    """Pop rows with ts < watermark from ``pending`` (in place); None if there are none."""
+    frame = _concat(pending)
+    pending.clear()
+    if frame is None or frame.height == 0:
+        return None
+    ts = frame.get_column("ts")
+    if ts.max() < watermark:  # type: ignore[operator]
+        return frame
+    mask = ts < watermark
+    keep = frame.filter(~mask)
+    if keep.height:
+        pending.append(keep)
+    out = frame.filter(mask)
+    return out if out.height else None
+
+
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+    if not frames:
+        return None
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
