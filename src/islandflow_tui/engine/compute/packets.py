@@ -987,8 +987,7 @@ class Packets:
         """Contract columns, spot, DTE, OI, day volume, calendar, repeat, baselines, kinds,
         in emission order (ts, first print id)."""
         order = np.lexsort((agg["_pkey"], agg["ts"]))
-        evidence = pa.LargeListArray.from_arrays(pa.array(agg["_ev_off"]), pa.array(agg["_ev_val"]))
-        evidence = evidence.take(pa.array(order))
+        evidence = _reordered_lists(agg["_ev_off"], agg["_ev_val"], order)
         p = {k: v[order] for k, v in agg.items() if k not in ("_ev_off", "_ev_val")}
         n = len(order)
         ct = self._contracts
@@ -1407,6 +1406,17 @@ class Packets:
             [ArrayItem("cancel.members_left", 0.0, 1.0, False)],
         )
         return out.with_columns(trace)
+
+
+def _reordered_lists(offsets: np.ndarray, values: np.ndarray, order: np.ndarray) -> pa.Array:
+    """List array of rows ``order`` of (offsets, values): a numpy gather (pyarrow's
+    ``take`` on a large list array cost ~10 ms per firehose batch)."""
+    lens = np.diff(offsets)[order]
+    new_off = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(lens, out=new_off[1:])
+    within = np.arange(int(new_off[-1]), dtype=np.int64) - np.repeat(new_off[:-1], lens)
+    gathered = values[np.repeat(offsets[:-1][order], lens) + within]
+    return pa.LargeListArray.from_arrays(pa.array(new_off), pa.array(gathered))
 
 
 def _venue_table(venues: dict[str, int]) -> list[str]:
