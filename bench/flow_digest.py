@@ -9,7 +9,9 @@ one chunk), plus row counts:
 * ``realistic``: ``--realistic-min`` minutes of the realistic profile in 2 s batches
   (the golden test's input);
 * ``gen+cancels``: bench/_gen.py prints with every 50th print repeated later as a
-  CANCEL of itself (exercises the packet/alert/structure correction paths).
+  CANCEL of itself (exercises the packet/alert/structure correction paths);
+* ``gen+cancels/restored``: the same, checkpointed to disk and restored into a fresh
+  engine every 3 batches: its digests must equal ``gen+cancels``'s.
 
     python bench/flow_digest.py [--out FILE] [--check FILE]
 
@@ -23,6 +25,7 @@ import argparse
 import hashlib
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +41,7 @@ from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.core import Engine
 from islandflow_tui.engine.ingest.synthetic import SyntheticMarket, start_ns_from_config
+from islandflow_tui.engine.replay import load_checkpoint, save_checkpoint
 
 START = "2025-11-25T14:30:00Z"
 
@@ -54,12 +58,22 @@ def _digest(frames: list[pl.DataFrame]) -> tuple[int, str]:
     return table.num_rows, hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
 
 
-def _run(batches: list[ev.FeedBatch], save: str | None = None) -> dict[str, list[object]]:
+def _run(
+    batches: list[ev.FeedBatch], save: str | None = None, restore_every: int = 0
+) -> dict[str, list[object]]:
+    """Digests of the outputs; ``restore_every`` > 0: every that many batches the engine
+    is checkpointed to disk, and a fresh engine restored from it carries on."""
     engine = Engine(Config())
     got: dict[str, list[pl.DataFrame]] = {}
-    for b in batches:
+    for i, b in enumerate(batches):
         for stream, frame in engine.ingest(b).items():
             got.setdefault(stream, []).append(frame)
+        if restore_every and (i + 1) % restore_every == 0:
+            with tempfile.TemporaryDirectory() as tmp:
+                save_checkpoint(Path(tmp), engine.watermark, engine.checkpoint())
+                state = load_checkpoint(Path(tmp), engine.watermark)
+            engine = Engine(Config())
+            engine.restore(state)
     for stream, frame in engine.flush().items():
         got.setdefault(stream, []).append(frame)
     if save:
@@ -113,6 +127,7 @@ def main() -> None:
         "firehose": lambda: market("firehose", args.firehose_s, 1000, 1),
         "realistic": lambda: market("realistic", args.realistic_min * 60, 100, 20),
         "gen+cancels": lambda: gen_with_cancels(args.gen_prints),
+        "gen+cancels/restored": lambda: gen_with_cancels(args.gen_prints),
     }
     result: dict[str, dict[str, list[object]]] = {}
     for name, make in inputs.items():
@@ -121,10 +136,17 @@ def main() -> None:
         t0 = time.perf_counter()
         batches = make()
         t1 = time.perf_counter()
-        result[name] = _run(batches, f"{args.save}/{name}" if args.save else None)
+        result[name] = _run(
+            batches,
+            f"{args.save}/{name.replace('/', '_')}" if args.save else None,
+            restore_every=3 if name.endswith("/restored") else 0,
+        )
         print(f"{name}: gen {t1 - t0:.1f} s, engine {time.perf_counter() - t1:.1f} s")
         for s, (rows, h) in result[name].items():
             print(f"  {s:<18} {rows:>10,} {h}")
+    if "gen+cancels" in result and "gen+cancels/restored" in result:
+        same = result["gen+cancels"] == result["gen+cancels/restored"]
+        print(f"checkpoint/restore every 3 batches gives the straight run's output: {same}")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     if args.check:

@@ -132,6 +132,35 @@ _NULLABLE_FLOATS: Final = (
 STAT_COLS: Final = tuple(
     f"_b_{s}_{m}_{stat}" for s in SCOPES for m in METRICS for stat in ("mean", "std", "n")
 )
+#: What a packet keeps for later cancels (its ledger row; the rest of the row went out
+#: on the bus): ids and versions for ``corrects``, size for the day volume, and the
+#: context a correction inherits.  Contract columns come back from ``cid``.
+RETAIN_COLS: Final = (
+    "_pkey",
+    "_version",
+    "id",
+    "ts",
+    "cid",
+    "_date",
+    "total_size",
+    "day_volume",
+    "first_ts",
+    "last_ts",
+    "spot",
+    "moneyness",
+    "open_interest",
+    "days_to_event",
+    "event_before_expiry",
+    "repeat_hits",
+    "_repeat_premium",
+    *STAT_COLS,
+)
+_CTX_SOURCE: Final = tuple(c for c in RETAIN_COLS if c != "id")  # ids come at commit
+#: member columns a checkpoint stores per print (the rest are per packet or derived)
+_MEMBER_STORED: Final = ("ts", "id", "exch", "iso", "plc", "side", "size", "price", "bid", "ask")
+
+
+_MEMBER_EXTRA: Final = {"_pkey": np.int64, "_pts": np.int64}
 
 
 def _empty_cols(extra: dict[str, Any] | None = None) -> Cols:
@@ -165,6 +194,97 @@ def cols_frame(c: Cols) -> pl.DataFrame:
 
 def frame_cols(df: pl.DataFrame) -> Cols:
     return {k: df.get_column(k).to_numpy() for k in df.columns}
+
+
+def _small_int(x: np.ndarray) -> pl.Series:
+    """``x`` in the narrowest signed int dtype that holds it (checkpoint compaction)."""
+    lo, hi = (int(x.min()), int(x.max())) if len(x) else (0, 0)
+    for dtype, bits in ((pl.Int8, 8), (pl.Int16, 16), (pl.Int32, 32)):
+        if -(2 ** (bits - 1)) <= lo and hi < 2 ** (bits - 1):
+            return pl.Series(x, dtype=pl.Int64).cast(dtype)
+    return pl.Series(x, dtype=pl.Int64)
+
+
+def derived_member_cols(c: Cols) -> None:
+    """premium, edge and spr of member rows from price, size, bid, ask and placement,
+    in place: the same float operations as the NBBO join and :meth:`Packets._work`,
+    so the values are bit-identical to the ones computed live."""
+    price, bid, ask = c["price"], c["bid"], c["ask"]
+    placed = c["plc"] <= 4
+    c["premium"] = price * c["size"] * 100.0
+    mid = (bid + ask) / 2
+    half = (ask - bid) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c["edge"] = np.where(
+            placed & (half > 0), (price - mid) / np.where(half > 0, half, 1), np.nan
+        ).astype(np.float64)
+        c["spr"] = np.where(
+            placed & (mid > 0), (ask - bid) / np.where(mid > 0, mid, 1), np.nan
+        ).astype(np.float64)
+
+
+def members_state(m: Cols) -> dict[str, pl.DataFrame]:
+    """Retained members as two compact frames: one row per run of a packet's members
+    (packet key, packet ts, contract, complex) and one per member with only what a
+    later cancel matches on or a correction re-aggregates, ts and id as offsets from
+    their packet's, small ints narrowed.  premium, edge and spr are recomputed on
+    restore (:func:`derived_member_cols`)."""
+    n = _len(m)
+    pkey = m["_pkey"]
+    start = np.ones(n, dtype=bool)
+    start[1:] = pkey[1:] != pkey[:-1]
+    first = np.flatnonzero(start)
+    run = np.cumsum(start) - 1
+    runs = pl.DataFrame(
+        {
+            "_pkey": pkey[first],
+            "_pts": m["_pts"][first],
+            "cid": _small_int(m["cid"][first]),
+            "cplx": m["cplx"][first],
+            "n": np.diff(np.append(first, n)).astype(np.int32),
+        }
+    )
+    rows = pl.DataFrame(
+        {
+            "ts": _small_int(m["ts"] - m["_pts"][first][run]),
+            "id": _small_int(m["id"] - pkey),
+            "exch": m["exch"].astype(np.uint8),
+            "iso": m["iso"],
+            "plc": m["plc"].astype(np.int8),
+            "side": m["side"].astype(np.int8),
+            "size": _small_int(m["size"]),
+            "price": m["price"],
+            "bid": m["bid"],
+            "ask": m["ask"],
+        }
+    )
+    return {"retained_runs": runs, "retained_members": rows}
+
+
+def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
+    """Inverse of :func:`members_state` (the exact in-memory member columns)."""
+    n_run = runs.get_column("n").to_numpy().astype(np.int64)
+    rep = {k: np.repeat(runs.get_column(k).to_numpy(), n_run) for k in ("_pkey", "_pts", "cid")}
+    c: Cols = {k: rows.get_column(k).to_numpy() for k in _MEMBER_STORED}
+    out: Cols = {
+        "ts": c["ts"].astype(np.int64) + rep["_pts"],
+        "id": c["id"].astype(np.int64) + rep["_pkey"],
+        "cid": rep["cid"].astype(np.int64),
+        "cplx": np.repeat(runs.get_column("cplx").to_numpy(), n_run).astype(bool),
+        "price": c["price"].astype(np.float64),
+        "size": c["size"].astype(np.int64),
+        "exch": c["exch"].astype(np.int64),
+        "iso": c["iso"].astype(bool),
+        "plc": c["plc"].astype(np.int64),
+        "side": c["side"].astype(np.int64),
+        "bid": c["bid"].astype(np.float64),
+        "ask": c["ask"].astype(np.float64),
+    }
+    derived_member_cols(out)
+    out = {k: out[k] for k in WORK}
+    out["_pkey"] = rep["_pkey"].astype(np.int64)
+    out["_pts"] = rep["_pts"].astype(np.int64)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -494,7 +614,7 @@ class Packets:
                 schema={"venue": pl.String, "code": pl.Int64},
             ),
             "contracts": self._contracts.state(),
-            "retained_members": cols_frame(_cat(members)) if members else pl.DataFrame(),
+            **members_state(_cat(members) if members else _empty_cols(_MEMBER_EXTRA)),
             "retained_packets": (
                 pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
                 if self._chunks
@@ -537,7 +657,7 @@ class Packets:
         self._chunks = []
         packets = state["retained_packets"]
         if packets.height:
-            members = frame_cols(state["retained_members"])
+            members = members_restore(state["retained_runs"], state["retained_members"])
             self._chunks.append(_Chunk(int(packets["ts"].max()), members, packets))  # type: ignore[arg-type]
         day = state["day_volume"]
         size = int(day["cid"].max()) + 1 if day.height else 0  # type: ignore[arg-type]
@@ -707,7 +827,9 @@ class Packets:
             srt = np.argsort(keys)
             at = srt[np.searchsorted(keys[srt], members["_pkey"])]
             members["_pts"] = pts[at]
-            self._chunks.append(_Chunk(int(pts.max()), members, out.filter(pl.Series(new))))
+            self._chunks.append(
+                _Chunk(int(pts.max()), members, out.filter(pl.Series(new)).select(RETAIN_COLS))
+            )
         if (~new).any():
             corr = out.filter(pl.Series(~new))
             for chunk in self._chunks:
@@ -715,7 +837,9 @@ class Packets:
                     pl.col("_pkey").is_in(chunk.packets.get_column("_pkey").implode())
                 )
                 if mine.height:
-                    chunk.packets = pl.concat([chunk.packets, mine], how="diagonal_relaxed")
+                    chunk.packets = pl.concat(
+                        [chunk.packets, mine.select(RETAIN_COLS)], how="diagonal_relaxed"
+                    )
         horizon = watermark - self.lookback_ns
         self._chunks = [c for c in self._chunks if c.max_ts >= horizon]
         self._members = None
@@ -1252,25 +1376,31 @@ class Packets:
         sources = [c.packets for c in self._chunks]
         if originals is not None:
             sources.append(originals)
-        base = pl.concat(
-            [
-                s.select(
-                    "_pkey",
-                    "_version",
-                    *ctx_cols,
-                    "day_volume",
-                    "total_size",
-                    "first_ts",
-                    "last_ts",
-                )
-                for s in sources
-            ],
-            how="diagonal_relaxed",
+        base = (
+            pl.concat(
+                [s.filter(pl.col("_version") == 0).select(_CTX_SOURCE) for s in sources],
+                how="diagonal_relaxed",
+            )
+            .unique(subset="_pkey", keep="first")
+            .filter(pl.col("_pkey").is_in(corrections.get_column("_pkey").implode()))
+        )
+        ct = self._contracts
+        cid = base.get_column("cid").to_numpy()
+        expiry = ct.expiry[cid]
+        base = base.with_columns(
+            pl.Series("symbol", ct.symbol[cid], dtype=pl.String),
+            pl.Series("root", ct.root[cid], dtype=pl.String),
+            pl.Series("expiry", expiry, dtype=pl.Int64).cast(pl.Int32).cast(pl.Date),
+            pl.Series("right", ct.right[cid], dtype=pl.String),
+            pl.Series("strike", ct.strike[cid], dtype=pl.Float64),
+            pl.Series(
+                "dte",
+                expiry - base.get_column("_date").cast(pl.Int32).to_numpy().astype(np.int64),
+                dtype=pl.Int64,
+            ),
         )
         ctx = (
-            base.filter(pl.col("_version") == 0)
-            .unique(subset="_pkey", keep="first")
-            .select(
+            base.select(
                 "_pkey",
                 *ctx_cols,
                 (pl.col("day_volume") - pl.col("total_size")).alias("_dv_before"),
