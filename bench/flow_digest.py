@@ -155,7 +155,7 @@ def main() -> None:
             f"{name}/{s}: {want[name][s]} -> {got}"
             for name, streams in result.items()
             for s, got in streams.items()
-            if want.get(name, {}).get(s) != got
+            if name in want and want[name].get(s) != got
         ]
         print("IDENTICAL" if not bad else "DIFFERENT:\n  " + "\n  ".join(bad))
         sys.exit(1 if bad else 0)

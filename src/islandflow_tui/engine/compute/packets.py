@@ -344,6 +344,19 @@ def ny_days(ts: np.ndarray) -> np.ndarray:
     return dates.cast(pl.Int32).to_numpy().astype(np.int64)
 
 
+class _CidIndex:
+    """Row indices per contract id, ascending within a contract (a stable sort)."""
+
+    def __init__(self, cid: np.ndarray) -> None:
+        self.order = stable_argsort(cid)
+        self.sorted = cid[self.order]
+
+    def rows(self, cid: int) -> np.ndarray:
+        lo = int(np.searchsorted(self.sorted, cid, side="left"))
+        hi = int(np.searchsorted(self.sorted, cid, side="right"))
+        return self.order[lo:hi]
+
+
 # ---------------------------------------------------------------------------
 # Context sources
 # ---------------------------------------------------------------------------
@@ -795,9 +808,13 @@ class Packets:
         out = assigned
         versions = assigned.get_column("_version").to_numpy()
         if (versions > 0).any():
+            keys = assigned.filter(pl.col("_version") > 0).get_column("_pkey").implode()
             prev = pl.concat(
                 [assigned.select("_pkey", "_version", "id")]
-                + [c.packets.select("_pkey", "_version", "id") for c in self._chunks],
+                + [
+                    c.packets.filter(pl.col("_pkey").is_in(keys)).select("_pkey", "_version", "id")
+                    for c in self._chunks
+                ],
                 how="vertical",
             )
             out = (
@@ -971,32 +988,38 @@ class Packets:
         ts, ids = rows["ts"], rows["id"]
         retained = _cat([c.members for c in self._chunks]) if self._chunks else None
         r_alive = np.ones(_len(retained), dtype=bool) if retained is not None else None
+        # rows of one contract by binary search, in their original order (stable sort),
+        # instead of a scan of every open and retained row per cancel
+        by_cid = _CidIndex(rows["cid"])
+        r_by_cid = _CidIndex(retained["cid"]) if retained is not None else None
         post: list[tuple[dict[str, Any], int]] = []
         order = np.lexsort((cancels["id"], cancels["ts"]))
         for i in order.tolist():
             c = {k: v[i].item() for k, v in cancels.items()}
+            sub = by_cid.rows(c["cid"])
             same = (
-                (rows["cid"] == c["cid"])
-                & (rows["exch"] == c["exch"])
-                & (rows["price"] == c["price"])
-                & (rows["size"] == c["size"])
+                (rows["exch"][sub] == c["exch"])
+                & (rows["price"][sub] == c["price"])
+                & (rows["size"][sub] == c["size"])
             )
-            before = (ts < c["ts"]) | ((ts == c["ts"]) & (ids < c["id"]))
-            hit = np.flatnonzero(alive & ~taken & before & same)
+            t_s, i_s = ts[sub], ids[sub]
+            before = (t_s < c["ts"]) | ((t_s == c["ts"]) & (i_s < c["id"]))
+            hit = sub[alive[sub] & ~taken[sub] & before & same]
             best_open = int(hit[-1]) if len(hit) else -1
             best_old = -1
-            if retained is not None and r_alive is not None:
+            if retained is not None and r_alive is not None and r_by_cid is not None:
                 r = retained
+                rs = r_by_cid.rows(c["cid"])
+                r_ts, r_id = r["ts"][rs], r["id"][rs]
                 ok = (
-                    r_alive
-                    & (r["cid"] == c["cid"])
-                    & (r["exch"] == c["exch"])
-                    & (r["price"] == c["price"])
-                    & (r["size"] == c["size"])
-                    & (r["_pts"] >= c["ts"] - self.lookback_ns)
-                    & ((r["ts"] < c["ts"]) | ((r["ts"] == c["ts"]) & (r["id"] < c["id"])))
+                    r_alive[rs]
+                    & (r["exch"][rs] == c["exch"])
+                    & (r["price"][rs] == c["price"])
+                    & (r["size"][rs] == c["size"])
+                    & (r["_pts"][rs] >= c["ts"] - self.lookback_ns)
+                    & ((r_ts < c["ts"]) | ((r_ts == c["ts"]) & (r_id < c["id"])))
                 )
-                cand = np.flatnonzero(ok)
+                cand = rs[ok]
                 if len(cand):
                     best_old = int(cand[np.lexsort((r["id"][cand], r["ts"][cand]))[-1]])
             use_open = best_open >= 0 and (
@@ -1006,11 +1029,11 @@ class Packets:
             )
             if use_open:
                 is_cplx = bool(rows["cplx"][best_open])
-                same = alive & (rows["cid"] == rows["cid"][best_open]) & (rows["cplx"] == is_cplx)
+                same = alive[sub] & (rows["cplx"][sub] == is_cplx)
                 if is_cplx:
-                    same &= rows["exch"] == rows["exch"][best_open]
+                    same &= rows["exch"][sub] == rows["exch"][best_open]
                 width = self.complex_ns if is_cplx else self.window_ns
-                same_key = np.flatnonzero(same)
+                same_key = sub[same]
                 k_ts = ts[same_key]
                 srt = np.argsort(k_ts, kind="stable")
                 anchors = anchored(np.zeros(len(same_key), dtype=np.int64), k_ts[srt], width)
@@ -1038,23 +1061,26 @@ class Packets:
         without the cancelled prints."""
         if not post:
             return None, members
-        versions: dict[int, int] = {}
+        versions: dict[int, int] = {}  # only corrected packets (the rest are at 0)
         for ch in self._chunks:
-            for k, v in zip(
-                ch.packets["_pkey"].to_list(), ch.packets["_version"].to_list(), strict=True
-            ):
+            fixed = ch.packets.filter(pl.col("_version") > 0)
+            for k, v in zip(fixed["_pkey"].to_list(), fixed["_version"].to_list(), strict=True):
                 versions[k] = max(versions.get(k, 0), v)
+        # which chunk holds each target (ids are unique; a chunk's members only shrink)
+        where: dict[int, int] = {}
+        targets = np.array([t for _, t in post], dtype=np.int64)
+        for j, ch in enumerate(self._chunks):
+            found = targets[np.isin(targets, ch.members["id"])]
+            where.update(dict.fromkeys(found.tolist(), j))
         out: list[pl.DataFrame] = []
         for c, target in post:
             holder: Cols | None = None
             chunk: _Chunk | None = None
             if members is not None and (members["id"] == target).any():
                 holder = members
-            else:
-                for ch in self._chunks:
-                    if (ch.members["id"] == target).any():
-                        holder, chunk = ch.members, ch
-                        break
+            elif target in where:
+                chunk = self._chunks[where[target]]
+                holder = chunk.members
             if holder is None:
                 self.unmatched_cancels += 1
                 continue
@@ -1273,10 +1299,13 @@ class Packets:
     def _removed_sizes(self, corrections: pl.DataFrame, p: Cols | None) -> Cols | None:
         """(cid, date, ts, -size removed) per correction, for the day volume."""
         known: dict[tuple[int, int], tuple[int, int, int]] = {}
+        keys = corrections.get_column("_pkey").implode()
         for ch in self._chunks:
-            for r in ch.packets.select(
-                "_pkey", "_version", "cid", "_date", "total_size"
-            ).iter_rows():
+            for r in (
+                ch.packets.filter(pl.col("_pkey").is_in(keys))
+                .select("_pkey", "_version", "cid", "_date", "total_size")
+                .iter_rows()
+            ):
                 known[(r[0], r[1])] = (r[2], int(r[3].toordinal()) - 719_163, r[4])
         if p is not None:
             for k, c, d, t in zip(
@@ -1376,13 +1405,18 @@ class Packets:
         sources = [c.packets for c in self._chunks]
         if originals is not None:
             sources.append(originals)
+        keys = corrections.get_column("_pkey").implode()
         base = (
             pl.concat(
-                [s.filter(pl.col("_version") == 0).select(_CTX_SOURCE) for s in sources],
+                [
+                    s.filter((pl.col("_version") == 0) & pl.col("_pkey").is_in(keys)).select(
+                        _CTX_SOURCE
+                    )
+                    for s in sources
+                ],
                 how="diagonal_relaxed",
             )
             .unique(subset="_pkey", keep="first")
-            .filter(pl.col("_pkey").is_in(corrections.get_column("_pkey").implode()))
         )
         ct = self._contracts
         cid = base.get_column("cid").to_numpy()
