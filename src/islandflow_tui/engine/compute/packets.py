@@ -1072,56 +1072,86 @@ class Packets:
         for j, ch in enumerate(self._chunks):
             found = targets[np.isin(targets, ch.members["id"])]
             where.update(dict.fromkeys(found.tolist(), j))
-        out: list[pl.DataFrame] = []
+        # holders: 0 = this batch's members, j + 1 = chunk j; rows are marked dead as
+        # cancels apply (in order) and cut out once at the end
+        holders: dict[int, Cols] = {}
+        dead: dict[int, np.ndarray] = {}
+        live_rows: list[np.ndarray] = []  # per live correction: its remaining member rows
+        live_from: list[int] = []
+        live: list[tuple[int, int, int, int, int]] = []  # pkey, version, ts, target, cancel
+        gone: list[tuple[int, int, int, int, int, int]] = []  # + cid
         for c, target in post:
-            holder: Cols | None = None
-            chunk: _Chunk | None = None
+            h = -1
             if members is not None and (members["id"] == target).any():
-                holder = members
+                h = 0
+                holders[0] = members
             elif target in where:
-                chunk = self._chunks[where[target]]
-                holder = chunk.members
-            if holder is None:
+                h = where[target] + 1
+                holders[h] = self._chunks[h - 1].members
+            if h < 0:
                 self.unmatched_cancels += 1
                 continue
-            pkey = int(holder["_pkey"][holder["id"] == target][0])
+            holder = holders[h]
+            mask = dead.setdefault(h, np.zeros(_len(holder), dtype=bool))
+            at = np.flatnonzero(holder["id"] == target)
+            pkey = int(holder["_pkey"][at[0]])
             version = versions.get(pkey, 0) + 1
             versions[pkey] = version
-            keep = holder["id"] != target
-            if chunk is not None:
-                chunk.members = _take(holder, np.flatnonzero(keep))
-                holder = chunk.members
+            mask[at] = True
+            # one correction per cancel: it names its print and itself
+            row = (pkey, version, int(c["ts"]), target, int(c["id"]))
+            mine = np.flatnonzero((holder["_pkey"] == pkey) & ~mask)
+            if len(mine):
+                live.append(row)
+                live_rows.append(mine)
+                live_from.append(h)
             else:
-                members = _take(holder, np.flatnonzero(keep))
-                holder = members
-            mine = holder["_pkey"] == pkey
-            base = {  # one correction per cancel: it names its print and itself
-                "_pkey": pkey,
-                "_version": version,
-                "ts": int(c["ts"]),
-                "retracted": [[target]],
-                "_cancel_ids": [[int(c["id"])]],
-            }
-            if mine.any():
-                sub = _take({k: holder[k] for k in WORK}, np.flatnonzero(mine))
-                agg = self._aggregate(sub, np.array([0]))
-                frame = self._agg_frame(agg).with_columns(
-                    pl.concat_list(
-                        pl.col("evidence"), pl.lit([int(c["id"])], pl.List(pl.Int64))
-                    ).alias("evidence"),
-                    pl.lit("correction").alias("status"),
-                )
+                gone.append((*row, int(c["cid"])))
+        for h, mask in dead.items():
+            kept = _take(holders[h], np.flatnonzero(~mask))
+            if h == 0:
+                members = kept
             else:
-                frame = pl.DataFrame({"cid": [int(c["cid"])], "total_size": [0]}).with_columns(
-                    pl.lit("retracted").alias("status")
-                )
+                self._chunks[h - 1].members = kept
+        out: list[pl.DataFrame] = []
+        if live:
+            sub = _cat(
+                [
+                    _take({k: holders[h][k] for k in WORK}, rows)
+                    for h, rows in zip(live_from, live_rows, strict=True)
+                ]
+            )
+            lens = np.array([len(r) for r in live_rows], dtype=np.int64)
+            starts = np.cumsum(lens) - lens
+            agg = self._aggregate(sub, starts)
+            # evidence: the remaining members, then the cancel
+            cancel_ids = np.array([r[4] for r in live], dtype=np.int64)
+            off = np.append(starts, len(sub["id"]))
+            ev_off = off + np.arange(len(off))
+            ev_val = np.insert(sub["id"], off[1:], cancel_ids)
+            agg["_ev_off"], agg["_ev_val"] = ev_off, ev_val
+            arr = np.array(live, dtype=np.int64)
             out.append(
-                frame.with_columns(
-                    pl.lit(base["_pkey"], pl.Int64).alias("_pkey"),
-                    pl.lit(base["_version"], pl.Int64).alias("_version"),
-                    pl.lit(base["ts"], pl.Int64).alias("ts"),
-                    pl.Series("retracted", base["retracted"], dtype=pl.List(pl.Int64)),
-                    pl.Series("_cancel_ids", base["_cancel_ids"], dtype=pl.List(pl.Int64)),
+                self._agg_frame(agg).with_columns(
+                    pl.lit("correction").alias("status"),
+                    pl.Series("_pkey", arr[:, 0]),
+                    pl.Series("_version", arr[:, 1]),
+                    pl.Series("ts", arr[:, 2]),
+                    _singletons("retracted", arr[:, 3]),
+                    _singletons("_cancel_ids", arr[:, 4]),
+                )
+            )
+        if gone:
+            arr = np.array(gone, dtype=np.int64)
+            out.append(
+                pl.DataFrame({"cid": arr[:, 5], "total_size": np.zeros(len(arr), dtype=np.int64)})
+                .with_columns(pl.lit("retracted").alias("status"))
+                .with_columns(
+                    pl.Series("_pkey", arr[:, 0]),
+                    pl.Series("_version", arr[:, 1]),
+                    pl.Series("ts", arr[:, 2]),
+                    _singletons("retracted", arr[:, 3]),
+                    _singletons("_cancel_ids", arr[:, 4]),
                 )
             )
         return (pl.concat(out, how="diagonal_relaxed") if out else None), members
@@ -1570,6 +1600,13 @@ class Packets:
             [ArrayItem("cancel.members_left", 0.0, 1.0, False)],
         )
         return out.with_columns(trace)
+
+
+def _singletons(name: str, values: np.ndarray) -> pl.Series:
+    """A list column with one element per row."""
+    off = np.arange(len(values) + 1, dtype=np.int64)
+    arr = pa.LargeListArray.from_arrays(pa.array(off), pa.array(values, type=pa.int64()))
+    return pl.Series(name, arr).cast(pl.List(pl.Int64))
 
 
 def _reordered_lists(offsets: np.ndarray, values: np.ndarray, order: np.ndarray) -> pa.Array:
