@@ -138,6 +138,7 @@ class Classifiers:
         self.flow = flow
         self.packet_rules = self._packet_rules()
         self.structure_rules = self._structure_rules()
+        self._exprs: dict[tuple[str, tuple[int, ...] | None], list[pl.Expr]] = {}
 
     # -- rules ------------------------------------------------------------------
     def _packet_rules(self) -> list[Rule]:
@@ -417,12 +418,32 @@ class Classifiers:
     ) -> list[dict[str, Any]]:
         """Evaluate ``rules`` on ``source``: one select for the fire masks, one for the
         values of the rules that fired; the rest is numpy on the firing rows."""
-        fires = source.select(
-            [r.fires.fill_null(False).alias(f"f{i}") for i, r in enumerate(rules)]
-        )
+        fires = source.select(self._fire_exprs(kind, rules))
         fired = [i for i in range(len(rules)) if fires.get_column(f"f{i}").any()]
         if not fired:
             return []
+        vals = source.select(self._value_exprs(kind, rules, tuple(fired)))
+        base = {c: source.get_column(c).cast(pl.Float64).to_numpy() for c in conf_cols}
+        return self._apply_fired(source, rules, kind, conf_of, fires, fired, vals, base)
+
+    def _fire_exprs(self, kind: str, rules: list[Rule]) -> list[pl.Expr]:
+        """The fire masks' expressions, built once per source kind (building ~1 500
+        polars expressions per batch cost more than evaluating them)."""
+        key = (kind, None)
+        got = self._exprs.get(key)
+        if got is None:
+            got = self._exprs[key] = [
+                r.fires.fill_null(False).alias(f"f{i}") for i, r in enumerate(rules)
+            ]
+        return got
+
+    def _value_exprs(self, kind: str, rules: list[Rule], fired: tuple[int, ...]) -> list[pl.Expr]:
+        """Direction, variant, magnitude and trace expressions of the fired rules, cached
+        per set of fired rules."""
+        key = (kind, fired)
+        got = self._exprs.get(key)
+        if got is not None:
+            return got
         exprs: list[pl.Expr] = []
         for i in fired:
             r = rules[i]
@@ -437,8 +458,22 @@ class Classifiers:
                     exprs.append(e.cast(pl.Float64).fill_null(float("nan")).alias(f"{tag}{i}_{j}"))
                 pe = it.passed if isinstance(it.passed, pl.Expr) else pl.lit(it.passed)
                 exprs.append(pe.cast(pl.Boolean).fill_null(False).alias(f"p{i}_{j}"))
-        vals = source.select(exprs)
-        base = {c: source.get_column(c).cast(pl.Float64).to_numpy() for c in conf_cols}
+        if len(self._exprs) > 512:  # bounded: fired sets recur, but never grow without end
+            self._exprs.clear()
+        self._exprs[key] = exprs
+        return exprs
+
+    def _apply_fired(
+        self,
+        source: pl.DataFrame,
+        rules: list[Rule],
+        kind: str,
+        conf_of: Any,
+        fires: pl.DataFrame,
+        fired: list[int],
+        vals: pl.DataFrame,
+        base: dict[str, np.ndarray],
+    ) -> list[dict[str, Any]]:
         out = []
         for i in fired:
             r = rules[i]

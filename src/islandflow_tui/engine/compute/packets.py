@@ -132,6 +132,35 @@ _NULLABLE_FLOATS: Final = (
 STAT_COLS: Final = tuple(
     f"_b_{s}_{m}_{stat}" for s in SCOPES for m in METRICS for stat in ("mean", "std", "n")
 )
+#: What a packet keeps for later cancels (its ledger row; the rest of the row went out
+#: on the bus): ids and versions for ``corrects``, size for the day volume, and the
+#: context a correction inherits.  Contract columns come back from ``cid``.
+RETAIN_COLS: Final = (
+    "_pkey",
+    "_version",
+    "id",
+    "ts",
+    "cid",
+    "_date",
+    "total_size",
+    "day_volume",
+    "first_ts",
+    "last_ts",
+    "spot",
+    "moneyness",
+    "open_interest",
+    "days_to_event",
+    "event_before_expiry",
+    "repeat_hits",
+    "_repeat_premium",
+    *STAT_COLS,
+)
+_CTX_SOURCE: Final = tuple(c for c in RETAIN_COLS if c != "id")  # ids come at commit
+#: member columns a checkpoint stores per print (the rest are per packet or derived)
+_MEMBER_STORED: Final = ("ts", "id", "exch", "iso", "plc", "side", "size", "price", "bid", "ask")
+
+
+_MEMBER_EXTRA: Final = {"_pkey": np.int64, "_pts": np.int64}
 
 
 def _empty_cols(extra: dict[str, Any] | None = None) -> Cols:
@@ -165,6 +194,97 @@ def cols_frame(c: Cols) -> pl.DataFrame:
 
 def frame_cols(df: pl.DataFrame) -> Cols:
     return {k: df.get_column(k).to_numpy() for k in df.columns}
+
+
+def _small_int(x: np.ndarray) -> pl.Series:
+    """``x`` in the narrowest signed int dtype that holds it (checkpoint compaction)."""
+    lo, hi = (int(x.min()), int(x.max())) if len(x) else (0, 0)
+    for dtype, bits in ((pl.Int8, 8), (pl.Int16, 16), (pl.Int32, 32)):
+        if -(2 ** (bits - 1)) <= lo and hi < 2 ** (bits - 1):
+            return pl.Series(x, dtype=pl.Int64).cast(dtype)
+    return pl.Series(x, dtype=pl.Int64)
+
+
+def derived_member_cols(c: Cols) -> None:
+    """premium, edge and spr of member rows from price, size, bid, ask and placement,
+    in place: the same float operations as the NBBO join and :meth:`Packets._work`,
+    so the values are bit-identical to the ones computed live."""
+    price, bid, ask = c["price"], c["bid"], c["ask"]
+    placed = c["plc"] <= 4
+    c["premium"] = price * c["size"] * 100.0
+    mid = (bid + ask) / 2
+    half = (ask - bid) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c["edge"] = np.where(
+            placed & (half > 0), (price - mid) / np.where(half > 0, half, 1), np.nan
+        ).astype(np.float64)
+        c["spr"] = np.where(
+            placed & (mid > 0), (ask - bid) / np.where(mid > 0, mid, 1), np.nan
+        ).astype(np.float64)
+
+
+def members_state(m: Cols) -> dict[str, pl.DataFrame]:
+    """Retained members as two compact frames: one row per run of a packet's members
+    (packet key, packet ts, contract, complex) and one per member with only what a
+    later cancel matches on or a correction re-aggregates, ts and id as offsets from
+    their packet's, small ints narrowed.  premium, edge and spr are recomputed on
+    restore (:func:`derived_member_cols`)."""
+    n = _len(m)
+    pkey = m["_pkey"]
+    start = np.ones(n, dtype=bool)
+    start[1:] = pkey[1:] != pkey[:-1]
+    first = np.flatnonzero(start)
+    run = np.cumsum(start) - 1
+    runs = pl.DataFrame(
+        {
+            "_pkey": pkey[first],
+            "_pts": m["_pts"][first],
+            "cid": _small_int(m["cid"][first]),
+            "cplx": m["cplx"][first],
+            "n": np.diff(np.append(first, n)).astype(np.int32),
+        }
+    )
+    rows = pl.DataFrame(
+        {
+            "ts": _small_int(m["ts"] - m["_pts"][first][run]),
+            "id": _small_int(m["id"] - pkey),
+            "exch": m["exch"].astype(np.uint8),
+            "iso": m["iso"],
+            "plc": m["plc"].astype(np.int8),
+            "side": m["side"].astype(np.int8),
+            "size": _small_int(m["size"]),
+            "price": m["price"],
+            "bid": m["bid"],
+            "ask": m["ask"],
+        }
+    )
+    return {"retained_runs": runs, "retained_members": rows}
+
+
+def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
+    """Inverse of :func:`members_state` (the exact in-memory member columns)."""
+    n_run = runs.get_column("n").to_numpy().astype(np.int64)
+    rep = {k: np.repeat(runs.get_column(k).to_numpy(), n_run) for k in ("_pkey", "_pts", "cid")}
+    c: Cols = {k: rows.get_column(k).to_numpy() for k in _MEMBER_STORED}
+    out: Cols = {
+        "ts": c["ts"].astype(np.int64) + rep["_pts"],
+        "id": c["id"].astype(np.int64) + rep["_pkey"],
+        "cid": rep["cid"].astype(np.int64),
+        "cplx": np.repeat(runs.get_column("cplx").to_numpy(), n_run).astype(bool),
+        "price": c["price"].astype(np.float64),
+        "size": c["size"].astype(np.int64),
+        "exch": c["exch"].astype(np.int64),
+        "iso": c["iso"].astype(bool),
+        "plc": c["plc"].astype(np.int64),
+        "side": c["side"].astype(np.int64),
+        "bid": c["bid"].astype(np.float64),
+        "ask": c["ask"].astype(np.float64),
+    }
+    derived_member_cols(out)
+    out = {k: out[k] for k in WORK}
+    out["_pkey"] = rep["_pkey"].astype(np.int64)
+    out["_pts"] = rep["_pts"].astype(np.int64)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -222,6 +342,19 @@ def ny_days(ts: np.ndarray) -> np.ndarray:
         .dt.date()
     )
     return dates.cast(pl.Int32).to_numpy().astype(np.int64)
+
+
+class _CidIndex:
+    """Row indices per contract id, ascending within a contract (a stable sort)."""
+
+    def __init__(self, cid: np.ndarray) -> None:
+        self.order = stable_argsort(cid)
+        self.sorted = cid[self.order]
+
+    def rows(self, cid: int) -> np.ndarray:
+        lo = int(np.searchsorted(self.sorted, cid, side="left"))
+        hi = int(np.searchsorted(self.sorted, cid, side="right"))
+        return self.order[lo:hi]
 
 
 # ---------------------------------------------------------------------------
@@ -494,7 +627,7 @@ class Packets:
                 schema={"venue": pl.String, "code": pl.Int64},
             ),
             "contracts": self._contracts.state(),
-            "retained_members": cols_frame(_cat(members)) if members else pl.DataFrame(),
+            **members_state(_cat(members) if members else _empty_cols(_MEMBER_EXTRA)),
             "retained_packets": (
                 pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
                 if self._chunks
@@ -537,7 +670,7 @@ class Packets:
         self._chunks = []
         packets = state["retained_packets"]
         if packets.height:
-            members = frame_cols(state["retained_members"])
+            members = members_restore(state["retained_runs"], state["retained_members"])
             self._chunks.append(_Chunk(int(packets["ts"].max()), members, packets))  # type: ignore[arg-type]
         day = state["day_volume"]
         size = int(day["cid"].max()) + 1 if day.height else 0  # type: ignore[arg-type]
@@ -675,9 +808,13 @@ class Packets:
         out = assigned
         versions = assigned.get_column("_version").to_numpy()
         if (versions > 0).any():
+            keys = assigned.filter(pl.col("_version") > 0).get_column("_pkey").implode()
             prev = pl.concat(
                 [assigned.select("_pkey", "_version", "id")]
-                + [c.packets.select("_pkey", "_version", "id") for c in self._chunks],
+                + [
+                    c.packets.filter(pl.col("_pkey").is_in(keys)).select("_pkey", "_version", "id")
+                    for c in self._chunks
+                ],
                 how="vertical",
             )
             out = (
@@ -707,7 +844,9 @@ class Packets:
             srt = np.argsort(keys)
             at = srt[np.searchsorted(keys[srt], members["_pkey"])]
             members["_pts"] = pts[at]
-            self._chunks.append(_Chunk(int(pts.max()), members, out.filter(pl.Series(new))))
+            self._chunks.append(
+                _Chunk(int(pts.max()), members, out.filter(pl.Series(new)).select(RETAIN_COLS))
+            )
         if (~new).any():
             corr = out.filter(pl.Series(~new))
             for chunk in self._chunks:
@@ -715,7 +854,9 @@ class Packets:
                     pl.col("_pkey").is_in(chunk.packets.get_column("_pkey").implode())
                 )
                 if mine.height:
-                    chunk.packets = pl.concat([chunk.packets, mine], how="diagonal_relaxed")
+                    chunk.packets = pl.concat(
+                        [chunk.packets, mine.select(RETAIN_COLS)], how="diagonal_relaxed"
+                    )
         horizon = watermark - self.lookback_ns
         self._chunks = [c for c in self._chunks if c.max_ts >= horizon]
         self._members = None
@@ -847,32 +988,38 @@ class Packets:
         ts, ids = rows["ts"], rows["id"]
         retained = _cat([c.members for c in self._chunks]) if self._chunks else None
         r_alive = np.ones(_len(retained), dtype=bool) if retained is not None else None
+        # rows of one contract by binary search, in their original order (stable sort),
+        # instead of a scan of every open and retained row per cancel
+        by_cid = _CidIndex(rows["cid"])
+        r_by_cid = _CidIndex(retained["cid"]) if retained is not None else None
         post: list[tuple[dict[str, Any], int]] = []
         order = np.lexsort((cancels["id"], cancels["ts"]))
         for i in order.tolist():
             c = {k: v[i].item() for k, v in cancels.items()}
+            sub = by_cid.rows(c["cid"])
             same = (
-                (rows["cid"] == c["cid"])
-                & (rows["exch"] == c["exch"])
-                & (rows["price"] == c["price"])
-                & (rows["size"] == c["size"])
+                (rows["exch"][sub] == c["exch"])
+                & (rows["price"][sub] == c["price"])
+                & (rows["size"][sub] == c["size"])
             )
-            before = (ts < c["ts"]) | ((ts == c["ts"]) & (ids < c["id"]))
-            hit = np.flatnonzero(alive & ~taken & before & same)
+            t_s, i_s = ts[sub], ids[sub]
+            before = (t_s < c["ts"]) | ((t_s == c["ts"]) & (i_s < c["id"]))
+            hit = sub[alive[sub] & ~taken[sub] & before & same]
             best_open = int(hit[-1]) if len(hit) else -1
             best_old = -1
-            if retained is not None and r_alive is not None:
+            if retained is not None and r_alive is not None and r_by_cid is not None:
                 r = retained
+                rs = r_by_cid.rows(c["cid"])
+                r_ts, r_id = r["ts"][rs], r["id"][rs]
                 ok = (
-                    r_alive
-                    & (r["cid"] == c["cid"])
-                    & (r["exch"] == c["exch"])
-                    & (r["price"] == c["price"])
-                    & (r["size"] == c["size"])
-                    & (r["_pts"] >= c["ts"] - self.lookback_ns)
-                    & ((r["ts"] < c["ts"]) | ((r["ts"] == c["ts"]) & (r["id"] < c["id"])))
+                    r_alive[rs]
+                    & (r["exch"][rs] == c["exch"])
+                    & (r["price"][rs] == c["price"])
+                    & (r["size"][rs] == c["size"])
+                    & (r["_pts"][rs] >= c["ts"] - self.lookback_ns)
+                    & ((r_ts < c["ts"]) | ((r_ts == c["ts"]) & (r_id < c["id"])))
                 )
-                cand = np.flatnonzero(ok)
+                cand = rs[ok]
                 if len(cand):
                     best_old = int(cand[np.lexsort((r["id"][cand], r["ts"][cand]))[-1]])
             use_open = best_open >= 0 and (
@@ -882,11 +1029,11 @@ class Packets:
             )
             if use_open:
                 is_cplx = bool(rows["cplx"][best_open])
-                same = alive & (rows["cid"] == rows["cid"][best_open]) & (rows["cplx"] == is_cplx)
+                same = alive[sub] & (rows["cplx"][sub] == is_cplx)
                 if is_cplx:
-                    same &= rows["exch"] == rows["exch"][best_open]
+                    same &= rows["exch"][sub] == rows["exch"][best_open]
                 width = self.complex_ns if is_cplx else self.window_ns
-                same_key = np.flatnonzero(same)
+                same_key = sub[same]
                 k_ts = ts[same_key]
                 srt = np.argsort(k_ts, kind="stable")
                 anchors = anchored(np.zeros(len(same_key), dtype=np.int64), k_ts[srt], width)
@@ -914,64 +1061,97 @@ class Packets:
         without the cancelled prints."""
         if not post:
             return None, members
-        versions: dict[int, int] = {}
+        versions: dict[int, int] = {}  # only corrected packets (the rest are at 0)
         for ch in self._chunks:
-            for k, v in zip(
-                ch.packets["_pkey"].to_list(), ch.packets["_version"].to_list(), strict=True
-            ):
+            fixed = ch.packets.filter(pl.col("_version") > 0)
+            for k, v in zip(fixed["_pkey"].to_list(), fixed["_version"].to_list(), strict=True):
                 versions[k] = max(versions.get(k, 0), v)
-        out: list[pl.DataFrame] = []
+        # which chunk holds each target (ids are unique; a chunk's members only shrink)
+        where: dict[int, int] = {}
+        targets = np.array([t for _, t in post], dtype=np.int64)
+        for j, ch in enumerate(self._chunks):
+            found = targets[np.isin(targets, ch.members["id"])]
+            where.update(dict.fromkeys(found.tolist(), j))
+        # holders: 0 = this batch's members, j + 1 = chunk j; rows are marked dead as
+        # cancels apply (in order) and cut out once at the end
+        holders: dict[int, Cols] = {}
+        dead: dict[int, np.ndarray] = {}
+        live_rows: list[np.ndarray] = []  # per live correction: its remaining member rows
+        live_from: list[int] = []
+        live: list[tuple[int, int, int, int, int]] = []  # pkey, version, ts, target, cancel
+        gone: list[tuple[int, int, int, int, int, int]] = []  # + cid
         for c, target in post:
-            holder: Cols | None = None
-            chunk: _Chunk | None = None
+            h = -1
             if members is not None and (members["id"] == target).any():
-                holder = members
-            else:
-                for ch in self._chunks:
-                    if (ch.members["id"] == target).any():
-                        holder, chunk = ch.members, ch
-                        break
-            if holder is None:
+                h = 0
+                holders[0] = members
+            elif target in where:
+                h = where[target] + 1
+                holders[h] = self._chunks[h - 1].members
+            if h < 0:
                 self.unmatched_cancels += 1
                 continue
-            pkey = int(holder["_pkey"][holder["id"] == target][0])
+            holder = holders[h]
+            mask = dead.setdefault(h, np.zeros(_len(holder), dtype=bool))
+            at = np.flatnonzero(holder["id"] == target)
+            pkey = int(holder["_pkey"][at[0]])
             version = versions.get(pkey, 0) + 1
             versions[pkey] = version
-            keep = holder["id"] != target
-            if chunk is not None:
-                chunk.members = _take(holder, np.flatnonzero(keep))
-                holder = chunk.members
+            mask[at] = True
+            # one correction per cancel: it names its print and itself
+            row = (pkey, version, int(c["ts"]), target, int(c["id"]))
+            mine = np.flatnonzero((holder["_pkey"] == pkey) & ~mask)
+            if len(mine):
+                live.append(row)
+                live_rows.append(mine)
+                live_from.append(h)
             else:
-                members = _take(holder, np.flatnonzero(keep))
-                holder = members
-            mine = holder["_pkey"] == pkey
-            base = {  # one correction per cancel: it names its print and itself
-                "_pkey": pkey,
-                "_version": version,
-                "ts": int(c["ts"]),
-                "retracted": [[target]],
-                "_cancel_ids": [[int(c["id"])]],
-            }
-            if mine.any():
-                sub = _take({k: holder[k] for k in WORK}, np.flatnonzero(mine))
-                agg = self._aggregate(sub, np.array([0]))
-                frame = self._agg_frame(agg).with_columns(
-                    pl.concat_list(
-                        pl.col("evidence"), pl.lit([int(c["id"])], pl.List(pl.Int64))
-                    ).alias("evidence"),
-                    pl.lit("correction").alias("status"),
-                )
+                gone.append((*row, int(c["cid"])))
+        for h, mask in dead.items():
+            kept = _take(holders[h], np.flatnonzero(~mask))
+            if h == 0:
+                members = kept
             else:
-                frame = pl.DataFrame({"cid": [int(c["cid"])], "total_size": [0]}).with_columns(
-                    pl.lit("retracted").alias("status")
-                )
+                self._chunks[h - 1].members = kept
+        out: list[pl.DataFrame] = []
+        if live:
+            sub = _cat(
+                [
+                    _take({k: holders[h][k] for k in WORK}, rows)
+                    for h, rows in zip(live_from, live_rows, strict=True)
+                ]
+            )
+            lens = np.array([len(r) for r in live_rows], dtype=np.int64)
+            starts = np.cumsum(lens) - lens
+            agg = self._aggregate(sub, starts)
+            # evidence: the remaining members, then the cancel
+            cancel_ids = np.array([r[4] for r in live], dtype=np.int64)
+            off = np.append(starts, len(sub["id"]))
+            ev_off = off + np.arange(len(off))
+            ev_val = np.insert(sub["id"], off[1:], cancel_ids)
+            agg["_ev_off"], agg["_ev_val"] = ev_off, ev_val
+            arr = np.array(live, dtype=np.int64)
             out.append(
-                frame.with_columns(
-                    pl.lit(base["_pkey"], pl.Int64).alias("_pkey"),
-                    pl.lit(base["_version"], pl.Int64).alias("_version"),
-                    pl.lit(base["ts"], pl.Int64).alias("ts"),
-                    pl.Series("retracted", base["retracted"], dtype=pl.List(pl.Int64)),
-                    pl.Series("_cancel_ids", base["_cancel_ids"], dtype=pl.List(pl.Int64)),
+                self._agg_frame(agg).with_columns(
+                    pl.lit("correction").alias("status"),
+                    pl.Series("_pkey", arr[:, 0]),
+                    pl.Series("_version", arr[:, 1]),
+                    pl.Series("ts", arr[:, 2]),
+                    _singletons("retracted", arr[:, 3]),
+                    _singletons("_cancel_ids", arr[:, 4]),
+                )
+            )
+        if gone:
+            arr = np.array(gone, dtype=np.int64)
+            out.append(
+                pl.DataFrame({"cid": arr[:, 5], "total_size": np.zeros(len(arr), dtype=np.int64)})
+                .with_columns(pl.lit("retracted").alias("status"))
+                .with_columns(
+                    pl.Series("_pkey", arr[:, 0]),
+                    pl.Series("_version", arr[:, 1]),
+                    pl.Series("ts", arr[:, 2]),
+                    _singletons("retracted", arr[:, 3]),
+                    _singletons("_cancel_ids", arr[:, 4]),
                 )
             )
         return (pl.concat(out, how="diagonal_relaxed") if out else None), members
@@ -987,8 +1167,7 @@ class Packets:
         """Contract columns, spot, DTE, OI, day volume, calendar, repeat, baselines, kinds,
         in emission order (ts, first print id)."""
         order = np.lexsort((agg["_pkey"], agg["ts"]))
-        evidence = pa.LargeListArray.from_arrays(pa.array(agg["_ev_off"]), pa.array(agg["_ev_val"]))
-        evidence = evidence.take(pa.array(order))
+        evidence = _reordered_lists(agg["_ev_off"], agg["_ev_val"], order)
         p = {k: v[order] for k, v in agg.items() if k not in ("_ev_off", "_ev_val")}
         n = len(order)
         ct = self._contracts
@@ -1150,10 +1329,13 @@ class Packets:
     def _removed_sizes(self, corrections: pl.DataFrame, p: Cols | None) -> Cols | None:
         """(cid, date, ts, -size removed) per correction, for the day volume."""
         known: dict[tuple[int, int], tuple[int, int, int]] = {}
+        keys = corrections.get_column("_pkey").implode()
         for ch in self._chunks:
-            for r in ch.packets.select(
-                "_pkey", "_version", "cid", "_date", "total_size"
-            ).iter_rows():
+            for r in (
+                ch.packets.filter(pl.col("_pkey").is_in(keys))
+                .select("_pkey", "_version", "cid", "_date", "total_size")
+                .iter_rows()
+            ):
                 known[(r[0], r[1])] = (r[2], int(r[3].toordinal()) - 719_163, r[4])
         if p is not None:
             for k, c, d, t in zip(
@@ -1253,25 +1435,36 @@ class Packets:
         sources = [c.packets for c in self._chunks]
         if originals is not None:
             sources.append(originals)
-        base = pl.concat(
-            [
-                s.select(
-                    "_pkey",
-                    "_version",
-                    *ctx_cols,
-                    "day_volume",
-                    "total_size",
-                    "first_ts",
-                    "last_ts",
-                )
-                for s in sources
-            ],
-            how="diagonal_relaxed",
+        keys = corrections.get_column("_pkey").implode()
+        base = (
+            pl.concat(
+                [
+                    s.filter((pl.col("_version") == 0) & pl.col("_pkey").is_in(keys)).select(
+                        _CTX_SOURCE
+                    )
+                    for s in sources
+                ],
+                how="diagonal_relaxed",
+            )
+            .unique(subset="_pkey", keep="first")
+        )
+        ct = self._contracts
+        cid = base.get_column("cid").to_numpy()
+        expiry = ct.expiry[cid]
+        base = base.with_columns(
+            pl.Series("symbol", ct.symbol[cid], dtype=pl.String),
+            pl.Series("root", ct.root[cid], dtype=pl.String),
+            pl.Series("expiry", expiry, dtype=pl.Int64).cast(pl.Int32).cast(pl.Date),
+            pl.Series("right", ct.right[cid], dtype=pl.String),
+            pl.Series("strike", ct.strike[cid], dtype=pl.Float64),
+            pl.Series(
+                "dte",
+                expiry - base.get_column("_date").cast(pl.Int32).to_numpy().astype(np.int64),
+                dtype=pl.Int64,
+            ),
         )
         ctx = (
-            base.filter(pl.col("_version") == 0)
-            .unique(subset="_pkey", keep="first")
-            .select(
+            base.select(
                 "_pkey",
                 *ctx_cols,
                 (pl.col("day_volume") - pl.col("total_size")).alias("_dv_before"),
@@ -1407,6 +1600,24 @@ class Packets:
             [ArrayItem("cancel.members_left", 0.0, 1.0, False)],
         )
         return out.with_columns(trace)
+
+
+def _singletons(name: str, values: np.ndarray) -> pl.Series:
+    """A list column with one element per row."""
+    off = np.arange(len(values) + 1, dtype=np.int64)
+    arr = pa.LargeListArray.from_arrays(pa.array(off), pa.array(values, type=pa.int64()))
+    return pl.Series(name, arr).cast(pl.List(pl.Int64))
+
+
+def _reordered_lists(offsets: np.ndarray, values: np.ndarray, order: np.ndarray) -> pa.Array:
+    """List array of rows ``order`` of (offsets, values): a numpy gather (pyarrow's
+    ``take`` on a large list array cost ~10 ms per firehose batch)."""
+    lens = np.diff(offsets)[order]
+    new_off = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(lens, out=new_off[1:])
+    within = np.arange(int(new_off[-1]), dtype=np.int64) - np.repeat(new_off[:-1], lens)
+    gathered = values[np.repeat(offsets[:-1][order], lens) + within]
+    return pa.LargeListArray.from_arrays(pa.array(new_off), pa.array(gathered))
 
 
 def _venue_table(venues: dict[str, int]) -> list[str]:

@@ -28,10 +28,35 @@ prints with no usable quote through when they clear the bid-side bar (reason
 
 from __future__ import annotations
 
+from typing import Final
+
+import numpy as np
 import polars as pl
 
 from islandflow_tui.config import SignalConfig
 from islandflow_tui.engine import events as ev
+
+
+#: verdicts as small ints while computing (when/then on int literals is ~3x cheaper
+#: than on strings); the names are gathered once at the end
+REASONS: Final = (
+    "pass",
+    "no_nbbo",
+    "crossed_nbbo",
+    "stale_nbbo",
+    "below_etf_min",
+    "below_min",
+    "bid_side_below_min",
+    "mid_below_min",
+    "unplaced_below_min",
+    "policy_all",
+)
+_CODE: Final = {r: i for i, r in enumerate(REASONS)}
+_NAMES: Final = pl.Series("signal_reason", REASONS, dtype=pl.String)
+
+
+def _code(reason: str) -> pl.Expr:
+    return pl.lit(_CODE[reason], pl.UInt8)
 
 
 def _verdict(
@@ -49,50 +74,51 @@ def _verdict(
     too_old = pl.col("quote_age_ns") > max_age_ns_signal
     unusable = no_quote | crossed | too_old
 
-    expr = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
+    expr = pl.when(pl.lit(False)).then(pl.lit(None, pl.UInt8))
     if strict_nbbo:
         expr = (
             expr.when(no_quote)
-            .then(pl.lit("no_nbbo"))
+            .then(_code("no_nbbo"))
             .when(crossed)
-            .then(pl.lit("crossed_nbbo"))
+            .then(_code("crossed_nbbo"))
             .when(too_old)
-            .then(pl.lit("stale_nbbo"))
+            .then(_code("stale_nbbo"))
         )
     else:
-        expr = expr.when(unusable & (premium < bid_min)).then(pl.lit("no_nbbo"))
+        expr = expr.when(unusable & (premium < bid_min)).then(_code("no_nbbo"))
     return (
         expr.when(premium < base)
-        .then(pl.when(is_etf).then(pl.lit("below_etf_min")).otherwise(pl.lit("below_min")))
+        .then(pl.when(is_etf).then(_code("below_etf_min")).otherwise(_code("below_min")))
         .when(placement.is_in(["B", "BB"]) & (premium < bid_min))
-        .then(pl.lit("bid_side_below_min"))
+        .then(_code("bid_side_below_min"))
         .when((placement == "MID") & ~iso & (premium < mid_min))
-        .then(pl.lit("mid_below_min"))
+        .then(_code("mid_below_min"))
         .when((placement == "STALE") & (premium < bid_min))
-        .then(pl.lit("unplaced_below_min"))
-        .otherwise(pl.lit("pass"))
+        .then(_code("unplaced_below_min"))
+        .otherwise(_code("pass"))
     )
 
 
 def signal_columns(df: pl.DataFrame, cfg: SignalConfig) -> pl.DataFrame:
     """Add signal_pass, signal_reason and signal_mask to joined, labelled prints."""
     max_age = cfg.nbbo_max_age_ms * ev.NS_PER_MS
-    smart = _verdict(cfg, max_age, 1.0, strict_nbbo=True).alias("_smart")
-    balanced = _verdict(cfg, max_age, cfg.balanced_factor, strict_nbbo=False).alias("_balanced")
-    out = df.with_columns(smart, balanced)
+    smart = _verdict(cfg, max_age, 1.0, strict_nbbo=True)
+    balanced = _verdict(cfg, max_age, cfg.balanced_factor, strict_nbbo=False)
+    codes = df.select(smart.alias("s"), balanced.alias("b"))
+    s_code, b_code = codes.get_column("s").to_numpy(), codes.get_column("b").to_numpy()
     mask = (
-        pl.when(pl.col("_smart") == "pass").then(ev.SIGNAL_BIT["smart-money"]).otherwise(0)
-        + pl.when(pl.col("_balanced") == "pass").then(ev.SIGNAL_BIT["balanced"]).otherwise(0)
+        np.where(s_code == 0, ev.SIGNAL_BIT["smart-money"], 0)
+        + np.where(b_code == 0, ev.SIGNAL_BIT["balanced"], 0)
         + ev.SIGNAL_BIT["all"]
-    ).cast(pl.Int8)
+    ).astype(np.int8)
     if cfg.mode == "smart-money":
-        reason = pl.col("_smart")
+        reason = s_code
     elif cfg.mode == "balanced":
-        reason = pl.col("_balanced")
+        reason = b_code
     else:
-        reason = pl.lit("policy_all")
-    return out.with_columns(
-        mask.alias("signal_mask"),
-        (reason == "pass").or_(reason == "policy_all").alias("signal_pass"),
-        reason.alias("signal_reason"),
-    ).drop("_smart", "_balanced")
+        reason = np.full(df.height, _CODE["policy_all"], dtype=np.uint8)
+    return df.with_columns(
+        pl.Series("signal_mask", mask, dtype=pl.Int8),
+        pl.Series("signal_pass", (reason == 0) | (reason == _CODE["policy_all"])),
+        _NAMES.gather(reason.astype(np.uint32)),
+    )
