@@ -606,8 +606,8 @@ def _time_axis(
         marks = np.array([0])
     next_free = 0
     for i in marks:
-        x = int(pos[i])
-        if x < next_free or x + label_w > plot_w:
+        x = min(int(pos[i]), plot_w - label_w)  # the newest label may lean left
+        if x < next_free or x < 0:
             continue
         m = int(minute[i])
         text = f"{m // 60:02d}:{m % 60:02d}"
