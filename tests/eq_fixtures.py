@@ -94,7 +94,13 @@ def _prints(
                     "venue": venue,
                     "off_exchange": off,
                     "retail": retail,
-                    "retail_side": np.where(retail, np.where(frac > 0.5, "buy", "sell"), None),
+                    "retail_side": pl.Series(
+                        [
+                            ("buy" if f > 0.5 else "sell") if r else None
+                            for r, f in zip(retail, frac, strict=True)
+                        ],
+                        dtype=pl.String,
+                    ),
                     "placement": placement,
                 }
             )

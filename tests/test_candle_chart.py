@@ -257,7 +257,9 @@ def test_up_and_down_candles_get_their_classes() -> None:
 
 def test_vwap_line_is_drawn_where_candles_are_not() -> None:
     # candles far below the VWAP of a heavy first candle
-    s = series([ohlc(100, 101, 99, 100, volume=100_000), ohlc(90, 91, 89, 90), ohlc(90, 91, 89, 91)])
+    s = series(
+        [ohlc(100, 101, 99, 100, volume=100_000), ohlc(90, 91, 89, 90), ohlc(90, 91, 89, 91)]
+    )
     r = render_chart(s, ChartMarks(), 80, 20)
     assert any(VWAP_GLYPH in line for line in plot_lines(r))
     assert "vwap" in r.lines[0]
@@ -339,7 +341,9 @@ def _candle(seq: int, symbol: str, minute: int, close: float, final: bool) -> di
 
 def test_in_progress_updates_are_replaced_by_newer_ones() -> None:
     model = CandleModel()
-    model.extend(candle_rows([_candle(0, "SPY", 0, 100.5, False), _candle(1, "SPY", 0, 101, False)]))
+    model.extend(
+        candle_rows([_candle(0, "SPY", 0, 100.5, False), _candle(1, "SPY", 0, 101, False)])
+    )
     model.extend(candle_rows([_candle(2, "SPY", 0, 99.5, True), _candle(3, "SPY", 1, 99.7, False)]))
     s = model.series("SPY", 60_000)
     assert s["close"].to_list() == [99.5, 99.7] and s["final"].to_list() == [True, False]

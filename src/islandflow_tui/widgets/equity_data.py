@@ -32,6 +32,8 @@ STREAMS: Final = (ev.EQUITIES_JOINS, ev.EQUITIES_PRINTS, ev.DARK_INFERRED, ev.CA
 #: candle rows buffered per tick: in-progress updates arrive for every symbol and
 #: interval on every engine batch, far more often than candles close
 CANDLE_FEED_ROWS: Final = 20_000
+#: equity rows buffered per tick, in hot windows: most prints are lit and filtered out
+JOIN_FEED_FACTOR: Final = 4
 
 
 class _Subscriber(Protocol):
@@ -52,6 +54,8 @@ class EquityScreensData:
         self.joins_seen = False
         limits = {s: ui.hot_window for s in STREAMS}
         limits[ev.CANDLES] = CANDLE_FEED_ROWS
+        # joins carry lit prints too and only the off-exchange ones are kept
+        limits[ev.EQUITIES_JOINS] = limits[ev.EQUITIES_PRINTS] = JOIN_FEED_FACTOR * ui.hot_window
         self.feed = engine.subscribe(list(STREAMS), limits)
 
     def close(self, engine: _Subscriber) -> None:
