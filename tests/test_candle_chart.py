@@ -121,7 +121,7 @@ def test_visible_window_follows_the_live_edge_and_pans() -> None:
     w = visible_window(10, 100, 1, None)
     assert (w.first, w.last) == (0, 10)
     # merged zooms keep groups aligned to absolute indexes
-    cols, merge = ZOOM_LEVELS[4]
+    _, merge = ZOOM_LEVELS[4]
     w = visible_window(501, 100, 4, None)
     assert merge == 4 and w.last == 501 and (w.first % merge) == 0
     assert w.count <= 100 * merge

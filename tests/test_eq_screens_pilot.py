@@ -368,7 +368,7 @@ async def test_candles_markers_show_dark_events_and_alerts(eq: tuple[TapeRig, Eq
 # ---------------------------------------------------------------------------
 # replay
 # ---------------------------------------------------------------------------
-async def test_candles_and_dark_in_a_replay(replay_master: Path, tmp_path: Path) -> None:
+async def test_candles_and_dark_in_a_replay(replay_master: Path, tmp_path: Path) -> None:  # noqa: F811
     rig = make_replay(replay_master, tmp_path)
     app = rig.app
     fx = make_eq_fixture(minutes=60)
