@@ -226,7 +226,7 @@ class CandlesScreen(ReplayControls, Screen[None], inherit_bindings=False):
 
     def badge(self, series: ChartSeries) -> tuple[str, str]:
         zoom_cols, merge = ZOOM_LEVELS[self.zoom]
-        scale = f"{merge}:1" if merge > 1 else f"{zoom_cols}col"
+        scale = f"zoom {merge}:1" if merge > 1 else f"zoom {zoom_cols}col"
         end = self.end_index()
         if end is None or end >= series.n:
             forming = series.n > 0 and not bool(series.final[-1])

@@ -223,4 +223,6 @@ def _num(value: float | None) -> str:
         return "—"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
+    if value and abs(value) < 0.01:  # spread shares and the like: no exponent notation
+        return f"{value:.6f}".rstrip("0")
     return f"{value:g}"
