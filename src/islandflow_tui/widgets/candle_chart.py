@@ -143,17 +143,26 @@ class ChartSeries:
         """From ``candles`` rows of one symbol/interval (any order; one row per start)."""
         if frame.height == 0:
             return cls.empty(symbol, interval_ms)
-        frame = frame.sort("start_ts")
-        o = frame["open"].to_numpy().astype(np.float64)
-        h = frame["high"].to_numpy().astype(np.float64)
-        lo = frame["low"].to_numpy().astype(np.float64)
-        c = frame["close"].to_numpy().astype(np.float64)
+        if not frame.get_column("start_ts").is_sorted():
+            frame = frame.sort("start_ts")
+
+        def col(name: str, null: float | bool, dtype: type) -> np.ndarray:
+            series = frame.get_column(name)
+            if series.null_count():
+                series = series.fill_null(null)
+            return series.to_numpy().astype(dtype, copy=False)
+
+        nan = float("nan")
+        o = col("open", nan, np.float64)
+        h = col("high", nan, np.float64)
+        lo = col("low", nan, np.float64)
+        c = col("close", nan, np.float64)
         ok = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)
-        vol = frame["volume"].fill_null(0).to_numpy().astype(np.float64)
-        off = frame["off_exchange_volume"].fill_null(0).to_numpy().astype(np.float64)
-        vwap = frame["vwap"].fill_null(float("nan")).to_numpy().astype(np.float64)
-        start = frame["start_ts"].to_numpy().astype(np.int64)
-        final = frame["final"].fill_null(True).to_numpy().astype(bool)
+        vol = col("volume", 0, np.float64)
+        off = col("off_exchange_volume", 0, np.float64)
+        vwap = col("vwap", nan, np.float64)
+        start = col("start_ts", 0, np.int64)
+        final = col("final", True, bool)
         if not ok.all():
             o, h, lo, c, vol, off, vwap, start, final = (
                 a[ok] for a in (o, h, lo, c, vol, off, vwap, start, final)
@@ -310,14 +319,30 @@ class ChartRender:
         return ["".join(text for text, _ in row) for row in self.rows]
 
 
-def _runs(chars: np.ndarray, classes: np.ndarray) -> Row:
-    """One row of cells -> runs of equal class."""
+def _runs(chars: np.ndarray, classes: np.ndarray, *, fill: bool = True) -> Row:
+    """One row of cells -> runs of equal class.
+
+    With ``fill`` a blank cell takes the class of the cell before it (the first
+    blanks the class after them): a space looks the same in any class without a
+    background, and a price-pane row then costs a few runs instead of one per
+    candle and gap (bench/bench_candles.py).
+    """
     n = len(chars)
     if n == 0:
         return []
-    cuts = np.flatnonzero(classes[1:] != classes[:-1]) + 1
-    bounds = np.r_[0, cuts, n]
-    return [("".join(chars[a:b]), str(classes[a])) for a, b in itertools.pairwise(bounds.tolist())]
+    if fill:
+        blank = chars == " "
+        if blank.all():
+            return [("".join(chars), "")]
+        idx = np.where(blank, 0, np.arange(n))
+        np.maximum.accumulate(idx, out=idx)
+        first = int(np.argmax(~blank))
+        idx[:first] = first
+        classes = classes[idx]
+    text = np.ascontiguousarray(chars, dtype="<U1").view(f"<U{n}")[0].ljust(n)
+    cuts = (np.flatnonzero(classes[1:] != classes[:-1]) + 1).tolist()
+    bounds = [0, *cuts, n]
+    return [(text[a:b], str(classes[a])) for a, b in itertools.pairwise(bounds)]
 
 
 def _group(series: ChartSeries, window: Window) -> dict[str, np.ndarray]:
@@ -712,10 +737,12 @@ class CandleChart(Widget):
             )
             self.last_render = render
             base = self._style("")
+            # every glyph the renderer uses is one cell wide, so the length is known
             self._strips = [
-                Strip([Segment(text, self._style(cls)) for text, cls in row]).adjust_cell_length(
-                    width, base
-                )
+                Strip(
+                    [Segment(text, self._style(cls)) for text, cls in row],
+                    sum(len(text) for text, _ in row),
+                ).adjust_cell_length(width, base)
                 for row in render.rows
             ]
             self._key = key
