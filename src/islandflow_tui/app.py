@@ -28,9 +28,12 @@ from islandflow_tui.engine.core import Engine, EngineStats
 from islandflow_tui.engine.feeds import build_adapter
 from islandflow_tui.engine.process import ProcessEngine
 from islandflow_tui.engine.session import attach_recording
+from islandflow_tui.screens.candles import CandlesScreen
+from islandflow_tui.screens.dark import DarkScreen
 from islandflow_tui.screens.help import HelpScreen
 from islandflow_tui.screens.tape import TapeScreen
 from islandflow_tui.themes import DEFAULT_THEME, SEMANTIC_DEFAULTS, THEMES
+from islandflow_tui.widgets.equity_data import EquityScreensData
 from islandflow_tui.widgets.tape_view import EQUITY_FIELDS, OPTION_FIELDS, TapeFilter, TapeModel
 
 EngineFacade = Engine | ProcessEngine
@@ -57,7 +60,11 @@ class IslandflowApp(App[None], inherit_bindings=False):
 
     TITLE = "islandflow"
     CSS_PATH = "themes/app.tcss"
-    MODES: ClassVar[dict[str, Any]] = {"tape": TapeScreen}
+    MODES: ClassVar[dict[str, Any]] = {
+        "tape": TapeScreen,
+        "dark": DarkScreen,  # equities screens (eqscreens branch)
+        "candles": CandlesScreen,
+    }
     DEFAULT_MODE: ClassVar[str] = "tape"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -76,6 +83,22 @@ class IslandflowApp(App[None], inherit_bindings=False):
             show=False,
             id="app.screen.tape",
             tooltip="Tape screen: live option prints and equity prints",
+        ),
+        Binding(
+            "4",
+            "switch_mode('dark')",
+            "Dark",
+            show=False,
+            id="app.screen.dark",
+            tooltip="Dark screen: inferred dark-pool-style events and off-exchange prints",
+        ),
+        Binding(
+            "5",
+            "switch_mode('candles')",
+            "Candles",
+            show=False,
+            id="app.screen.candles",
+            tooltip="Candles screen: candlestick chart with volume, VWAP and markers",
         ),
         Binding(
             "ctrl+p",
@@ -152,6 +175,8 @@ class IslandflowApp(App[None], inherit_bindings=False):
             list(self.models),
             {ev.OPTIONS_ENRICHED: ui.hot_window_options, ev.EQUITIES_PRINTS: ui.hot_window},
         )
+        # Dark and Candles screens: their own feed and models (widgets/equity_data.py).
+        self.eq_data = EquityScreensData(engine, ui)
         self.last_stats: EngineStats | None = None
         self._first_watermark = 0
         self._warned: set[str] = set()  # replay warnings already notified
@@ -179,6 +204,7 @@ class IslandflowApp(App[None], inherit_bindings=False):
 
     async def on_unmount(self) -> None:
         self.engine.unsubscribe(self.feed)
+        self.eq_data.close(self.engine)
         if self._engine_started:
             # stop() joins the engine thread; keep that wait off the UI loop.
             await asyncio.to_thread(self.engine.stop)
@@ -192,6 +218,7 @@ class IslandflowApp(App[None], inherit_bindings=False):
                 if delta.reset:  # a replay seek: the stream's state starts again
                     model.clear()
                 model.extend(delta.frame, delta.gap)
+        self.eq_data.drain()
         stats = self.engine.stats()
         self.last_stats = stats
         if stats.error and stats.error != self._error_reported:

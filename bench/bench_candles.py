@@ -1,0 +1,117 @@
+"""Candle chart redraw time: what one repaint of the Candles screen costs.
+
+    python bench/bench_candles.py [--width 200] [--height 60] [--candles 500] [--runs 300]
+
+Builds ``--candles`` one-minute candles (seeded random walk, off-exchange volume,
+dark and alert markers), then times, per run, everything a repaint does when the
+data changed: ``ChartSeries.from_frame`` over the candle frame (sort, numpy
+arrays, session VWAP), ``render_chart`` at the widget's size, and turning the
+rows into Textual ``Strip``s (what ``CandleChart.render_line`` returns).  Each run
+renders a different end position, so nothing is served from a cache.  Zoom 1:4 is
+also timed: at 200 columns it shows every one of the 500 candles (merged).
+
+Prints p50/p99/max in ms; the target is < 20 ms at 200x60 with 500 candles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import polars as pl
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+from islandflow_tui.engine import events as ev
+from islandflow_tui.widgets.candle_chart import (
+    DEFAULT_ZOOM,
+    ChartSeries,
+    render_chart,
+    series_marks,
+)
+
+T0 = 1_764_081_000 * ev.NS_PER_S
+MIN_NS = 60 * ev.NS_PER_S
+
+
+def candles(n: int, seed: int = 3) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 580 + np.cumsum(rng.normal(0, 0.25, n))
+    open_ = np.r_[580.0, close[:-1]]
+    high = np.maximum(open_, close) + rng.random(n) * 0.3
+    low = np.minimum(open_, close) - rng.random(n) * 0.3
+    volume = rng.integers(1_000, 50_000, n)
+    return pl.DataFrame(
+        {
+            "start_ts": T0 + np.arange(n, dtype=np.int64) * MIN_NS,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+            "off_exchange_volume": (volume * rng.uniform(0.2, 0.6, n)).astype(np.int64),
+            "vwap": (open_ + close + high + low) / 4,
+            "final": np.r_[np.ones(n - 1, dtype=bool), False],
+        }
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--width", type=int, default=200)
+    parser.add_argument("--height", type=int, default=60)
+    parser.add_argument("--candles", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=300)
+    args = parser.parse_args()
+
+    frame = candles(args.candles)
+    rng = np.random.default_rng(5)
+    span = args.candles * MIN_NS
+    marks = series_marks(T0 + rng.integers(0, span, 80), T0 + rng.integers(0, span, 30))
+    styles: dict[str, Style] = {}
+    palette = ["green", "red", "yellow", "magenta", "grey50", "cyan", "white"]
+
+    def style(cls: str) -> Style:
+        if cls not in styles:
+            styles[cls] = Style(color=palette[len(styles) % len(palette)])
+        return styles[cls]
+
+    # chart height: the terminal minus the status bar and the footer, as on the screen
+    height = args.height - 2
+
+    def redraw(end: int | None, zoom: int) -> int:
+        series = ChartSeries.from_frame(frame, "SPY", 60_000)
+        render = render_chart(
+            series, marks, args.width, height, zoom=zoom, end=end, badge=("● LIVE", "")
+        )
+        strips = [  # as CandleChart.render_strips does
+            Strip(
+                [Segment(text, style(cls)) for text, cls in row], sum(len(t) for t, _ in row)
+            ).adjust_cell_length(args.width)
+            for row in render.rows
+        ]
+        return len(strips)
+
+    for zoom, label in ((DEFAULT_ZOOM, "zoom 2col (default)"), (4, "zoom 1:4 (all candles)")):
+        redraw(None, zoom)  # warm up imports and caches of numpy/polars
+        times = []
+        for i in range(args.runs):
+            end = args.candles - (i % 50)  # a different window each run: no cache
+            t0 = time.perf_counter()
+            redraw(end, zoom)
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        p50 = statistics.median(times)
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        print(
+            f"candle chart redraw {args.width}x{args.height} ({args.width}x{height} chart), "
+            f"{args.candles} candles, {label}: p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+            f"max {times[-1]:.2f} ms  ({args.runs} runs; target < 20 ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
