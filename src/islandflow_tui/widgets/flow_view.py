@@ -198,8 +198,22 @@ class CursorView(TapeView, inherit_bindings=False):
             id="rows.down",
             tooltip="Next row (leaving the newest row pauses the list)",
         ),
-        Binding("pageup", "cursor_page(-1)", "Page up", show=False, id="rows.page_up"),
-        Binding("pagedown", "cursor_page(1)", "Page down", show=False, id="rows.page_down"),
+        Binding(
+            "pageup",
+            "cursor_page(-1)",
+            "Page up",
+            show=False,
+            id="rows.page_up",
+            tooltip="Up a page",
+        ),
+        Binding(
+            "pagedown",
+            "cursor_page(1)",
+            "Page down",
+            show=False,
+            id="rows.page_down",
+            tooltip="Down a page (pauses the list)",
+        ),
         Binding(
             "home",
             "cursor_home",
@@ -208,7 +222,14 @@ class CursorView(TapeView, inherit_bindings=False):
             id="rows.top",
             tooltip="Back to the first row (and the live edge)",
         ),
-        Binding("end,G", "cursor_end", "Bottom", show=False, id="rows.bottom"),
+        Binding(
+            "end,G",
+            "cursor_end",
+            "Bottom",
+            show=False,
+            id="rows.bottom",
+            tooltip="To the last row (pauses the list)",
+        ),
         Binding(
             "enter",
             "select",
@@ -346,8 +367,15 @@ SEVERITY_CLASS: Final = {"high": "flow--high", "medium": "flow--medium", "low": 
 STATUS_TEXT: Final = {"new": "", "correction": "COR", "retracted": "RETR"}
 
 
-def _z(value: float | None) -> str:
-    return "" if value is None else f"{value:+.1f}"
+def z_text(value: float | None) -> str:
+    """A z-score in at most six characters (a thin baseline gives huge ones)."""
+    if value is None:
+        return ""
+    if abs(value) < 100:
+        return f"{value:+.1f}"
+    if abs(value) < 100_000:
+        return f"{value:+.0f}"
+    return "+huge" if value > 0 else "-huge"
 
 
 def _contract(expiry: object, strike: float | None, right: str | None) -> str:
@@ -437,8 +465,8 @@ def format_packet_rows(frame: pl.DataFrame) -> list[FormattedRow]:
                     "nbbo": (nbbo, PLACEMENT_CLASS.get(r["end_placement"], "tape--stale")),
                     "venues": (str(r["exchanges"]), "tape--muted"),
                     "iso": (str(r["iso_count"]) if r["iso_count"] else "", "tape--iso"),
-                    "pz": (_z(r["premium_z"]), ""),
-                    "sz": (_z(r["size_z"]), ""),
+                    "pz": (z_text(r["premium_z"]), ""),
+                    "sz": (z_text(r["size_z"]), ""),
                     "dte": (str(r["dte"]), "tape--muted"),
                     "oi": ("" if oi is None else compact_number(oi), "tape--muted"),
                     "status": (STATUS_TEXT.get(r["status"], r["status"]), "flow--correction"),
