@@ -24,12 +24,15 @@ from dataclasses import dataclass, replace
 from typing import ClassVar, Final
 
 import polars as pl
+from rich.segment import Segment
+from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.alerts import WORDS as KIND_WORDS
 from islandflow_tui.widgets.tape_view import (
     PLACEMENT_CLASS,
     PLACEMENT_TEXT,
@@ -343,8 +346,10 @@ class CursorView(TapeView, inherit_bindings=False):
 
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
-        if y > 0 and self._frame.height and round(self.scroll_offset.y) + y - 1 == self.cursor:
-            strip = strip.apply_style(self._style("tape--cursor"))
+        on_cursor = round(self.scroll_offset.y) + y - 1 == self.cursor
+        if y > 0 and self.has_focus and self._frame.height and on_cursor:
+            cursor = self._style("tape--cursor")
+            strip = Strip([Segment(t, (s or Style()) + cursor, c) for t, s, c in strip])
         return strip
 
 
@@ -538,12 +543,12 @@ ALERT_COLUMNS: Final = (
     Column("score", "SCR", 3, ">"),
     Column("root", "SYM", 5),
     Column("contract", "CONTRACT", 11, drop=5),
-    Column("kind", "KIND", 14, drop=4),
-    Column("dir", "DIR", 4, drop=3),
-    Column("premium", "PREM", 7, ">", drop=6),
-    Column("hits", "HIT", 3, ">", drop=7),
-    Column("status", "", 4, drop=2),
-    Column("explanation", "EXPLANATION", 20, flex=True),
+    Column("kind", "KIND", 14, drop=9),
+    Column("dir", "DIR", 4, drop=7),
+    Column("premium", "PREM", 7, ">", drop=4),
+    Column("hits", "HIT", 3, ">", drop=8),
+    Column("status", "", 4, drop=6),
+    Column("explanation", "EXPLANATION", 32, flex=True),
 )
 
 SEVERITY_TEXT: Final = {"high": "HIGH", "medium": "MED", "low": "low"}
@@ -586,7 +591,7 @@ def format_alert_rows(frame: pl.DataFrame) -> list[FormattedRow]:
                     "score": (f"{r['score']:.0f}", sev),
                     "root": (r["root"], "tape--symbol"),
                     "contract": (contract, ""),
-                    "kind": (r["kind"].replace("_", " "), "flow--kind"),
+                    "kind": (KIND_WORDS.get(r["kind"], r["kind"].replace("_", " ")), "flow--kind"),
                     "dir": (DIR_TEXT.get(r["direction"], ""), DIR_CLASS.get(r["direction"], "")),
                     "premium": (compact_money(r["premium"]), "tape--premium"),
                     "hits": (str(r["hits"]), ""),
