@@ -26,6 +26,7 @@ from islandflow_tui.screens.tape import TapeScreen
 from islandflow_tui.widgets.flow_view import FlowFilter, SortedModel, parse_kinds, z_text
 from islandflow_tui.widgets.prompt import PromptScreen
 from tests.conftest import TapeRig, tape_config
+from tests.test_replay_ui import make_replay, record_session
 
 Rig = Callable[..., TapeRig]
 
@@ -335,3 +336,45 @@ def test_lookup_reads_the_session_log_beyond_the_index(tmp_path: Path) -> None:
     by_print = lookup_events(raw, EventIndex(1000), engine.session_path())
     assert sorted(by_print[ev.OPTIONS_ENRICHED]["print_id"].to_list()) == sorted(raw)
     assert by_print[ev.OPTIONS_PRINTS].height == len(raw)
+
+
+# ---------------------------------------------------------------------------
+# replay: the replay keys work here, and evidence comes from the replayed session
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def replay_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The replay tests' recorded session (recorded once per run, shared with them)."""
+    return record_session(tmp_path_factory.getbasetemp() / "replay-master")
+
+
+async def test_alerts_and_evidence_in_a_replay(tmp_path: Path, replay_session: Path) -> None:
+    from islandflow_tui.widgets.scrub_bar import ScrubBar
+
+    rig = make_replay(replay_session, tmp_path)
+    app = rig.app
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("3")
+        await rig.settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        assert app.screen.query_one(ScrubBar).display  # the replay's scrub bar is here too
+        await rig.press(pilot, "end")  # a replay key on the Alerts screen: seek to the end
+        assert rig.state.position_ns == rig.state.end_ns
+        alerts = app.alerts_model.display
+        assert alerts.height > 0
+        # the seek fast-forwarded quietly: the engine's index never saw these events
+        packet_id = int(alerts["source_id"][0])
+        indexed = rig.engine.index.find(ev.FLOW_PACKETS, "id", [packet_id])
+        assert indexed is not None and indexed.height == 0
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EvidenceScreen) and screen.state == "ready"
+        await pilot.press("enter")  # the packet, read back from the session log
+        await settle(pilot)
+        packet = app.screen
+        assert isinstance(packet, EvidenceScreen) and packet.state == "ready"
+        assert packet.event_id == packet_id
+        members = packet.evidence.get(ev.OPTIONS_ENRICHED)
+        assert members is not None and members.height == packet.row["count"]  # type: ignore[index]
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, AlertsScreen)
