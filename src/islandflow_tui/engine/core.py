@@ -57,10 +57,10 @@ class EngineStats:
     batches: int = 0
     ingest_ms_p50: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
-    #: the newest batches as (wall time.time() when the batch entered ``ingest``,
-    #: alerts seq after it): alert seq s came from the first batch whose second
-    #: item is > s (bench/bench_alert_latency.py measures print -> painted alert)
-    ingest_marks: tuple[tuple[float, int], ...] = ()
+    #: the newest batches as (wall time.time() when the batch entered ``ingest``, wall
+    #: time its derived events were published, alerts seq after it): alert seq s came
+    #: from the first batch whose last item is > s (bench/bench_alert_latency.py)
+    ingest_marks: tuple[tuple[float, float, int], ...] = ()
 
 
 class _RateMeter:
@@ -111,7 +111,7 @@ class Engine:
         self._error = ""
         self._batches = 0
         self._ingest_ms: deque[float] = deque(maxlen=256)
-        self._ingest_marks: deque[tuple[float, int]] = deque(maxlen=INGEST_MARKS)
+        self._ingest_marks: deque[tuple[float, float, int]] = deque(maxlen=INGEST_MARKS)
         self._wall0 = 0.0
         #: recent events by id for the Evidence screen (``lookup``); older ones: the log
         self.index = EventIndex(cfg.ui.evidence_index_rows)
@@ -198,6 +198,7 @@ class Engine:
         derived = self.compute.process(accepted, self.watermark)
         if not self.quiet:
             self._publish_derived(derived)
+        wall1 = time.time()
         self._maybe_checkpoint()
         elapsed_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
@@ -206,7 +207,7 @@ class Engine:
                 self._rates.add(stream, frame.height, self.watermark)
             self._batches += 1
             self._ingest_ms.append(elapsed_ms)
-            self._ingest_marks.append((self._wall0, self.compute.seq[ev.ALERTS]))
+            self._ingest_marks.append((self._wall0, wall1, self.compute.seq[ev.ALERTS]))
         return derived
 
     # -- checkpoints (fast seek, restart) ---------------------------------------------
