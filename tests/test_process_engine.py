@@ -75,3 +75,30 @@ def test_killed_engine_process_is_reported_not_raised():
         assert "-9" in engine.stats().error
     finally:
         engine.stop()
+
+
+def test_lookup_by_id_crosses_the_process_boundary(tmp_path):
+    """Evidence look-ups are answered by the engine process (its index), and ids it
+    never saw come back absent, not as an error."""
+    engine = make(**{"log.record": False, "paths.data_dir": str(tmp_path)})
+    feed = engine.subscribe([ev.FLOW_PACKETS], 5000)
+    engine.start()
+    try:
+        packets = []
+
+        def have_packet() -> bool:
+            delta = feed.drain().get(ev.FLOW_PACKETS)
+            if delta is not None and delta.frame.height:
+                packets.append(delta.frame)
+            return bool(packets)
+
+        assert wait_for(have_packet)
+        packet = packets[0].row(0, named=True)
+        members = [int(i) for i in packet["evidence"]]
+        found = engine.lookup([packet["id"], *members, ev.make_id(ev.ALERTS, 10**12)])
+        assert found[ev.FLOW_PACKETS]["id"].to_list() == [packet["id"]]
+        assert sorted(found[ev.OPTIONS_ENRICHED]["id"].to_list()) == sorted(members)
+        assert found[ev.ALERTS].height == 0
+        assert found[ev.OPTIONS_ENRICHED].schema == ev.polars_schema(ev.OPTIONS_ENRICHED)
+    finally:
+        engine.stop()

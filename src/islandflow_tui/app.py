@@ -28,11 +28,16 @@ from islandflow_tui.engine.core import Engine, EngineStats
 from islandflow_tui.engine.feeds import build_adapter
 from islandflow_tui.engine.process import ProcessEngine
 from islandflow_tui.engine.session import attach_recording
+from islandflow_tui.screens.alerts import AlertFilter, AlertsScreen
+from islandflow_tui.screens.evidence import EvidenceScreen
+from islandflow_tui.screens.flow import FlowScreen
 from islandflow_tui.screens.candles import CandlesScreen
 from islandflow_tui.screens.dark import DarkScreen
 from islandflow_tui.screens.help import HelpScreen
+from islandflow_tui.screens.palette import JumpProvider
 from islandflow_tui.screens.tape import TapeScreen
 from islandflow_tui.themes import DEFAULT_THEME, SEMANTIC_DEFAULTS, THEMES
+from islandflow_tui.widgets.flow_view import SORT_COLUMNS, SORTS, FlowFilter, SortedModel
 from islandflow_tui.widgets.equity_data import EquityScreensData
 from islandflow_tui.widgets.tape_view import EQUITY_FIELDS, OPTION_FIELDS, TapeFilter, TapeModel
 
@@ -52,19 +57,22 @@ def _fields(stream: str, names: tuple[str, ...]) -> dict[str, pl.DataType]:
 
 
 class IslandflowApp(App[None], inherit_bindings=False):
-    """islandflow: the Tape screen today; Flow, Alerts, Dark, Candles, Evidence later.
+    """islandflow: Tape, Flow, Alerts, Dark and Candles screens; Evidence pushed over any.
 
     Each top-level screen is a mode (``MODES``) with its own stack and a number
-    key; only screens that exist get a key.
+    key (1 to 5).
     """
 
     TITLE = "islandflow"
     CSS_PATH = "themes/app.tcss"
     MODES: ClassVar[dict[str, Any]] = {
         "tape": TapeScreen,
-        "dark": DarkScreen,  # equities screens (eqscreens branch)
+        "flow": FlowScreen,
+        "alerts": AlertsScreen,
+        "dark": DarkScreen,
         "candles": CandlesScreen,
     }
+    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {JumpProvider}
     DEFAULT_MODE: ClassVar[str] = "tape"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -83,6 +91,22 @@ class IslandflowApp(App[None], inherit_bindings=False):
             show=False,
             id="app.screen.tape",
             tooltip="Tape screen: live option prints and equity prints",
+        ),
+        Binding(
+            "2",
+            "switch_mode('flow')",
+            "Flow",
+            show=False,
+            id="app.screen.flow",
+            tooltip="Flow screen: packets and structures, sortable and filterable",
+        ),
+        Binding(
+            "3",
+            "switch_mode('alerts')",
+            "Alerts",
+            show=False,
+            id="app.screen.alerts",
+            tooltip="Alerts screen: scored alerts with their explanations",
         ),
         Binding(
             "4",
@@ -167,13 +191,35 @@ class IslandflowApp(App[None], inherit_bindings=False):
             ev.OPTIONS_ENRICHED: self.options_model,
             ev.EQUITIES_PRINTS: self.equities_model,
         }
+        # Flow and Alerts keep whole rows: few per second, and the Evidence screen
+        # reads them without asking the engine while they are in the hot window.
+        self.packets_model = SortedModel(ev.polars_schema(ev.FLOW_PACKETS), ui.hot_window)
+        self.structures_model = SortedModel(ev.polars_schema(ev.FLOW_STRUCTURES), ui.hot_window)
+        self.alerts_model = SortedModel(ev.polars_schema(ev.ALERTS), ui.hot_window)
+        self.models.update(
+            {
+                ev.FLOW_PACKETS: self.packets_model,
+                ev.FLOW_STRUCTURES: self.structures_model,
+                ev.ALERTS: self.alerts_model,
+            }
+        )
         self.tape_filter = TapeFilter(preset=ui.preset, min_premium=ui.min_premium)
         self._apply_tape_filter()
+        self.flow_filter = FlowFilter(preset=ui.flow_preset)
+        self.flow_sort = "time"
+        self._apply_flow_filter()
+        self.alert_filter = AlertFilter()
         # Subscribed here rather than on mount so that anything ingested between
         # make_app() and run() (tests, replays) reaches the tapes.
         self.feed = engine.subscribe(
             list(self.models),
-            {ev.OPTIONS_ENRICHED: ui.hot_window_options, ev.EQUITIES_PRINTS: ui.hot_window},
+            {
+                ev.OPTIONS_ENRICHED: ui.hot_window_options,
+                ev.EQUITIES_PRINTS: ui.hot_window,
+                ev.FLOW_PACKETS: ui.hot_window,
+                ev.FLOW_STRUCTURES: ui.hot_window,
+                ev.ALERTS: ui.hot_window,
+            },
         )
         # Dark and Candles screens: their own feed and models (widgets/equity_data.py).
         self.eq_data = EquityScreensData(engine, ui)
@@ -282,6 +328,60 @@ class IslandflowApp(App[None], inherit_bindings=False):
     def _apply_tape_filter(self) -> None:
         self.options_model.set_filter(self.tape_filter.options_expr())
         self.equities_model.set_filter(self.tape_filter.equities_expr())
+
+    # -- shared flow / alert state ---------------------------------------------------
+    def set_flow_filter(self, filt: FlowFilter) -> None:
+        if filt != self.flow_filter:
+            self.flow_filter = filt
+            self._apply_flow_filter()
+
+    def _apply_flow_filter(self) -> None:
+        self.packets_model.set_filter(self.flow_filter.packets_expr())
+        self.structures_model.set_filter(self.flow_filter.structures_expr())
+
+    def set_flow_sort(self, sort: str) -> None:
+        """time (newest first), premium, size or z (packets' premium z; structures have
+        no z-score and sort by premium)."""
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(SORTS)}")
+        self.flow_sort = sort
+        self.packets_model.set_sort(SORT_COLUMNS[ev.FLOW_PACKETS][sort])
+        self.structures_model.set_sort(SORT_COLUMNS[ev.FLOW_STRUCTURES][sort])
+
+    def cycle_flow_sort(self) -> None:
+        self.set_flow_sort(SORTS[(SORTS.index(self.flow_sort) + 1) % len(SORTS)])
+
+    def set_alert_filter(self, filt: AlertFilter) -> None:
+        if filt != self.alert_filter:
+            self.alert_filter = filt
+            self.alerts_model.set_filter(filt.expr())
+
+    def jump_to_symbol(self, symbol: str) -> None:
+        """Palette: show only ``symbol`` on the Tape and Flow screens, then Flow."""
+        symbols = frozenset({symbol.upper()})
+        from dataclasses import replace
+
+        self.set_tape_filter(replace(self.tape_filter, symbols=symbols))
+        self.set_flow_filter(replace(self.flow_filter, symbols=symbols))
+        self.switch_mode("flow")
+        if self.last_stats is not None:
+            screen = self.live_screen()
+            if screen is not None:
+                screen.repaint(self.last_stats)
+
+    # -- evidence -------------------------------------------------------------------
+    def find_event(self, event_id: int) -> dict[str, Any] | None:
+        """A packet, structure or alert still in the app's hot window (whole row)."""
+        stream, _ = ev.split_id(event_id)
+        model = self.models.get(stream)
+        if isinstance(model, SortedModel):
+            return model.find(event_id)
+        return None
+
+    def open_evidence(self, event_id: int) -> None:
+        """Push the Evidence screen of any event id (alerts, hits, packets, structures,
+        prints, ``dark.inferred``...); escape comes back."""
+        self.push_screen(EvidenceScreen(int(event_id)))
 
     # -- command palette ------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

@@ -407,6 +407,18 @@ class UiConfig:
     equities_silent_warning_ms: int = knob(
         25_000, "warn in the status bar when equities are quiet this long", min=1000
     )
+    flow_preset: str = knob(
+        "notable",
+        "Flow screen preset at start: notable, aggressive or all (README: Flow screen)",
+        choices=("notable", "aggressive", "all"),
+    )
+    evidence_index_rows: int = knob(
+        100_000,
+        "newest events per stream the engine keeps for evidence look-ups by id "
+        "(older ones are read back from the session log)",
+        min=1_000,
+        max=10_000_000,
+    )
 
 
 @dataclass

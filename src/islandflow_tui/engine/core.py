@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -27,12 +28,14 @@ from islandflow_tui.engine.bus import Bus, DisplayFeed, LosslessCallback
 from islandflow_tui.engine.checkpoints import CheckpointClock
 from islandflow_tui.engine.compute.pipeline import Compute
 from islandflow_tui.engine.ingest.base import FeedAdapter, FeedState, FeedStatus
+from islandflow_tui.engine.lookup import EventIndex, lookup_events
 from islandflow_tui.engine.validate import OsiCache, validate
 
 log = logging.getLogger("islandflow.engine")
 
 REJECT_LOG_INTERVAL_S = 10.0
 RATE_WINDOW_S = 2.0
+INGEST_MARKS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,10 @@ class EngineStats:
     batches: int = 0
     ingest_ms_p50: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
+    #: the newest batches as (wall time.time() when the batch entered ``ingest``, wall
+    #: time its derived events were published, alerts seq after it): alert seq s came
+    #: from the first batch whose last item is > s (bench/bench_alert_latency.py)
+    ingest_marks: tuple[tuple[float, float, int], ...] = ()
 
 
 class _RateMeter:
@@ -105,6 +112,11 @@ class Engine:
         self._error = ""
         self._batches = 0
         self._ingest_ms: deque[float] = deque(maxlen=256)
+        self._ingest_marks: deque[tuple[float, float, int]] = deque(maxlen=INGEST_MARKS)
+        self._wall0 = 0.0
+        #: recent events by id for the Evidence screen (``lookup``); older ones: the log
+        self.index = EventIndex(cfg.ui.evidence_index_rows)
+        self.bus.subscribe_lossless(self.index.streams, self.index.add)
         self._display_feeds: list[DisplayFeed] = []
         #: when set, nothing is published (a replay fast-forwarding to a seek target)
         self.quiet = False
@@ -136,6 +148,7 @@ class Engine:
         Returns the derived frames produced (also published on the bus).
         """
         t0 = time.perf_counter()
+        self._wall0 = time.time()
         if batch.recorded:
             return self._ingest_recorded(batch, t0)
         accepted: dict[str, pl.DataFrame] = {}
@@ -185,6 +198,7 @@ class Engine:
         derived = self.compute.process(accepted, self.watermark)
         if not self.quiet:
             self._publish_derived(derived)
+        wall1 = time.time()
         self._maybe_checkpoint(sum(f.height for f in accepted.values()))
         elapsed_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
@@ -193,6 +207,7 @@ class Engine:
                 self._rates.add(stream, frame.height, self.watermark)
             self._batches += 1
             self._ingest_ms.append(elapsed_ms)
+            self._ingest_marks.append((self._wall0, wall1, self.compute.seq[ev.ALERTS]))
         return derived
 
     # -- checkpoints (fast seek, restart) ---------------------------------------------
@@ -323,7 +338,24 @@ class Engine:
                 replay=_replay_state(adapter),
                 batches=self._batches,
                 ingest_ms_p50=ingest[len(ingest) // 2] if ingest else 0.0,
+                ingest_marks=tuple(self._ingest_marks),
             )
+
+    # -- events by id (the Evidence screen) ---------------------------------------
+    def session_path(self) -> Path | None:
+        """The session whose log holds this run's events: the one being recorded, or
+        the one being replayed; None when neither (``--no-record``)."""
+        rec = self.recorder
+        if rec is not None and getattr(rec, "path", None) is not None and not rec.error:
+            return Path(rec.path)
+        path = getattr(self.adapter, "path", None)
+        return Path(path) if path is not None else None
+
+    def lookup(self, ids: Iterable[int]) -> dict[str, pl.DataFrame]:
+        """Events by id (any stream), from the recent-event index, else the session
+        log; print ids also bring their enriched/joined rows (engine/lookup.py).
+        Thread-safe; it reads files, so callers keep it off the UI loop."""
+        return lookup_events(ids, self.index, self.session_path())
 
     def _recording_line(self) -> str:
         rec = self.recorder

@@ -133,6 +133,22 @@ def _child_main(cfg: Config, conn: Connection, subs: list[tuple[int, list[str], 
                 feed = feeds.pop(msg[1], None)
                 if feed is not None:
                     engine.unsubscribe(feed)
+            elif kind == "lookup":
+                # its own thread: a log read must not hold up replay controls
+                threading.Thread(
+                    target=answer_lookup,
+                    args=(msg[1], msg[2]),
+                    name="islandflow-lookup",
+                    daemon=True,
+                ).start()
+
+    def answer_lookup(req_id: int, ids: list[int]) -> None:
+        try:
+            found = engine.lookup(ids)
+            send(("lookup", req_id, {s: _to_ipc(f) for s, f in found.items()}, ""))
+        except Exception as exc:  # reported to the asking screen, never fatal
+            log.exception("lookup failed")
+            send(("lookup", req_id, {}, f"{type(exc).__name__}: {exc}"))
 
     threads = [
         threading.Thread(target=sender, name="islandflow-sender", daemon=True),
@@ -173,6 +189,8 @@ class ProcessEngine:
         self._error = ""
         self._stopping = False
         self._lock = threading.Lock()
+        self._lookups: dict[int, tuple[threading.Event, list[Any]]] = {}
+        self._next_lookup = 0
 
     # -- the Engine facade used by the app ---------------------------------------
     def subscribe(self, streams: Iterable[str], max_rows: int | dict[str, int]) -> DisplayFeed:
@@ -209,6 +227,32 @@ class ProcessEngine:
     def control(self, command: str, arg: Any = None) -> None:
         """Replay controls, applied in the engine process between batches."""
         self._send(("control", command, arg))
+
+    def lookup(self, ids: Iterable[int], timeout: float = 30.0) -> dict[str, pl.DataFrame]:
+        """``Engine.lookup`` answered by the engine process (its index and its log).
+
+        Blocks until the answer comes (call it from a worker thread); raises
+        ``TimeoutError`` or ``RuntimeError`` naming what went wrong.
+        """
+        if self._conn is None:
+            raise RuntimeError("the engine process is not running")
+        done = threading.Event()
+        box: list[Any] = []
+        with self._lock:
+            req_id = self._next_lookup
+            self._next_lookup += 1
+            self._lookups[req_id] = (done, box)
+        try:
+            self._send(("lookup", req_id, [int(i) for i in ids]))
+            if not done.wait(timeout):
+                raise TimeoutError(f"the engine did not answer a lookup within {timeout:.0f} s")
+        finally:
+            with self._lock:
+                self._lookups.pop(req_id, None)
+        frames, error = box
+        if error:
+            raise RuntimeError(f"lookup failed in the engine: {error}")
+        return frames
 
     def start(self) -> None:
         if self._proc is not None:
@@ -287,6 +331,14 @@ class ProcessEngine:
                         feed.push(stream, frame)
             with self._lock:
                 self._stats = stats
+        elif kind == "lookup":
+            _, req_id, payload, error = msg
+            with self._lock:
+                waiting = self._lookups.get(req_id)
+            if waiting is not None:
+                done, box = waiting
+                box[:] = [{s: _from_ipc(b) for s, b in payload.items()}, error]
+                done.set()
         elif kind == "finished":
             with self._lock:
                 self._stats = msg[1]
