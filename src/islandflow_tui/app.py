@@ -29,16 +29,16 @@ from islandflow_tui.engine.feeds import build_adapter
 from islandflow_tui.engine.process import ProcessEngine
 from islandflow_tui.engine.session import attach_recording
 from islandflow_tui.screens.alerts import AlertFilter, AlertsScreen
-from islandflow_tui.screens.evidence import EvidenceScreen
-from islandflow_tui.screens.flow import FlowScreen
 from islandflow_tui.screens.candles import CandlesScreen
 from islandflow_tui.screens.dark import DarkScreen
+from islandflow_tui.screens.evidence import EvidenceScreen
+from islandflow_tui.screens.flow import FlowScreen
 from islandflow_tui.screens.help import HelpScreen
 from islandflow_tui.screens.palette import JumpProvider
 from islandflow_tui.screens.tape import TapeScreen
 from islandflow_tui.themes import DEFAULT_THEME, SEMANTIC_DEFAULTS, THEMES
-from islandflow_tui.widgets.flow_view import SORT_COLUMNS, SORTS, FlowFilter, SortedModel
 from islandflow_tui.widgets.equity_data import EquityScreensData
+from islandflow_tui.widgets.flow_view import SORT_COLUMNS, SORTS, FlowFilter, SortedModel
 from islandflow_tui.widgets.tape_view import EQUITY_FIELDS, OPTION_FIELDS, TapeFilter, TapeModel
 
 EngineFacade = Engine | ProcessEngine

@@ -1436,18 +1436,15 @@ class Packets:
         if originals is not None:
             sources.append(originals)
         keys = corrections.get_column("_pkey").implode()
-        base = (
-            pl.concat(
-                [
-                    s.filter((pl.col("_version") == 0) & pl.col("_pkey").is_in(keys)).select(
-                        _CTX_SOURCE
-                    )
-                    for s in sources
-                ],
-                how="diagonal_relaxed",
-            )
-            .unique(subset="_pkey", keep="first")
-        )
+        base = pl.concat(
+            [
+                s.filter((pl.col("_version") == 0) & pl.col("_pkey").is_in(keys)).select(
+                    _CTX_SOURCE
+                )
+                for s in sources
+            ],
+            how="diagonal_relaxed",
+        ).unique(subset="_pkey", keep="first")
         ct = self._contracts
         cid = base.get_column("cid").to_numpy()
         expiry = ct.expiry[cid]
@@ -1463,14 +1460,12 @@ class Packets:
                 dtype=pl.Int64,
             ),
         )
-        ctx = (
-            base.select(
-                "_pkey",
-                *ctx_cols,
-                (pl.col("day_volume") - pl.col("total_size")).alias("_dv_before"),
-                pl.col("first_ts").alias("_orig_first_ts"),
-                pl.col("last_ts").alias("_orig_last_ts"),
-            )
+        ctx = base.select(
+            "_pkey",
+            *ctx_cols,
+            (pl.col("day_volume") - pl.col("total_size")).alias("_dv_before"),
+            pl.col("first_ts").alias("_orig_first_ts"),
+            pl.col("last_ts").alias("_orig_last_ts"),
         )
         df = corrections.join(ctx, on="_pkey", how="left", maintain_order="left")
         parts = []
