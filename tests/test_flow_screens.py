@@ -20,6 +20,8 @@ from islandflow_tui.engine.ingest.synthetic_feed import SyntheticFeed
 from islandflow_tui.engine.lookup import EventIndex, lookup_events
 from islandflow_tui.engine.session import attach_recording
 from islandflow_tui.screens.alerts import AlertsScreen
+from islandflow_tui.screens.candles import CandlesScreen
+from islandflow_tui.screens.dark import DarkScreen
 from islandflow_tui.screens.evidence import EvidenceScreen
 from islandflow_tui.screens.flow import FlowScreen
 from islandflow_tui.screens.tape import TapeScreen
@@ -97,8 +99,12 @@ async def test_number_keys_switch_screens(make_rig: Rig) -> None:
         assert isinstance(app.screen, AlertsScreen)
         await pilot.press("1")
         assert isinstance(app.screen, TapeScreen)
-        await pilot.press("4", "5")  # kept for Dark and Candles: nothing happens
-        assert isinstance(app.screen, TapeScreen)
+        await pilot.press("4")
+        assert isinstance(app.screen, DarkScreen)
+        await pilot.press("5")
+        assert isinstance(app.screen, CandlesScreen)
+        await pilot.press("2")
+        assert isinstance(app.screen, FlowScreen)
 
 
 async def test_flow_sort_and_filter_keys(make_rig: Rig) -> None:
