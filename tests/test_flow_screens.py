@@ -455,3 +455,31 @@ async def test_open_evidence_of_a_dark_style_chain(make_rig: Rig) -> None:
         assert isinstance(screen, EvidenceScreen) and screen.state == "ready"
         title = str(screen.query_one("#evidence-title").render())
         assert "EQUITY PRINT EP-0" in title and prints["symbol"][0] in title
+
+
+def test_lookup_reads_open_segments_of_a_session_being_recorded(tmp_path: Path) -> None:
+    """Live: recent history beyond the index is still in the open (unsealed) segment."""
+    import time
+
+    cfg = tape_config("active")
+    cfg.paths.data_dir = str(tmp_path)
+    cfg.ui.evidence_index_rows = 1000
+    feed = SyntheticFeed(cfg.synthetic, now_ns=0)
+    engine = Engine(cfg, feed)
+    recorder, _ = attach_recording(engine, cfg)
+    assert recorder is not None
+    try:
+        for _ in range(60):
+            engine.ingest(feed.market.next_batch())
+        deadline = time.monotonic() + 20
+        while recorder.rows_written != recorder.rows_handed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert recorder.rows_written == recorder.rows_handed
+        assert not recorder.rows_sealed.get(ev.OPTIONS_ENRICHED)  # nothing sealed yet
+        wanted = [ev.make_id(ev.OPTIONS_ENRICHED, s) for s in (0, 1, 2)]
+        indexed = engine.index.find(ev.OPTIONS_ENRICHED, "id", wanted)
+        assert indexed is not None and indexed.height == 0
+        found = engine.lookup(wanted)[ev.OPTIONS_ENRICHED]
+        assert found["id"].to_list() == wanted
+    finally:
+        recorder.close()
