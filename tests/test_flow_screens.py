@@ -384,3 +384,108 @@ async def test_alerts_and_evidence_in_a_replay(tmp_path: Path, replay_session: P
         assert members is not None and members.height == packet.row["count"]  # type: ignore[index]
         await pilot.press("escape", "escape")
         assert isinstance(app.screen, AlertsScreen)
+
+
+# ---------------------------------------------------------------------------
+# equity prints (the Dark screen's evidence): the quote in force from equities.joins
+# ---------------------------------------------------------------------------
+def test_equity_print_evidence_shows_the_quote_in_force() -> None:
+    from islandflow_tui.screens.evidence import evidence_table
+    from islandflow_tui.widgets.flow_view import EQUITY_PRINT_COLUMNS, format_equity_print_rows
+
+    ids = [ev.make_id(ev.EQUITIES_PRINTS, s) for s in (7, 9)]
+    prints = pl.DataFrame(
+        {
+            "ts": [1_764_081_000_000_000_000, 1_764_081_000_500_000_000],
+            "seq": [7, 9],
+            "id": ids,
+            "symbol": ["AAPL", "AAPL"],
+            "price": [230.1234, 230.15],
+            "size": [5_000, 200],
+            "venue": ["TRF", "Q"],
+            "off_exchange": [True, False],
+            "conditions": ["", ""],
+            "flags": [0, 0],
+        },
+        schema=ev.polars_schema(ev.EQUITIES_PRINTS),
+    )
+    joins = pl.DataFrame(
+        [
+            {
+                "ts": prints["ts"][0],
+                "seq": 3,
+                "id": ev.make_id(ev.EQUITIES_JOINS, 3),
+                "print_id": ids[0],
+                "symbol": "AAPL",
+                "price": 230.1234,
+                "size": 5_000,
+                "venue": "TRF",
+                "off_exchange": True,
+                "quote_id": None,
+                "bid": 230.10,
+                "ask": 230.14,
+                "mid": 230.12,
+                "spread": 0.04,
+                "spread_pct": 0.0002,
+                "placement": "mid",
+                "price_improvement": 0.0166,
+                "retail": True,
+                "retail_side": "buy",
+                "evidence": [ids[0]],
+            }
+        ],
+        schema=ev.polars_schema(ev.EQUITIES_JOINS),
+    )
+    frame, columns, formatter = evidence_table(
+        ids, {ev.EQUITIES_PRINTS: prints, ev.EQUITIES_JOINS: joins}
+    )
+    assert columns == EQUITY_PRINT_COLUMNS and formatter is format_equity_print_rows
+    cells = dict(format_equity_print_rows(frame))
+    first, second = cells[ids[0]], cells[ids[1]]
+    assert first["quote"][0] == "230.10×230.14" and first["placement"][0] == "mid"
+    assert first["venue"][0] == "◆ TRF" and first["retail"][0] == "buy"
+    assert second["quote"][0] == "no quote joined"  # said, not invented
+
+
+async def test_open_evidence_of_a_dark_style_chain(make_rig: Rig) -> None:
+    """``open_evidence`` on equity print ids (what a dark.inferred row points to)."""
+    rig = make_rig("active", batches=10)
+    app = rig.app
+    prints = rig.engine.lookup([ev.make_id(ev.EQUITIES_PRINTS, 0)])[ev.EQUITIES_PRINTS]
+    assert prints.height == 1
+    async with app.run_test(size=(120, 30)) as pilot:
+        await paint(rig, pilot)
+        app.open_evidence(int(prints["id"][0]))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EvidenceScreen) and screen.state == "ready"
+        title = str(screen.query_one("#evidence-title").render())
+        assert "EQUITY PRINT EP-0" in title and prints["symbol"][0] in title
+
+
+def test_lookup_reads_open_segments_of_a_session_being_recorded(tmp_path: Path) -> None:
+    """Live: recent history beyond the index is still in the open (unsealed) segment."""
+    import time
+
+    cfg = tape_config("active")
+    cfg.paths.data_dir = str(tmp_path)
+    cfg.ui.evidence_index_rows = 1000
+    feed = SyntheticFeed(cfg.synthetic, now_ns=0)
+    engine = Engine(cfg, feed)
+    recorder, _ = attach_recording(engine, cfg)
+    assert recorder is not None
+    try:
+        for _ in range(60):
+            engine.ingest(feed.market.next_batch())
+        deadline = time.monotonic() + 20
+        while recorder.rows_written != recorder.rows_handed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert recorder.rows_written == recorder.rows_handed
+        assert not recorder.rows_sealed.get(ev.OPTIONS_ENRICHED)  # nothing sealed yet
+        wanted = [ev.make_id(ev.OPTIONS_ENRICHED, s) for s in (0, 1, 2)]
+        indexed = engine.index.find(ev.OPTIONS_ENRICHED, "id", wanted)
+        assert indexed is not None and indexed.height == 0
+        found = engine.lookup(wanted)[ev.OPTIONS_ENRICHED]
+        assert found["id"].to_list() == wanted
+    finally:
+        recorder.close()

@@ -38,7 +38,7 @@ from islandflow_tui.widgets.tape_view import TapeView, compact_money, compact_nu
 if TYPE_CHECKING:
     from islandflow_tui.app import IslandflowApp
 
-WIDE_AT: Final = 180  # columns from which the panes sit side by side
+WIDE_AT: Final = 240  # columns from which the panes sit side by side (all packet columns fit)
 
 
 def flow_line_text(filt: FlowFilter, sort: str, shown: int, window: int, *, width: int) -> Text:

@@ -67,7 +67,8 @@ class SortedModel(TapeModel):
         base = super().display
         if self.sort_by is None or base.height == 0:
             return base
-        key = (id(base), self.sort_by)
+        # ``version`` moves whenever the unsorted display does (see TapeModel)
+        key = (self.version, self.sort_by)
         if key != self._sorted_for:
             self._sorted = base.sort(self.sort_by, descending=True, nulls_last=True)
             self._sorted_for = key
