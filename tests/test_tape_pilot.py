@@ -9,7 +9,6 @@ of rows.  Assertions look at model state *and* at the rendered lines.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import date
 
@@ -266,19 +265,16 @@ def _firehose_tick(rows: int, start: int) -> pl.DataFrame:
     ).select([pl.col(k).cast(schema[k]) for k in OPTION_FIELDS])
 
 
-def test_model_keeps_up_with_50k_prints_per_second() -> None:
-    """One second at 51 000 prints/s, in 15 repaint ticks: the model work plus the
-    formatting of a full screen of rows must take a small part of that second."""
+def test_model_caps_the_hot_window_under_firehose_ticks() -> None:
+    """One second at 51 000 prints/s in 15 repaint ticks: the model keeps the newest
+    ``cap`` rows and counts every arrival (its speed: bench/bench_tape_model.py)."""
     model = TapeModel(_firehose_tick(1, 0).schema, cap=25_000)
     model.set_filter(TapeFilter(min_premium=5_000).options_expr())
-    ticks = [_firehose_tick(3_400, k * 3_400) for k in range(15)]
-    started = time.perf_counter()
-    for frame in ticks:
-        model.extend(frame)
+    for k in range(15):
+        model.extend(_firehose_tick(3_400, k * 3_400))
         format_option_rows(model.display.slice(0, 60))
-    elapsed = time.perf_counter() - started
     assert model.rows.height == 25_000 and model.arrived == 51_000
-    assert elapsed < 0.3, f"{elapsed * 1000:.0f} ms of UI work per second of firehose"
+    assert model.rows["ts"].is_sorted(descending=True)
 
 
 # ---------------------------------------------------------------------------
