@@ -394,10 +394,13 @@ def test_marks_skip_retracted_alerts() -> None:
         max_size=60,
     ),
     st.lists(st.integers(1, 20), min_size=1, max_size=10),
+    st.sampled_from([3, 8, 4096]),
 )
 def test_model_keeps_the_newest_state_whatever_the_batching(
-    updates: list[tuple[str, int, int, float, bool]], cuts: list[int]
+    updates: list[tuple[str, int, int, float, bool]], cuts: list[int], recent_max: int
 ) -> None:
+    """Against an independent group_by, for any batching and with the recent tier
+    flushed into the base tier often (``recent_max`` 3 or 8) or never."""
     rows = [
         {
             "seq": i,
@@ -411,7 +414,7 @@ def test_model_keeps_the_newest_state_whatever_the_batching(
         for i, (sym, iv, k, price, final) in enumerate(updates)
     ]
     frame = candle_rows(rows)
-    model = CandleModel()
+    model = CandleModel(recent_max=recent_max)
     pos = 0
     for size in cuts * 10:
         if pos >= frame.height:
