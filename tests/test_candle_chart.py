@@ -274,6 +274,7 @@ def test_volume_bars_scale_and_show_the_off_exchange_share() -> None:
             ohlc(10, 11, 9, 10.5, volume=8000, off_exchange_volume=8000),  # all off-exchange
             ohlc(10, 11, 9, 10.5, volume=4000, off_exchange_volume=0),  # all lit
             ohlc(10, 11, 9, 10.5, volume=8000, off_exchange_volume=4000),  # half
+            ohlc(10, 11, 9, 10.5, volume=8000, off_exchange_volume=2500),  # boundary mid-cell
         ]
     )
     r = render_chart(s, ChartMarks(), 60, 24)
@@ -293,6 +294,11 @@ def test_volume_bars_scale_and_show_the_off_exchange_share() -> None:
     half = [cls for _, cls in (grid[y][xs[2]] for y in range(r.volume_rows))]
     assert half[-1] == "candle--vol-off" and half[0] == "candle--vol"  # off at the bottom
     assert "8.0k" in "".join(r.lines[2 + r.price_rows])  # the scale on the axis
+    # blanks never borrow the split class (it has a background): gaps stay empty
+    assert any(cls == "candle--vol-split" for row in grid for _, cls in row)
+    for row in grid:
+        for x, (ch, cls) in enumerate(row[: r.plot_width]):
+            assert ch != " " or cls != "candle--vol-split", (x, row)
 
 
 def test_markers_for_dark_inferences_and_alerts() -> None:
