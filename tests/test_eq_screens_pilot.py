@@ -413,3 +413,28 @@ def test_fixture_frames_match_their_schemas() -> None:
     assert START_NS <= fx.last_ts < START_NS + 3 * MIN_NS
     again = make_eq_fixture(minutes=3)
     assert all(a.equals(b) for (_, a), (_, b) in zip(fx.frames(), again.frames(), strict=True))
+
+
+async def test_keys_have_ids_tooltips_help_and_palette(eq: tuple[TapeRig, EqFixture]) -> None:
+    """Every key of both screens is documented (help and palette read the bindings)."""
+    from islandflow_tui.screens.help import HelpScreen
+
+    rig, _ = eq
+    app = rig.app
+    async with app.run_test(size=(120, 40)) as pilot:
+        await paint(app, pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Screen: Dark", "Screen: Candles"} <= titles
+        for key, wanted in (("4", {"Evidence", "Kind", "Symbols"}), ("5", {"Zoom in", "Interval"})):
+            await pilot.press(key)
+            await paint(app, pilot)
+            for active in app.screen.active_bindings.values():
+                if active.node.__module__.startswith("islandflow_tui"):
+                    assert active.binding.id and active.binding.tooltip, active.binding
+            await pilot.press("question_mark")
+            await pilot.pause()
+            help_screen = app.screen
+            assert isinstance(help_screen, HelpScreen)
+            assert wanted <= {row.description for row in help_screen.rows}
+            await pilot.press("escape")
+            await pilot.pause()
