@@ -274,6 +274,7 @@ def test_volume_bars_scale_and_show_the_off_exchange_share() -> None:
             ohlc(10, 11, 9, 10.5, volume=8000, off_exchange_volume=8000),  # all off-exchange
             ohlc(10, 11, 9, 10.5, volume=4000, off_exchange_volume=0),  # all lit
             ohlc(10, 11, 9, 10.5, volume=8000, off_exchange_volume=4000),  # half
+            ohlc(10, 11, 9, 10.5, volume=8000, off_exchange_volume=2500),  # boundary mid-cell
         ]
     )
     r = render_chart(s, ChartMarks(), 60, 24)
@@ -293,6 +294,11 @@ def test_volume_bars_scale_and_show_the_off_exchange_share() -> None:
     half = [cls for _, cls in (grid[y][xs[2]] for y in range(r.volume_rows))]
     assert half[-1] == "candle--vol-off" and half[0] == "candle--vol"  # off at the bottom
     assert "8.0k" in "".join(r.lines[2 + r.price_rows])  # the scale on the axis
+    # blanks never borrow the split class (it has a background): gaps stay empty
+    assert any(cls == "candle--vol-split" for row in grid for _, cls in row)
+    for row in grid:
+        for x, (ch, cls) in enumerate(row[: r.plot_width]):
+            assert ch != " " or cls != "candle--vol-split", (x, row)
 
 
 def test_markers_for_dark_inferences_and_alerts() -> None:
@@ -394,10 +400,13 @@ def test_marks_skip_retracted_alerts() -> None:
         max_size=60,
     ),
     st.lists(st.integers(1, 20), min_size=1, max_size=10),
+    st.sampled_from([3, 8, 4096]),
 )
 def test_model_keeps_the_newest_state_whatever_the_batching(
-    updates: list[tuple[str, int, int, float, bool]], cuts: list[int]
+    updates: list[tuple[str, int, int, float, bool]], cuts: list[int], recent_max: int
 ) -> None:
+    """Against an independent group_by, for any batching and with the recent tier
+    flushed into the base tier often (``recent_max`` 3 or 8) or never."""
     rows = [
         {
             "seq": i,
@@ -411,7 +420,7 @@ def test_model_keeps_the_newest_state_whatever_the_batching(
         for i, (sym, iv, k, price, final) in enumerate(updates)
     ]
     frame = candle_rows(rows)
-    model = CandleModel()
+    model = CandleModel(recent_max=recent_max)
     pos = 0
     for size in cuts * 10:
         if pos >= frame.height:

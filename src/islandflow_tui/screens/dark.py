@@ -54,9 +54,9 @@ NO_EVIDENCE: Final = "evidence view not available"
 
 
 def dark_filter_line(
-    filt: DarkFilter, events: tuple[int, int], prints: tuple[int, int], source: str, *, width: int
+    filt: DarkFilter, events: tuple[int, int], prints: tuple[int, int], *, width: int
 ) -> Text:
-    """``kind all patterns │ sym all │ 12/40 events │ 312/2.1k prints (joins)``."""
+    """``kind all patterns │ sym all │ 12/40 events │ 312/2.1k prints``."""
     symbols = ",".join(sorted(filt.symbols)) if filt.symbols else "all"
     if len(symbols) > 24:
         symbols = symbols[:23] + "…"
@@ -68,7 +68,7 @@ def dark_filter_line(
         text.append(value, "bold")
     count = (
         f"{compact_number(events[0])}/{compact_number(events[1])} events │ "
-        f"{compact_number(prints[0])}/{compact_number(prints[1])} prints ({source})"
+        f"{compact_number(prints[0])}/{compact_number(prints[1])} prints"
     )
     pad = width - text.cell_len - len(count)
     if pad >= 2:
@@ -213,7 +213,6 @@ class DarkScreen(ReplayControls, Screen[None], inherit_bindings=False):
             data.filter,
             (data.dark.display.height, data.dark.rows.height),
             (data.offex.display.height, data.offex.rows.height),
-            "joins" if data.joins_seen else "prints",
             width=width,
         )
         if text != self._last_filter_text:

@@ -81,6 +81,11 @@ MIN_HEIGHT: Final = 8
 NICE_STEPS: Final = (1.0, 2.0, 2.5, 5.0)
 NICE_MINUTES: Final = (1, 2, 5, 10, 15, 30, 60, 120, 240, 390, 1440)
 
+#: component classes that set a background (app.tcss): blank cells never borrow them
+BACKGROUND_CLASSES: Final = np.array(
+    ["candle--vol-split", "candle--last-up", "candle--last-down", "candle--panned"], dtype=object
+)
+
 Run = tuple[str, str]  # (text, component class)
 Row = list[Run]
 
@@ -338,7 +343,10 @@ def _runs(chars: np.ndarray, classes: np.ndarray, *, fill: bool = True) -> Row:
         np.maximum.accumulate(idx, out=idx)
         first = int(np.argmax(~blank))
         idx[:first] = first
-        classes = classes[idx]
+        filled = classes[idx]
+        # a class with a background would paint the blank: those blanks stay plain
+        painted = blank & np.isin(filled, BACKGROUND_CLASSES)
+        classes = np.where(painted, "", filled) if painted.any() else filled
     text = np.ascontiguousarray(chars, dtype="<U1").view(f"<U{n}")[0].ljust(n)
     cuts = (np.flatnonzero(classes[1:] != classes[:-1]) + 1).tolist()
     bounds = [0, *cuts, n]

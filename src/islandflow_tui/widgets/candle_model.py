@@ -46,73 +46,150 @@ MARKS_KEPT: Final = 20_000
 
 
 class CandleModel:
-    """Newest state of every candle, per (symbol, interval_ms, start_ts)."""
+    """Newest state of every candle, per (symbol, interval_ms, start_ts).
 
-    def __init__(self, per_series: int = CANDLES_PER_SERIES) -> None:
+    Two tiers keep the cost of a tick proportional to what arrived rather than to
+    the candles kept (40 series x 2 000 candles would otherwise cost tens of ms):
+
+    * ``recent``: the candles still being updated.  New rows are de-duplicated
+      among themselves and replace their keys here (an anti-join of a few
+      thousand rows at most).
+    * ``base``: candles that stopped changing.  When ``recent`` passes
+      ``recent_max`` rows, every candle older than its interval's newest start
+      moves here and each series is capped at ``per_series``.  A later update of
+      a key already in ``base`` (a late print re-issuing a closed candle) removes
+      it from ``base`` first.
+
+    Rows not newer (by ``seq``) than the newest already applied are ignored: the
+    engine assigns seq in output order, so they can only be stale.
+    """
+
+    def __init__(self, per_series: int = CANDLES_PER_SERIES, recent_max: int = 4096) -> None:
         if per_series < 1:
             raise ValueError("per_series must be at least 1")
         self.per_series = per_series
+        self.recent_max = recent_max
         schema = ev.polars_schema(ev.CANDLES)
         self.schema = {name: schema[name] for name in CANDLE_FIELDS}
-        self.frame = pl.DataFrame(schema=self.schema)
+        self._base = pl.DataFrame(schema=self.schema)
+        self._recent = self._base
+        self._flushed: dict[int, int] = {}  # interval -> newest start_ts moved to base
         self.version = 0
         self.dropped = 0  # rows the display feed dropped before we saw them
+        self._max_seq = -1
         self._series: dict[tuple[str, int], pl.DataFrame] = {}
+        self._symbols: list[str] | None = None
+        self._intervals: dict[str | None, list[int]] = {}
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """Every kept candle, sorted by (symbol, interval_ms, start_ts)."""
+        both = pl.concat([self._base, self._recent], how="vertical")
+        return _capped(both, self.per_series).sort(list(KEY))
 
     def extend(self, frame: pl.DataFrame, gap: int = 0) -> None:
         """Merge a drained batch: each key keeps its highest-seq row."""
         self.dropped += gap
         if frame.height == 0:
             return
-        new = frame.select(CANDLE_FIELDS)
-        merged = (
-            pl.concat([self.frame, new], how="vertical")
-            .sort("seq")
-            .unique(subset=list(KEY), keep="last", maintain_order=False)
-        )
-        # Cap each series at its newest ``per_series`` candles.
-        merged = merged.filter(
-            pl.col("start_ts").rank("ordinal", descending=True).over(["symbol", "interval_ms"])
-            <= self.per_series
-        ).sort(list(KEY))
-        self.frame = merged
-        touched = new.select("symbol", "interval_ms").unique().rows()
-        for key in touched:
+        new = frame.select(CANDLE_FIELDS).filter(pl.col("seq") > self._max_seq)
+        if new.height == 0:
+            return
+        self._max_seq = int(new.get_column("seq").max())  # type: ignore[arg-type]
+        if new.height > 1:
+            new = new.sort("seq").unique(subset=list(KEY), keep="last")
+        keys = new.select(KEY)
+        if self._flushed:
+            late = pl.any_horizontal(
+                [
+                    (pl.col("interval_ms") == iv) & (pl.col("start_ts") <= start)
+                    for iv, start in self._flushed.items()
+                ]
+            )
+            stale = keys.filter(late)
+            if stale.height:
+                self._base = self._base.join(stale, on=list(KEY), how="anti")
+        recent = self._recent.join(keys, on=list(KEY), how="anti")
+        self._recent = pl.concat([recent, new], how="vertical")
+        if self._recent.height > self.recent_max:
+            self._flush()
+        for key in keys.select("symbol", "interval_ms").unique().rows():
             self._series.pop((str(key[0]), int(key[1])), None)
+        self._symbols = None
+        self._intervals.clear()
         self.version += 1
 
-    def clear(self) -> None:
-        self.frame = self.frame.clear()
+    def _flush(self) -> None:
+        """Move candles older than their interval's newest start into ``base``."""
+        newest = self._recent.group_by("interval_ms").agg(pl.col("start_ts").max().alias("top"))
+        marked = self._recent.join(newest, on="interval_ms", how="left")
+        old = marked.filter(pl.col("start_ts") < pl.col("top")).drop("top")
+        if old.height == 0:
+            return
+        self._recent = marked.filter(pl.col("start_ts") >= pl.col("top")).drop("top")
+        for iv, start in old.group_by("interval_ms").agg(pl.col("start_ts").max()).rows():
+            self._flushed[int(iv)] = max(self._flushed.get(int(iv), start), int(start))
+        self._base = _capped(pl.concat([self._base, old], how="vertical"), self.per_series)
         self._series.clear()
+
+    def clear(self) -> None:
+        self._base = self._base.clear()
+        self._recent = self._base
+        self._flushed.clear()
+        self._max_seq = -1
+        self._series.clear()
+        self._symbols = None
+        self._intervals.clear()
         self.version += 1
 
     # -- reading --------------------------------------------------------------------
     def symbols(self) -> list[str]:
         """Symbols with candles, most traded first (ties by name): the first is the default."""
-        if self.frame.height == 0:
-            return []
-        ranked = (
-            self.frame.group_by("symbol")
-            .agg(pl.col("volume").sum())
-            .sort(["volume", "symbol"], descending=[True, False])
-        )
-        return ranked["symbol"].to_list()
+        if self._symbols is None:
+            both = pl.concat([self._base, self._recent], how="vertical")
+            ranked = (
+                both.group_by("symbol")
+                .agg(pl.col("volume").sum())
+                .sort(["volume", "symbol"], descending=[True, False])
+            )
+            self._symbols = ranked["symbol"].to_list()
+        return self._symbols
 
     def intervals(self, symbol: str | None = None) -> list[int]:
         """Candle lengths present (ms), shortest first."""
-        frame = self.frame if symbol is None else self.frame.filter(pl.col("symbol") == symbol)
-        return sorted(int(v) for v in frame["interval_ms"].unique().to_list())
+        got = self._intervals.get(symbol)
+        if got is None:
+            values: set[int] = set()
+            for part in (self._base, self._recent):
+                if symbol is not None:
+                    part = part.filter(pl.col("symbol") == symbol)
+                values.update(int(v) for v in part["interval_ms"].unique().to_list())
+            got = self._intervals[symbol] = sorted(values)
+        return got
 
     def series(self, symbol: str, interval_ms: int) -> pl.DataFrame:
         """Candles of one symbol and interval, oldest first (cached until they change)."""
         key = (symbol, interval_ms)
         cached = self._series.get(key)
         if cached is None:
-            cached = self.frame.filter(
-                (pl.col("symbol") == symbol) & (pl.col("interval_ms") == interval_ms)
-            ).sort("start_ts")
+            match = (pl.col("symbol") == symbol) & (pl.col("interval_ms") == interval_ms)
+            cached = (
+                pl.concat([self._base.filter(match), self._recent.filter(match)])
+                .sort("start_ts")
+                .tail(self.per_series)
+            )
             self._series[key] = cached
         return cached
+
+
+def _capped(frame: pl.DataFrame, per_series: int) -> pl.DataFrame:
+    """The newest ``per_series`` candles of each (symbol, interval)."""
+    if frame.height <= per_series:
+        return frame
+    return frame.filter(
+        pl.col("start_ts").rank("ordinal", descending=True).over(["symbol", "interval_ms"])
+        <= per_series
+    )
 
 
 class MarkModel:

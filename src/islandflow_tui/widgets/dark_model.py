@@ -6,14 +6,10 @@ pause/follow), so they behave exactly like the tapes:
 * dark events: rows of ``dark.inferred`` (pattern, direction, confidence, size,
   notional, price, explanation, evidence ids, rule trace);
 * off-exchange prints: rows of ``equities.joins`` with ``off_exchange`` (placement
-  against the quote in force, retail flag and side).  Until the first join
-  arrives (an engine without the equities join operator) the feed is built from
-  ``equities.prints`` instead, with placement and retail unknown; from the first
-  join on, joins alone feed it (they carry the same prints, joined), so nothing
-  shows twice.
+  against the quote in force, retail flag and side).
 
-``normalise_joins`` / ``normalise_prints`` turn either stream into one frame
-shape (``OFFEX_SCHEMA``); the formatters below turn visible rows into cells.
+``normalise_joins`` turns the joins into one frame shape (``OFFEX_SCHEMA``); the
+formatters below turn visible rows into cells.
 """
 
 from __future__ import annotations
@@ -89,22 +85,6 @@ def normalise_joins(frame: pl.DataFrame) -> pl.DataFrame:
     """Off-exchange rows of ``equities.joins`` in ``OFFEX_SCHEMA``."""
     return frame.filter(pl.col("off_exchange")).select(
         [pl.col(name).cast(dtype) for name, dtype in OFFEX_SCHEMA.items()]
-    )
-
-
-def normalise_prints(frame: pl.DataFrame) -> pl.DataFrame:
-    """Off-exchange rows of ``equities.prints``: no quote known, so no placement or retail."""
-    return frame.filter(pl.col("off_exchange")).select(
-        pl.col("ts"),
-        pl.col("id").alias("print_id"),
-        pl.col("symbol"),
-        pl.col("price"),
-        pl.col("size"),
-        pl.col("venue"),
-        pl.lit(None, pl.String).alias("placement"),
-        pl.lit(None, pl.Float64).alias("price_improvement"),
-        pl.lit(None, pl.Boolean).alias("retail"),
-        pl.lit(None, pl.String).alias("retail_side"),
     )
 
 

@@ -22,13 +22,12 @@ from islandflow_tui.widgets.dark_model import (
     DarkFilter,
     dark_schema,
     normalise_joins,
-    normalise_prints,
 )
 from islandflow_tui.widgets.tape_view import TapeModel
 
 # Joins before prints: a tick that brings the first joins switches the feed over
 # before that tick's prints would be appended.
-STREAMS: Final = (ev.EQUITIES_JOINS, ev.EQUITIES_PRINTS, ev.DARK_INFERRED, ev.CANDLES, ev.ALERTS)
+STREAMS: Final = (ev.EQUITIES_JOINS, ev.DARK_INFERRED, ev.CANDLES, ev.ALERTS)
 #: candle rows buffered per tick: in-progress updates arrive for every symbol and
 #: interval on every engine batch, far more often than candles close
 CANDLE_FEED_ROWS: Final = 20_000
@@ -50,12 +49,10 @@ class EquityScreensData:
         self.candles = CandleModel()
         self.marks = MarkModel()
         self.filter = DarkFilter()
-        #: the engine emits equities.joins: the off-exchange feed comes from them
-        self.joins_seen = False
         limits = {s: ui.hot_window for s in STREAMS}
         limits[ev.CANDLES] = CANDLE_FEED_ROWS
         # joins carry lit prints too and only the off-exchange ones are kept
-        limits[ev.EQUITIES_JOINS] = limits[ev.EQUITIES_PRINTS] = JOIN_FEED_FACTOR * ui.hot_window
+        limits[ev.EQUITIES_JOINS] = JOIN_FEED_FACTOR * ui.hot_window
         self.feed = engine.subscribe(list(STREAMS), limits)
 
     def close(self, engine: _Subscriber) -> None:
@@ -72,20 +69,10 @@ class EquityScreensData:
         for stream, delta in self.feed.drain().items():
             frame = delta.frame
             if stream == ev.EQUITIES_JOINS:
-                if delta.reset and self.joins_seen:
-                    self.offex.clear()
-                if frame.height:
-                    if not self.joins_seen:
-                        self.joins_seen = True
-                        self.offex.clear()
-                    self.offex.extend(normalise_joins(frame), delta.gap)
-            elif stream == ev.EQUITIES_PRINTS:
-                if self.joins_seen:
-                    continue
                 if delta.reset:
                     self.offex.clear()
                 if frame.height:
-                    self.offex.extend(normalise_prints(frame), delta.gap)
+                    self.offex.extend(normalise_joins(frame), delta.gap)
             elif stream == ev.DARK_INFERRED:
                 if delta.reset:
                     self.dark.clear()
