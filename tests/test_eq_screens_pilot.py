@@ -378,7 +378,7 @@ async def test_candles_and_dark_in_a_replay(replay_master: Path, tmp_path: Path)
         await rig.settle(pilot)
         after = app.eq_data.candles.frame
         assert not after.equals(before)
-        assert after.height == 0 or after["ts"].max() <= target
+        assert after.height == 0 or after["start_ts"].max() <= target
         await pilot.press("4")
         await rig.settle(pilot)
         dark = app.screen
