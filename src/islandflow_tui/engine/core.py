@@ -54,6 +54,8 @@ class EngineStats:
     batches: int = 0
     ingest_ms_p50: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
+    gaps: int = 0  # feed gaps (data lost to a disconnect) since start
+    last_gap: str = ""  # one human line about the newest gap, "" if none
 
 
 class _RateMeter:
@@ -95,6 +97,7 @@ class Engine:
         self.totals = dict.fromkeys(ev.ALL_STREAMS, 0)
         self.rejected: dict[str, dict[str, int]] = {s: {} for s in ev.RAW_STREAMS}
         self._last_rejection = ""
+        self.gaps: list[ev.FeedGap] = []
         self._reject_logged: dict[tuple[str, str], float] = {}
         self._rates = _RateMeter()
         self._lock = threading.Lock()
@@ -136,6 +139,8 @@ class Engine:
         Returns the derived frames produced (also published on the bus).
         """
         t0 = time.perf_counter()
+        if batch.gap is not None:
+            self._note_gap(batch.gap)
         if batch.recorded:
             return self._ingest_recorded(batch, t0)
         accepted: dict[str, pl.DataFrame] = {}
@@ -275,6 +280,27 @@ class Engine:
             pl.int_range(start, start + frame.height, dtype=pl.Int64).alias("seq")
         ).with_columns(ev.id_expr(stream))
 
+    def _note_gap(self, gap: ev.FeedGap) -> None:
+        """Count, log and record a feed gap; the status bar and the tape show it."""
+        with self._lock:
+            self.gaps.append(gap)
+        log.warning(
+            "feed gap on %s: %s to %s (%.1fs of event time): %s",
+            gap.feed,
+            gap.start_ts,
+            gap.end_ts,
+            (gap.end_ts - gap.start_ts) / ev.NS_PER_S,
+            gap.reason,
+        )
+        path = getattr(self.recorder, "path", None)
+        if path is not None:
+            from islandflow_tui.engine.gaps import record_gap
+
+            try:
+                record_gap(path, gap)
+            except OSError:  # the gap is still counted and shown
+                log.exception("could not record the feed gap")
+
     def _count_rejections(
         self, stream: str, counts: dict[str, int], detail: dict[str, str]
     ) -> None:
@@ -318,6 +344,8 @@ class Engine:
                 replay=_replay_state(adapter),
                 batches=self._batches,
                 ingest_ms_p50=ingest[len(ingest) // 2] if ingest else 0.0,
+                gaps=len(self.gaps),
+                last_gap=gap_line(self.gaps[-1]) if self.gaps else "",
             )
 
     def _recording_line(self) -> str:
@@ -397,6 +425,20 @@ class Engine:
                 self._count_rejections(
                     "engine", {"batch_error": 1}, {"batch_error": f"{type(exc).__name__}: {exc}"}
                 )
+
+
+def gap_line(gap: ev.FeedGap) -> str:
+    """``gap 14:31:02-14:31:09 ET (7.0s): connection reset; ...`` for the UI."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    et = ZoneInfo("America/New_York")
+
+    def clock(ns: int) -> str:
+        return datetime.fromtimestamp(ns / 1e9, tz=UTC).astimezone(et).strftime("%H:%M:%S")
+
+    span = max(0, gap.end_ts - gap.start_ts) / ev.NS_PER_S
+    return f"gap {clock(gap.start_ts)}-{clock(gap.end_ts)} ET ({span:.1f}s): {gap.reason}"
 
 
 def _replay_state(adapter: FeedAdapter | None) -> Any:
