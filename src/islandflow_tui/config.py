@@ -362,6 +362,9 @@ class AlpacaConfig:
     options_url: str = knob("", "options stream URL override; empty = Alpaca's for the feed")
     stocks_url: str = knob("", "stocks stream URL override; empty = Alpaca's for the feed")
     rest_url: str = knob("", "data REST URL override; empty = https://data.alpaca.markets")
+    paper: bool = knob(
+        True, "keys belong to a paper account (the Trading API host used for open interest)"
+    )
 
 
 @dataclass
@@ -548,9 +551,7 @@ def _describe_allowed(typ: Any, meta: Mapping[str, Any]) -> str:
         bool: "true or false",
         str: "a string",
         Secret: "a string (secret)",
-    }.get(
-        typ, "a list of strings"
-    )
+    }.get(typ, "a list of strings")
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and hi is not None:
         return f"{name} from {lo:g} to {hi:g}"

@@ -140,7 +140,7 @@ class LiveFeed(FeedAdapter):
                 batch = self.take_batch()
                 if batch is not None:
                     yield batch
-                if runner.done():
+                if self._closed or runner.done():
                     batch = self.take_batch()
                     if batch is not None:
                         yield batch
