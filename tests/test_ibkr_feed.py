@@ -9,7 +9,7 @@ import socket
 from datetime import UTC, datetime
 
 import pytest
-from ib_async import Option, Stock, Ticker
+from ib_async import Stock, Ticker
 from ib_async.objects import (
     TickAttribBidAsk,
     TickAttribLast,
@@ -106,7 +106,11 @@ def test_feed_maps_ticker_updates_into_engine_rows():
     quote = Ticker(contract=stock)
     opt = Ticker(contract=option_contract(OSI, "SMART", "USD"), time=T)
     opt.bid, opt.ask, opt.bidSize, opt.askSize = 4.1, 4.2, 1, 5
-    feed._tickers = {id(last): ("AllLast", "SPY"), id(quote): ("BidAsk", "SPY"), id(opt): ("option", OSI)}
+    feed._tickers = {
+        id(last): ("AllLast", "SPY"),
+        id(quote): ("BidAsk", "SPY"),
+        id(opt): ("option", OSI),
+    }
     last.tickByTicks = [TickByTickAllLast(1, T, 600.12, 100, TickAttribLast(), "NYSE", "")]
     quote.tickByTicks = [TickByTickBidAsk(T, 600.1, 600.12, 1, 2, TickAttribBidAsk())]
     opt.ticks = [TickData(T, 48, 4.2, 3), TickData(T, 2, 4.2, 5)]
@@ -148,9 +152,7 @@ async def test_tws_not_running_is_a_clear_retried_status():
     cfg = Config()
     cfg.ibkr.port = port
     cfg.ibkr.equities = ["SPY"]
-    feed = IbkrFeed(
-        cfg, environ={}, backoff=Backoff(0.01, 0.02), rng=random.Random(3), flush_ms=10
-    )
+    feed = IbkrFeed(cfg, environ={}, backoff=Backoff(0.01, 0.02), rng=random.Random(3), flush_ms=10)
     seen: list[str] = []
 
     async def watch() -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from islandflow_tui import __version__
@@ -163,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warning = setup_logging(cfg)
     from islandflow_tui.engine.credentials import config_file_warning
 
-    secrets_warning = config_file_warning(Path(args.config) if args.config else default_config_path())
+    secrets_warning = config_file_warning(
+        Path(args.config) if args.config else default_config_path()
+    )
     if secrets_warning:
         print(f"islandflow: warning: {secrets_warning}", file=sys.stderr)
     if getattr(args, "func", None) is not None:

@@ -101,7 +101,7 @@ def _ns(msg: Mapping[str, Any]) -> int:
         return int(to_nano())
     ts = getattr(t, "timestamp", None)
     if callable(ts):
-        return int(round(ts() * 1e9))
+        return round(ts() * 1e9)
     raise ValueError(f"message without a timestamp: {msg.get('T')} {msg.get('S')}")
 
 

@@ -248,10 +248,8 @@ class LiveFeed(FeedAdapter):
             self._pending_gap = ev.FeedGap(self.name, first.start_ts, gap.end_ts, gap.reason)
 
     def _prune(self, watermark: int) -> None:
-        if len(self._seen) < 50_000:
-            cutoff = watermark - self.lateness_ns
-        else:
-            cutoff = watermark
+        # keys live for twice the lateness (a resend older than that is rejected as late)
+        cutoff = watermark - self.lateness_ns if len(self._seen) < 50_000 else watermark
         stale = [k for k, t in self._seen.items() if t < cutoff]
         for k in stale:
             del self._seen[k]

@@ -1,0 +1,139 @@
+"""The live-feed contract: backoff schedule, reconnect statuses, gaps end to end, no dup seq."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from islandflow_tui.config import Config
+from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.core import Engine
+from islandflow_tui.engine.gaps import load_gaps, record_gap
+from islandflow_tui.engine.ingest.base import Backoff, FeedStatus
+from islandflow_tui.engine.ingest.live import FeedFatal, LiveFeed
+from islandflow_tui.widgets.status_bar import status_text
+
+S = 10**9
+T0 = 1_764_084_600 * S  # 2025-11-25 15:30 UTC
+
+
+def test_backoff_schedule_is_seeded_exponential_and_capped():
+    b = Backoff(initial_s=0.5, max_s=4.0, factor=2.0, jitter=0.2)
+    first = b.schedule(6, random.Random(42))
+    assert first == b.schedule(6, random.Random(42))  # seeded: the same schedule
+    bases = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    for d, base in zip(first, bases, strict=True):
+        assert base * 0.8 <= d <= base * 1.2
+    assert first != b.schedule(6, random.Random(43))  # jittered: clients do not sync
+
+
+class Scripted(LiveFeed):
+    """A feed whose sessions are scripted: rows to emit, then how the session ends."""
+
+    name = "scripted"
+
+    def __init__(self, sessions: list[tuple[list[tuple[int, int]], BaseException | None]]):
+        super().__init__(backoff=Backoff(0.01, 0.02), rng=random.Random(0), flush_ms=5)
+        self.sessions = sessions
+        self.n = 0
+        self.statuses: list[tuple[FeedStatus, str]] = []
+
+    def set_state(self, status: FeedStatus, detail: str = "") -> None:
+        self.statuses.append((status, detail))
+        super().set_state(status, detail)
+
+    async def session(self) -> None:
+        rows, end = self.sessions[min(self.n, len(self.sessions) - 1)]
+        self.n += 1
+        self.mark_live()
+        for ts, trade_id in rows:
+            self.emit(
+                ev.EQUITIES_PRINTS,
+                {
+                    "ts": ts,
+                    "symbol": "SPY",
+                    "price": 600.0,
+                    "size": 100,
+                    "venue": "D",
+                    "off_exchange": True,
+                    "conditions": "@",
+                    "flags": 0,
+                },
+                ("SPY", ts, trade_id),
+            )
+            await asyncio.sleep(0.002)
+        if end is not None:
+            raise end
+        while not self.closed:
+            await asyncio.sleep(0.005)
+
+
+async def drive(feed: Scripted, engine: Engine, want: int) -> list[ev.FeedBatch]:
+    out: list[ev.FeedBatch] = []
+
+    async def go() -> None:
+        async for batch in feed.batches():
+            out.append(batch)
+            engine.ingest(batch)
+            if engine.totals[ev.EQUITIES_PRINTS] >= want:
+                feed.close()
+
+    await asyncio.wait_for(go(), 10)
+    return out
+
+
+async def test_gap_after_reconnect_reaches_engine_status_bar_and_log(tmp_path, caplog):
+    feed = Scripted(
+        [
+            ([(T0 + 1 * S, 1), (T0 + 2 * S, 2)], ConnectionResetError("reset by peer")),
+            ([(T0 + 2 * S, 2), (T0 + 8 * S, 3), (T0 + 9 * S, 4)], None),  # 2 is resent
+        ]
+    )
+    engine = Engine(Config(), feed)
+    batches = await drive(feed, engine, 4)
+    assert engine.seq[ev.EQUITIES_PRINTS] == 4 and feed.duplicates == 1
+    reconnecting = [d for s, d in feed.statuses if s == FeedStatus.RECONNECTING]
+    assert reconnecting and reconnecting[0].startswith("attempt 1 in ")
+    assert "ConnectionResetError: reset by peer" in reconnecting[0]
+    gaps = [b.gap for b in batches if b.gap]
+    assert len(gaps) == 1 and (gaps[0].start_ts, gaps[0].end_ts) == (T0 + 2 * S, T0 + 8 * S)
+    stats = engine.stats()
+    assert stats.gaps == 1
+    assert stats.last_gap.startswith("gap 10:30:02-10:30:08 ET (6.0s): ConnectionResetError")
+    line = status_text(stats, paused=False, width=220).plain
+    assert "gap 1 10:30:02-10:30:08 ET (6.0s)" in line
+    assert any("feed gap on scripted" in r.getMessage() for r in caplog.records)
+    assert feed.state.status == FeedStatus.STOPPED
+
+
+async def test_fatal_error_stops_retrying_and_keeps_its_status():
+    feed = Scripted([([], FeedFatal(FeedStatus.AUTH_FAILED, "auth failed (402)"))])
+    engine = Engine(Config(), feed)
+    await drive(feed, engine, 1)
+    assert feed.n == 1
+    assert (feed.state.status, feed.state.detail) == (FeedStatus.AUTH_FAILED, "auth failed (402)")
+    line = status_text(engine.stats(), paused=False, width=200).plain
+    assert "● auth failed auth failed (402)" in line
+
+
+def test_reconnecting_status_shows_attempt_and_delay():
+    feed = Scripted([([], None)])
+    feed.set_state(FeedStatus.RECONNECTING, "attempt 3 in 2.1s: ConnectionRefusedError")
+    stats = Engine(Config(), feed).stats()
+    assert "● reconnecting attempt 3 in 2.1s" in status_text(stats, paused=False, width=200).plain
+
+
+def test_gaps_are_recorded_and_read_back_for_replay(tmp_path):
+    gap = ev.FeedGap(
+        "alpaca", T0, T0 + 5 * S, "ConnectionClosedError; reconnected after 2 attempts"
+    )
+    record_gap(tmp_path, gap)
+    (tmp_path / "gaps.jsonl").open("a").write('{"torn": ')  # a torn last write is skipped
+    assert load_gaps(tmp_path) == [gap]
+
+
+def test_engine_counts_gap_of_a_recorded_batch():
+    engine = Engine(Config())
+    gap = ev.FeedGap("alpaca", T0, T0 + S, "x; reconnected after 1 attempt")
+    engine.ingest(ev.FeedBatch({}, T0 + S, recorded=True, gap=gap))
+    assert engine.stats().gaps == 1 and engine.gaps == [gap]
