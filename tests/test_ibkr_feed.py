@@ -167,6 +167,6 @@ async def test_tws_not_running_is_a_clear_retried_status():
             pass
 
     await asyncio.wait_for(asyncio.gather(drain(), watch()), 20)
-    assert "TWS/IB Gateway not reachable at 127.0.0.1:%d" % port in seen[0]
+    assert f"TWS/IB Gateway not reachable at 127.0.0.1:{port}" in seen[0]
     assert "attempt 1" in seen[0] and "attempt 3" in seen[2]
     assert feed.state.status == FeedStatus.STOPPED

@@ -736,7 +736,10 @@ def render_example() -> str:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             allowed = _describe_allowed(hints[f.name], f.metadata)
             lines.append(f"# {f.metadata['doc']} ({allowed})")
-            lines.append(f"{f.name} = {toml_value(default)}")
+            # secrets are commented out: prefer the env var, and a copied example must
+            # not hold a key (chmod 600 the file if you put one here)
+            prefix = "# " if f.metadata.get("secret") else ""
+            lines.append(f"{prefix}{f.name} = {toml_value(default)}")
         lines.append("")
     return "\n".join(lines)
 

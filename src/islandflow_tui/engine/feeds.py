@@ -23,7 +23,8 @@ def _databento_class() -> type:
     except ImportError as exc:
         if getattr(exc, "name", "") == "databento":
             raise FeedUnavailable(
-                "databento feed needs the databento package: pip install 'islandflow-tui[databento]'"
+                "databento feed needs the databento package: "
+                "pip install 'islandflow-tui[databento]'"
             ) from None
         raise FeedUnavailable(
             "databento feed is not available in this build of islandflow "

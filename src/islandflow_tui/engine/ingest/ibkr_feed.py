@@ -95,7 +95,7 @@ QUOTE_TICKS = {0, 1, 2, 3, 66, 67, 69, 70}
 def _ns(t: datetime | None) -> int:
     if t is None:
         raise ValueError("tick without a time")
-    return int(round(t.timestamp() * 1e6)) * 1000
+    return round(t.timestamp() * 1e6) * 1000
 
 
 def _good(x: float | None) -> bool:
@@ -230,7 +230,8 @@ class IbkrFeed(LiveFeed):
                 ep.host, ep.port, clientId=ep.client_id, timeout=self.icfg.connect_timeout_s
             )
         except (ConnectionRefusedError, OSError) as exc:
-            raise FeedRetry(FeedStatus.RECONNECTING, not_running_message(ep.host, ep.port, exc))
+            message = not_running_message(ep.host, ep.port, exc)
+            raise FeedRetry(FeedStatus.RECONNECTING, message) from None
         except TimeoutError:
             raise FeedRetry(
                 FeedStatus.RECONNECTING,
