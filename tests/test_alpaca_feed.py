@@ -114,10 +114,17 @@ async def run(feed: AlpacaFeed, engine: Engine | None, until, timeout: float = 1
             batches.append(batch)
             if engine is not None:
                 engine.ingest(batch)
-            if until(batches):
-                feed.close()
 
-    await asyncio.wait_for(go(), timeout)
+    async def watch() -> None:  # the condition may turn true between batches
+        while not until(batches):
+            await asyncio.sleep(0.005)
+        feed.close()
+
+    runner, watcher = asyncio.create_task(go()), asyncio.create_task(watch())
+    try:
+        await asyncio.wait_for(asyncio.shield(runner), timeout)
+    finally:
+        watcher.cancel()
     return batches
 
 
@@ -294,3 +301,19 @@ def test_secrets_never_in_repr_or_label():
     feed, _ = make_feed(make_cfg(stocks_url="ws://127.0.0.1:1"))
     text = repr(feed.creds) + repr(feed.cfg) + feed.label + str(feed.cfg.alpaca)
     assert KEY not in text and SECRET not in text
+
+
+async def test_options_only_feed_rolls_the_day_from_option_prints():
+    opt = Script(
+        batches=[
+            [
+                [option_trade(OCC, ts(T0), 0.35, 1, "C", "I")],
+                [option_trade(OCC, ts(T0 + 86_400), 0.36, 1, "C", "I")],
+            ]
+        ]
+    )
+    async with FakeAlpacaStream(opt) as o:
+        feed, rest = make_feed(make_cfg(options_url=o.url))
+        await run(feed, None, lambda b: feed.selections >= 2)
+    assert feed.reselector.day == date(2024, 4, 26)
+    assert sum("/options/snapshots/AAPL" in c for c in rest.calls) == 2

@@ -379,7 +379,8 @@ class AlpacaFeed(LiveFeed):
                 "flags": flags,
             }
             key = ("OT", symbol, ts, row["price"], row["size"], exchange, conditions)
-            self.emit(ev.OPTIONS_PRINTS, row, key)
+            if self.emit(ev.OPTIONS_PRINTS, row, key):
+                self._observe_day(ts)
         else:
             row = _quote_row(ts, symbol, m)
             self.emit(ev.OPTIONS_NBBO, row, ("OQ", *row.values()))
@@ -413,6 +414,12 @@ class AlpacaFeed(LiveFeed):
         if not self.acfg.options or self._reselect_task is not None:
             return
         if self.reselector.observe(underlying, price, ts):
+            day = ny_date(ts)
+            self._reselect_task = asyncio.get_running_loop().create_task(self._reselect(day))
+
+    def _observe_day(self, ts: int) -> None:
+        """Option prints roll the day too (an options-only feed has no equity prints)."""
+        if self._reselect_task is None and self.reselector.day_rolled(ts):
             day = ny_date(ts)
             self._reselect_task = asyncio.get_running_loop().create_task(self._reselect(day))
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 NY = ZoneInfo("America/New_York")
@@ -128,14 +128,24 @@ class Reselector:
         self.move_pct = move_pct
         self.spot_at_selection: dict[str, float] = {}
         self.day: date | None = None
+        self.day_start_ns = 0
+        self.day_end_ns = 0
 
     def selected(self, spots: Mapping[str, float], day: date) -> None:
         self.spot_at_selection = {u: s for u, s in spots.items() if s > 0}
         self.day = day
+        start = datetime.combine(day, datetime.min.time(), tzinfo=NY)
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=NY)
+        self.day_start_ns = int(start.timestamp()) * 1_000_000_000
+        self.day_end_ns = int(end.timestamp()) * 1_000_000_000
+
+    def day_rolled(self, ts_ns: int) -> bool:
+        """Event time left the selection's New York day (cheap: two integer compares)."""
+        return self.day is not None and not self.day_start_ns <= ts_ns < self.day_end_ns
 
     def observe(self, underlying: str, price: float, ts_ns: int) -> bool:
         """True if a print of ``underlying`` at ``price`` and ``ts_ns`` calls for a new choice."""
-        if self.day is not None and ny_date(ts_ns) != self.day:
+        if self.day_rolled(ts_ns):
             return True
         base = self.spot_at_selection.get(underlying)
         if base is None:
