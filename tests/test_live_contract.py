@@ -137,3 +137,73 @@ def test_engine_counts_gap_of_a_recorded_batch():
     gap = ev.FeedGap("alpaca", T0, T0 + S, "x; reconnected after 1 attempt")
     engine.ingest(ev.FeedBatch({}, T0 + S, recorded=True, gap=gap))
     assert engine.stats().gaps == 1 and engine.gaps == [gap]
+
+
+def test_a_recorded_gap_shows_again_in_replay(tmp_path):
+    from islandflow_tui.engine.feeds import build_adapter
+    from islandflow_tui.engine.replay import ReplayFeed
+    from islandflow_tui.engine.session import attach_recording, finish_recording
+
+    cfg = Config()
+    cfg.paths.data_dir = str(tmp_path)
+    cfg.synthetic.profile = "realistic"
+    cfg.synthetic.start = "2025-11-25T15:30:00Z"
+    cfg.synthetic.pace = False
+    cfg.synthetic.backfill_s = 0.0
+    engine = Engine(cfg, build_adapter(cfg))
+    rec, _ = attach_recording(engine, cfg)
+    assert rec is not None and rec.path is not None
+    for i in range(60):
+        batch = engine.adapter.market.next_batch()
+        if i == 30:  # the feed lost 2 s here
+            wm = batch.watermark
+            gap = ev.FeedGap("synthetic", wm - 2 * S, wm, "test drop; reconnected after 1 attempt")
+            batch = ev.FeedBatch(batch.frames, batch.watermark, gap=gap)
+        engine.ingest(batch)
+    finish_recording(engine, rec)
+    assert engine.stats().gaps == 1
+
+    replay_cfg = Config()
+    replay_cfg.paths.data_dir = str(tmp_path)
+    replay_cfg.feed.adapter = "replay"
+    feed = ReplayFeed(rec.path, speed=None)
+    replayed = Engine(replay_cfg, feed)
+
+    async def play() -> None:
+        async for b in feed.batches():
+            replayed.ingest(b)
+            if feed.position >= feed.end_ns:
+                feed.close()
+
+    asyncio.run(asyncio.wait_for(play(), 60))
+    stats = replayed.stats()
+    assert stats.gaps == 1 and replayed.gaps == [gap]
+    assert "test drop" in stats.last_gap
+
+
+def test_process_engine_ships_feed_status_to_the_ui():
+    import socket
+    import time
+
+    from islandflow_tui.engine.process import ProcessEngine
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = Config()
+    cfg.feed.adapter = "ibkr"
+    cfg.ibkr.port = port
+    cfg.log.record = False
+    engine = ProcessEngine(cfg)
+    engine.start()
+    try:
+        end = time.monotonic() + 30
+        state = engine.stats().feed_state
+        while time.monotonic() < end and state.status != FeedStatus.RECONNECTING:
+            time.sleep(0.05)
+            state = engine.stats().feed_state
+    finally:
+        engine.stop()
+    assert state.status == FeedStatus.RECONNECTING
+    assert f"TWS/IB Gateway not reachable at 127.0.0.1:{port}" in state.detail
+    assert state.detail.startswith("attempt ")
