@@ -111,17 +111,17 @@ def test_feed_maps_ticker_updates_into_engine_rows():
         id(quote): ("BidAsk", "SPY"),
         id(opt): ("option", OSI),
     }
-    last.tickByTicks = [TickByTickAllLast(1, T, 600.12, 100, TickAttribLast(), "NYSE", "")]
+    same = TickByTickAllLast(1, T, 600.12, 100, TickAttribLast(), "NYSE", "")
+    last.tickByTicks = [same, same]  # IB times are whole seconds: twin prints are real
     quote.tickByTicks = [TickByTickBidAsk(T, 600.1, 600.12, 1, 2, TickAttribBidAsk())]
     opt.ticks = [TickData(T, 48, 4.2, 3), TickData(T, 2, 4.2, 5)]
     feed._on_tickers({last, quote, opt})
-    feed._on_tickers({last})  # the same tick object again (no new cycle): de-duplicated
     batch = feed.take_batch()
     assert batch is not None
     assert {s: f.height for s, f in batch.frames.items()} == {
         ev.OPTIONS_PRINTS: 1,
         ev.OPTIONS_NBBO: 1,
-        ev.EQUITIES_PRINTS: 1,
+        ev.EQUITIES_PRINTS: 2,
         ev.EQUITIES_QUOTES: 1,
     }
     engine = Engine(cfg, feed)

@@ -207,3 +207,14 @@ def test_process_engine_ships_feed_status_to_the_ui():
     assert state.status == FeedStatus.RECONNECTING
     assert f"TWS/IB Gateway not reachable at 127.0.0.1:{port}" in state.detail
     assert state.detail.startswith("attempt ")
+
+
+def test_vendor_sdk_warnings_never_reach_the_terminal(capfd):
+    import logging
+
+    from islandflow_tui.engine.ingest.ibkr_feed import IbkrFeed
+
+    IbkrFeed(Config(), environ={})
+    logging.getLogger("ib_async.client").warning("API connection failed")
+    logging.getLogger("ib_async").debug("raw frame")
+    assert capfd.readouterr().err == ""

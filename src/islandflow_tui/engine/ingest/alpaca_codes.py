@@ -16,6 +16,7 @@ Kept in one small module so it can be folded into the shared venue table
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from islandflow_tui.engine.events import Cond
@@ -153,6 +154,17 @@ def equity_flags(conditions: list[str] | str | None) -> tuple[str, int]:
 
 def option_flags(conditions: list[str] | str | None) -> tuple[str, int]:
     """(raw codes space separated, Cond bits) of an option trade's condition(s)."""
+    if isinstance(conditions, str):
+        return _option_flags_one(conditions)
+    return _option_flags(conditions)
+
+
+@functools.lru_cache(maxsize=256)
+def _option_flags_one(condition: str) -> tuple[str, int]:
+    return _option_flags(condition)
+
+
+def _option_flags(conditions: list[str] | str | None) -> tuple[str, int]:
     codes = _codes(conditions)
     flags = Cond.NONE
     for c in codes:

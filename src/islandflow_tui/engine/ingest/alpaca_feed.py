@@ -40,7 +40,7 @@ from islandflow_tui.engine.ingest.contracts import (
     parse_occ,
     select_contracts,
 )
-from islandflow_tui.engine.ingest.live import FeedFatal, FeedRetry, LiveFeed
+from islandflow_tui.engine.ingest.live import FeedFatal, FeedRetry, LiveFeed, route_vendor_logs
 
 log = logging.getLogger("islandflow.feed.alpaca")
 
@@ -121,6 +121,8 @@ class AlpacaFeed(LiveFeed):
     ) -> None:
         live.setdefault("lateness_ms", cfg.feed.allowed_lateness_ms)
         super().__init__(**live)
+        route_vendor_logs("alpaca")
+        route_vendor_logs("websockets", level=logging.WARNING)
         self.cfg = cfg
         self.acfg = cfg.alpaca
         self.creds = credentials.alpaca(cfg, environ)
@@ -305,7 +307,8 @@ class AlpacaFeed(LiveFeed):
             self.selection = await asyncio.to_thread(self.choose, today)
         except Exception as exc:
             text = str(exc)
-            if "401" in text or "403" in text or "forbidden" in text.lower():
+            status = getattr(exc, "status_code", None)
+            if status in (401, 403) or "forbidden" in text.lower():
                 raise FeedFatal(
                     FeedStatus.AUTH_FAILED,
                     f"REST refused the keys ({type(exc).__name__}): check ALPACA_API_KEY",

@@ -17,6 +17,7 @@ than ``reselect_move_pct`` since the last choice, or the New York date rolled.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -53,6 +54,7 @@ def parse_occ(symbol: str) -> ChainEntry:
     return ChainEntry(date(2000 + yy, mm, dd), s[-9], int(s[-8:]) / 1000, s, root)
 
 
+@functools.lru_cache(maxsize=65_536)  # one per subscribed contract, called per message
 def occ_to_osi(symbol: str) -> str:
     """Alpaca's unpadded OCC symbol -> the engine's 21-character OSI symbol."""
     s = symbol.strip()

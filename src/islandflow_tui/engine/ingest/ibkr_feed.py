@@ -26,7 +26,7 @@ from islandflow_tui.engine import credentials
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.ingest import alpaca_codes
 from islandflow_tui.engine.ingest.base import FeedStatus
-from islandflow_tui.engine.ingest.live import FeedRetry, LiveFeed
+from islandflow_tui.engine.ingest.live import FeedRetry, LiveFeed, route_vendor_logs
 from islandflow_tui.engine.osi import parse_osi
 
 log = logging.getLogger("islandflow.feed.ibkr")
@@ -203,6 +203,7 @@ class IbkrFeed(LiveFeed):
     def __init__(self, cfg: Config, *, environ: Any = None, **live: Any) -> None:
         live.setdefault("lateness_ms", cfg.feed.allowed_lateness_ms)
         super().__init__(**live)
+        route_vendor_logs("ib_async")
         self.cfg = cfg
         self.icfg = cfg.ibkr
         self.endpoint = credentials.ibkr(cfg, environ)
@@ -276,19 +277,19 @@ class IbkrFeed(LiveFeed):
         kind, symbol = self._tickers.get(id(ticker), ("", ""))
         if kind == "option":
             prints, quotes = option_rows(symbol, ticker)
+            # no de-dup keys: IB streams only new ticks after a resubscribe, and its
+            # 1-second tick times make identical prints in one second common and real
             for row in prints:
-                self.emit(ev.OPTIONS_PRINTS, row, ("OT", *row.values()))
+                self.emit(ev.OPTIONS_PRINTS, row)
             for row in quotes:
-                self.emit(ev.OPTIONS_NBBO, row, ("OQ", *row.values()))
+                self.emit(ev.OPTIONS_NBBO, row)
             return
         ticks = ticker.tickByTicks
         for tick in ticks:
             if kind == "AllLast" and hasattr(tick, "exchange"):
-                row = equity_print_row(symbol, tick)
-                self.emit(ev.EQUITIES_PRINTS, row, ("ET", *row.values()))
+                self.emit(ev.EQUITIES_PRINTS, equity_print_row(symbol, tick))
             elif kind == "BidAsk" and hasattr(tick, "bidPrice"):
-                row = equity_quote_row(symbol, tick)
-                self.emit(ev.EQUITIES_QUOTES, row, ("EQ", *row.values()))
+                self.emit(ev.EQUITIES_QUOTES, equity_quote_row(symbol, tick))
 
     def _on_error(self, req_id: int, code: int, text: str, contract: Any = None) -> None:
         what = getattr(contract, "localSymbol", "") or getattr(contract, "symbol", "") or ""

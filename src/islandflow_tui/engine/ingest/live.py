@@ -39,6 +39,27 @@ from islandflow_tui.engine.ingest.base import Backoff, FeedAdapter, FeedStatus
 log = logging.getLogger("islandflow.feed")
 
 
+class _ToIslandflowLog(logging.Handler):
+    """Forward a vendor SDK's records into islandflow's log file."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger("islandflow.vendor").handle(record)
+
+
+def route_vendor_logs(*names: str, level: int = logging.INFO) -> None:
+    """Send vendor SDK loggers to our log file, never to the terminal the TUI draws on.
+
+    Without a handler, Python's last-resort handler prints their warnings to stderr,
+    over the TUI.  DEBUG stays off: websockets would log raw frames, auth included.
+    """
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _ToIslandflowLog) for h in logger.handlers):
+            logger.addHandler(_ToIslandflowLog())
+        logger.propagate = False
+        logger.setLevel(max(level, logging.INFO))
+
+
 class FeedFatal(Exception):
     """The feed cannot work until the user fixes something: no retry."""
 
