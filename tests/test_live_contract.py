@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 
 from islandflow_tui.config import Config
@@ -82,7 +83,19 @@ async def drive(feed: Scripted, engine: Engine, want: int) -> list[ev.FeedBatch]
     return out
 
 
-async def test_gap_after_reconnect_reaches_engine_status_bar_and_log(tmp_path, caplog):
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def test_gap_after_reconnect_reaches_engine_status_bar_and_log(tmp_path):
+    # islandflow's loggers do not propagate (once logging is set up): listen on ours
+    records = _Records()
+    logging.getLogger("islandflow.engine").addHandler(records)
     feed = Scripted(
         [
             ([(T0 + 1 * S, 1), (T0 + 2 * S, 2)], ConnectionResetError("reset by peer")),
@@ -102,7 +115,8 @@ async def test_gap_after_reconnect_reaches_engine_status_bar_and_log(tmp_path, c
     assert stats.last_gap.startswith("gap 10:30:02-10:30:08 ET (6.0s): ConnectionResetError")
     line = status_text(stats, paused=False, width=220).plain
     assert "gap 1 10:30:02-10:30:08 ET (6.0s)" in line
-    assert any("feed gap on scripted" in r.getMessage() for r in caplog.records)
+    logging.getLogger("islandflow.engine").removeHandler(records)
+    assert any("feed gap on scripted" in line for line in records.lines)
     assert feed.state.status == FeedStatus.STOPPED
 
 
