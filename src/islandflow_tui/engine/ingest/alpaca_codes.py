@@ -145,11 +145,15 @@ def option_venue(code: str | None) -> str:
 
 def equity_flags(conditions: list[str] | str | None) -> tuple[str, int]:
     """(raw codes space separated, Cond bits) of an equity trade's conditions."""
-    codes = _codes(conditions)
-    flags = Cond.NONE
+    return _equity_flags(tuple(_codes(conditions)))
+
+
+@functools.lru_cache(maxsize=4096)  # a few dozen combinations occur: called per print
+def _equity_flags(codes: tuple[str, ...]) -> tuple[str, int]:
+    flags = 0
     for c in codes:
-        flags |= EQUITY_CONDITIONS.get(c, Cond.NONE)
-    return " ".join(codes), int(flags)
+        flags |= int(EQUITY_CONDITIONS.get(c, 0))
+    return " ".join(codes), flags
 
 
 def option_flags(conditions: list[str] | str | None) -> tuple[str, int]:

@@ -271,7 +271,12 @@ class LiveFeed(FeedAdapter):
     def _prune(self, watermark: int) -> None:
         # keys live for twice the lateness (a resend older than that is rejected as late)
         cutoff = watermark - self.lateness_ns if len(self._seen) < 50_000 else watermark
-        stale = [k for k, t in self._seen.items() if t < cutoff]
+        # keys arrive in (nearly) time order: drop from the oldest until a fresh one
+        stale = []
+        for k, t in self._seen.items():
+            if t >= cutoff:
+                break
+            stale.append(k)
         for k in stale:
             del self._seen[k]
 
