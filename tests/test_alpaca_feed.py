@@ -317,3 +317,30 @@ async def test_options_only_feed_rolls_the_day_from_option_prints():
         await run(feed, None, lambda b: feed.selections >= 2)
     assert feed.reselector.day == date(2024, 4, 26)
     assert sum("/options/snapshots/AAPL" in c for c in rest.calls) == 2
+
+
+async def test_bad_messages_are_counted_and_the_stream_goes_on():
+    base = dict(sample_ws("websockets__test_cast__ws1.json", ts(T0)), p=161.3)
+    good1 = dict(base, i=1, t=ts(T0 + 1))
+    no_price = {k: v for k, v in dict(base, i=2, t=ts(T0 + 2)).items() if k != "p"}
+    nan_price = dict(base, i=3, p=float("nan"), t=ts(T0 + 3))
+    zero_size = dict(base, i=4, s=0, t=ts(T0 + 4))
+    good2 = dict(base, i=5, t=ts(T0 + 5))
+    bad_osi = option_trade("XYZ", ts(T0 + 1), 1.0, 1, "C", "I")
+    stk = Script(batches=[[[good1, no_price], [nan_price, zero_size, good2]]])
+    opt = Script(batches=[[[bad_osi, option_trade(OCC, ts(T0 + 2), 0.35, 2, "C", "I")]]])
+    async with FakeAlpacaStream(opt) as o, FakeAlpacaStream(stk) as s:
+        cfg = make_cfg(o.url, s.url)
+        feed, _ = make_feed(cfg)
+        engine = Engine(cfg, feed)
+        await run(
+            feed,
+            engine,
+            lambda b: (
+                engine.totals[ev.EQUITIES_PRINTS] >= 2 and engine.totals[ev.OPTIONS_PRINTS] >= 1
+            ),
+        )
+    stats = engine.stats()
+    assert stats.rejected[ev.EQUITIES_PRINTS] == {"unparsed": 1, "bad_price": 1, "bad_size": 1}
+    assert stats.rejected[ev.OPTIONS_PRINTS] == {"invalid_osi": 1}
+    assert s.connections == 1 and o.connections == 1  # bad input is not a reason to reconnect

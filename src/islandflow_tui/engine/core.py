@@ -301,6 +301,10 @@ class Engine:
             except OSError:  # the gap is still counted and shown
                 log.exception("could not record the feed gap")
 
+    def count_rejections(self, stream: str, counts: dict[str, int], detail: dict[str, str]) -> None:
+        """Count rows an adapter could not even build (e.g. an unparseable vendor message)."""
+        self._count_rejections(stream, counts, detail)
+
     def _count_rejections(
         self, stream: str, counts: dict[str, int], detail: dict[str, str]
     ) -> None:

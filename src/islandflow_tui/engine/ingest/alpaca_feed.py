@@ -144,7 +144,6 @@ class AlpacaFeed(LiveFeed):
         self._option_stream: Any = None
         self._stock_stream: Any = None
         self._reselect_task: asyncio.Task[None] | None = None
-        self._engine: Any = None
         self._pending_oi: pl.DataFrame | None = None
 
     @property
@@ -155,9 +154,6 @@ class AlpacaFeed(LiveFeed):
         if self.acfg.equities:
             parts.append(self.acfg.equities_feed)
         return "alpaca/" + "+".join(parts)
-
-    def bind(self, engine: Any) -> None:
-        self._engine = engine
 
     # -- REST (alpaca-py clients; tests swap only their HTTP session) -------------------
     def _rest(self, kind: str) -> Any:
@@ -360,12 +356,23 @@ class AlpacaFeed(LiveFeed):
             return
         if t not in ("t", "q") or "S" not in msg:
             return  # bars, statuses, corrections...: not streamed here
-        ts = _ns(msg)
-        model = stream._cast(msg)  # alpaca-py's own parsing into Trade / Quote
-        if kind == "options":
-            self._option_row(t, ts, model)
-        else:
-            self._equity_row(t, ts, model)
+        try:
+            ts = _ns(msg)
+            model = stream._cast(msg)  # alpaca-py's own parsing into Trade / Quote
+            if kind == "options":
+                self._option_row(t, ts, model)
+            else:
+                self._equity_row(t, ts, model)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # pydantic's ValidationError is a ValueError: a malformed message is
+            # counted and named, the stream goes on
+            stream_name = {
+                ("options", "t"): ev.OPTIONS_PRINTS,
+                ("options", "q"): ev.OPTIONS_NBBO,
+                ("equities", "t"): ev.EQUITIES_PRINTS,
+            }.get((kind, t), ev.EQUITIES_QUOTES)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            self.reject(stream_name, "unparsed", f"{msg.get('S')}: {type(exc).__name__} {first}")
 
     def _option_row(self, t: str, ts: int, m: Any) -> None:
         symbol = occ_to_osi(m.symbol)

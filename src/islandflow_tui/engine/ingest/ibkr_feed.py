@@ -270,7 +270,12 @@ class IbkrFeed(LiveFeed):
 
     def _on_tickers(self, tickers: Any) -> None:
         for ticker in tickers:
-            self.map_ticker(ticker)
+            try:
+                self.map_ticker(ticker)
+            except (ValueError, TypeError, AttributeError) as exc:  # counted, never fatal
+                kind, symbol = self._tickers.get(id(ticker), ("", "?"))
+                stream = ev.OPTIONS_PRINTS if kind == "option" else ev.EQUITIES_PRINTS
+                self.reject(stream, "unparsed", f"{symbol}: {type(exc).__name__} {exc}")
 
     def map_ticker(self, ticker: Any) -> None:
         """Emit the rows of one pending ticker (new tick-by-tick events or a streaming update)."""

@@ -111,6 +111,12 @@ class LiveFeed(FeedAdapter):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self.attempt = 0
+        self._engine: Any = None
+        self._rejects: dict[tuple[str, str], tuple[int, str]] = {}
+
+    def bind(self, engine: Any) -> None:
+        """The engine calls this; rejections of unparseable messages are counted there."""
+        self._engine = engine
 
     # -- for subclasses ------------------------------------------------------------
     async def session(self) -> None:
@@ -146,6 +152,12 @@ class LiveFeed(FeedAdapter):
             self.newest_ts = ts
         self._rows[stream].append(row)
         return True
+
+    def reject(self, stream: str, reason: str, detail: str) -> None:
+        """Count a vendor message that could not become a row (named, shown, never fatal)."""
+        n, _ = self._rejects.get((stream, reason), (0, ""))
+        self._rejects[(stream, reason)] = (n + 1, detail)
+        log.debug("%s: rejected %s message: %s", self.name, stream, detail)
 
     # -- the FeedAdapter side ------------------------------------------------------
     async def batches(self) -> AsyncIterator[FeedBatch]:
@@ -187,6 +199,10 @@ class LiveFeed(FeedAdapter):
 
     def take_batch(self) -> ev.FeedBatch | None:
         """Everything buffered as one batch (None if nothing to send)."""
+        if self._rejects and self._engine is not None:
+            rejects, self._rejects = self._rejects, {}
+            for (stream, reason), (n, detail) in sorted(rejects.items()):
+                self._engine.count_rejections(stream, {reason: n}, {reason: detail})
         frames: dict[str, pl.DataFrame] = {}
         for stream, rows in self._rows.items():
             if rows:
