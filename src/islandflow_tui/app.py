@@ -177,6 +177,9 @@ class IslandflowApp(App[None], inherit_bindings=False):
         self.start_engine = start_engine
         self._engine_started = False
         self._error_reported = ""
+        self._gaps_reported = 0
+        #: one-line start-up warnings (unwritable log dir, readable secrets file), shown once
+        self.startup_warnings: list[str] = []
         for theme in THEMES:
             self.register_theme(theme)
         self._unknown_theme = "" if self.get_theme(cfg.ui.theme) else cfg.ui.theme
@@ -234,6 +237,8 @@ class IslandflowApp(App[None], inherit_bindings=False):
 
     # -- lifecycle ----------------------------------------------------------------
     def on_mount(self) -> None:
+        for warning in self.startup_warnings:
+            self.notify(warning, severity="warning", timeout=20)
         if self._unknown_theme:
             self.notify(
                 f"unknown theme {self._unknown_theme!r}; using {DEFAULT_THEME}", severity="warning"
@@ -270,6 +275,10 @@ class IslandflowApp(App[None], inherit_bindings=False):
         if stats.error and stats.error != self._error_reported:
             self._error_reported = stats.error
             self.notify(stats.error, severity="error", timeout=30)
+        if stats.gaps > self._gaps_reported and stats.last_gap:
+            # a feed gap is shown over the tape when it happens (and stays in the status bar)
+            self._gaps_reported = stats.gaps
+            self.notify(stats.last_gap, title="Feed gap", severity="warning", timeout=15)
         if stats.replay is not None:
             self._notify_replay_warnings(stats.replay.warnings)
         screen = self.live_screen()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from islandflow_tui import __version__
@@ -57,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"islandflow {__version__}")
     parser.add_argument("--config", metavar="PATH", help="TOML config file to load")
     parser.add_argument(
-        "--feed", choices=["synthetic"], help="market data feed (only synthetic is built so far)"
+        "--feed",
+        choices=["synthetic", "alpaca", "databento", "ibkr"],
+        help="market data feed: synthetic (default, no credentials), alpaca, databento, ibkr "
+        "(check the setup with: islandflow doctor)",
     )
     parser.add_argument(
         "--profile",
@@ -134,8 +138,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def render_effective(cfg: Config) -> str:
+    """The effective config as TOML; secrets print as "***" (set) or "" (unset)."""
     lines: list[str] = []
-    for section, body in cfg.as_dict().items():
+    for section, body in cfg.as_dict(secrets=True).items():
         lines.append(f"[{section}]")
         lines.extend(f"{key} = {toml_value(value)}" for key, value in body.items())
         lines.append("")
@@ -156,13 +161,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(render_effective(cfg))
         return 0
     warning = setup_logging(cfg)
+    from islandflow_tui.engine.credentials import config_file_warning
+
+    secrets_warning = config_file_warning(
+        Path(args.config) if args.config else default_config_path()
+    )
+    if secrets_warning:
+        print(f"islandflow: warning: {secrets_warning}", file=sys.stderr)
     if getattr(args, "func", None) is not None:
         return int(args.func(args, cfg))
+
+    from islandflow_tui.engine.feeds import preflight
+
+    problem = preflight(cfg)  # before the UI: never start half-broken
+    if problem:
+        print(f"islandflow: {problem}", file=sys.stderr)
+        return 2
 
     from islandflow_tui.app import make_app  # textual is imported only when the UI runs
 
     app = make_app(cfg, tune_gc=True)
-    if warning:
-        app.startup_warnings.append(warning)
+    for line in (warning, secrets_warning):
+        if line:
+            app.startup_warnings.append(line)
     app.run()
     return app.return_code or 0

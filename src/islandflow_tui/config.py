@@ -34,6 +34,43 @@ class ConfigError(ValueError):
     """A configuration problem, phrased as the one line the user sees."""
 
 
+class Secret:
+    """A credential: its repr and str are masked so it cannot leak into logs or screens.
+
+    The value is read only through :meth:`reveal`, at the one place it is handed to
+    a vendor SDK.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = str(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    def __str__(self) -> str:
+        return "***" if self._value else ""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:  # the engine process gets it by pickle
+        return (Secret, (self._value,))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+
 def knob(
     default: Any,
     doc: str,
@@ -42,9 +79,14 @@ def knob(
     max: float | None = None,
     choices: tuple[str, ...] | None = None,
     env: str | None = None,
+    secret: bool = False,
 ) -> Any:
-    """A config key: default, one-line doc and the constraints validation enforces."""
-    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "env": env}
+    """A config key: default, one-line doc and the constraints validation enforces.
+
+    ``secret`` keys (API keys) are held as :class:`Secret`, masked in every repr and
+    printout, and left out of ``Config.digest`` and anything a session records.
+    """
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "env": env, "secret": secret}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -56,8 +98,8 @@ class FeedConfig:
 
     adapter: str = knob(
         "synthetic",
-        "feed adapter: synthetic, or replay (set by islandflow replay)",
-        choices=("synthetic", "replay"),
+        "feed adapter: synthetic, alpaca, databento, ibkr, or replay (set by islandflow replay)",
+        choices=("synthetic", "alpaca", "databento", "ibkr", "replay"),
     )
     allowed_lateness_ms: int = knob(
         2000, "events older than the feed's watermark by more than this are rejected", min=0
@@ -385,6 +427,74 @@ class CandlesConfig:
 
 
 @dataclass
+class AlpacaConfig:
+    """Alpaca market data (alpaca-py streams); keys also from ALPACA_API_KEY / ALPACA_SECRET_KEY."""
+
+    api_key: Secret = knob(Secret(""), "API key id; empty = env ALPACA_API_KEY", secret=True)
+    secret_key: Secret = knob(
+        Secret(""), "API secret key; empty = env ALPACA_SECRET_KEY", secret=True
+    )
+    options_feed: str = knob(
+        "indicative",
+        "options feed: indicative (free, delayed-style) or opra (paid)",
+        choices=("indicative", "opra"),
+    )
+    equities_feed: str = knob(
+        "iex", "equities feed: iex (free) or sip (paid, consolidated)", choices=("iex", "sip")
+    )
+    options: bool = knob(True, "stream option trades and quotes of the selected contracts")
+    equities: bool = knob(True, "stream equity trades and quotes of the underlyings")
+    underlyings: list[str] = knob(
+        ["SPY", "NVDA", "AAPL"], "underlyings whose contracts are selected and streamed"
+    )
+    strikes_per_side: int = knob(
+        8, "contracts selected per side of spot, per expiry and right", min=1, max=200
+    )
+    max_dte_days: int = knob(30, "longest days-to-expiry selected", min=0, max=3650)
+    moneyness_pct: float = knob(
+        0.06, "select strikes within this fraction of spot", min=0.001, max=1
+    )
+    moneyness_fallback_pct: float = knob(
+        0.10, "wider band used when the first gives fewer than strikes_per_side", min=0.001, max=2
+    )
+    max_contracts: int = knob(
+        200, "upper bound on contracts subscribed over all underlyings", min=1, max=10_000
+    )
+    reselect_move_pct: float = knob(
+        0.01, "re-select contracts when spot moves this fraction from the last selection", min=0
+    )
+    options_url: str = knob("", "options stream URL override; empty = Alpaca's for the feed")
+    stocks_url: str = knob("", "stocks stream URL override; empty = Alpaca's for the feed")
+    rest_url: str = knob("", "data REST URL override; empty = https://data.alpaca.markets")
+    paper: bool = knob(
+        True, "keys belong to a paper account (the Trading API host used for open interest)"
+    )
+
+
+@dataclass
+class IbkrConfig:
+    """Interactive Brokers through TWS or IB Gateway (ib_async)."""
+
+    host: str = knob("", "TWS/Gateway host; empty = env IBKR_HOST, else 127.0.0.1")
+    port: int = knob(
+        0, "TWS/Gateway API port; 0 = env IBKR_PORT, else 7497 (TWS paper)", min=0, max=65535
+    )
+    client_id: int = knob(
+        -1, "API client id; -1 = env IBKR_CLIENT_ID, else 0", min=-1, max=2**31 - 1
+    )
+    equities: list[str] = knob(["SPY"], "stock symbols streamed tick by tick (AllLast, BidAsk)")
+    options: list[str] = knob(
+        [], "option contracts as OSI symbols, e.g. 'SPY   251219C00600000' (streaming data)"
+    )
+    exchange: str = knob("SMART", "routing exchange for the contracts")
+    currency: str = knob("USD", "contract currency")
+    market_data_type: int = knob(
+        1, "1 live, 2 frozen, 3 delayed, 4 delayed-frozen (reqMarketDataType)", min=1, max=4
+    )
+    connect_timeout_s: float = knob(5.0, "seconds to wait for the API handshake", min=0.5)
+
+
+@dataclass
 class UiConfig:
     """The terminal UI."""
 
@@ -507,6 +617,8 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    alpaca: AlpacaConfig = field(default_factory=AlpacaConfig)
+    ibkr: IbkrConfig = field(default_factory=IbkrConfig)
 
     def data_path(self) -> Path:
         return Path(self.paths.data_dir or platformdirs.user_data_dir(APP_NAME))
@@ -514,11 +626,21 @@ class Config:
     def log_path(self) -> Path:
         return Path(self.paths.log_dir or platformdirs.user_log_dir(APP_NAME))
 
-    def as_dict(self) -> dict[str, dict[str, Any]]:
-        return dataclasses.asdict(self)
+    def as_dict(self, *, secrets: bool = False) -> dict[str, dict[str, Any]]:
+        """Every section as plain values; secret keys are left out unless ``secrets``."""
+        out = dataclasses.asdict(self)
+        if not secrets:
+            for section, key in secret_keys():
+                if section in out:
+                    out[section].pop(key, None)
+        return out
 
     def digest(self) -> str:
-        """Short stable hash of the effective config (recorded with sessions)."""
+        """Short stable hash of the effective config (recorded with sessions).
+
+        Secret keys are not part of it: a digest is written to session metadata, and
+        a hash of a short key is a key that can be brute-forced.
+        """
         blob = json.dumps(self.as_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -526,6 +648,16 @@ class Config:
 def sections() -> dict[str, type]:
     hints = get_type_hints(Config)
     return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+def secret_keys() -> list[tuple[str, str]]:
+    """(section, key) of every secret knob, in any section (other branches add some)."""
+    out = []
+    for name, sec_type in sections().items():
+        for f in dataclasses.fields(sec_type):
+            if f.metadata.get("secret"):
+                out.append((name, f.name))
+    return out
 
 
 def default_config_path() -> Path:
@@ -538,9 +670,13 @@ def default_config_path() -> Path:
 def _describe_allowed(typ: Any, meta: Mapping[str, Any]) -> str:
     if meta.get("choices"):
         return "one of " + ", ".join(meta["choices"])
-    name = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-        typ, "a list of integers" if typ == list[int] else "a list of strings"
-    )
+    name = {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        str: "a string",
+        Secret: "a string (secret)",
+    }.get(typ, "a list of integers" if typ == list[int] else "a list of strings")
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and hi is not None:
         return f"{name} from {lo:g} to {hi:g}"
@@ -602,6 +738,13 @@ def _coerce(key: str, raw: Any, typ: Any, meta: Mapping[str, Any], from_text: bo
         if not isinstance(raw, str):
             raise bad
         value = raw
+    elif typ is Secret:
+        if isinstance(raw, Secret):
+            raw = raw.reveal()
+        if not isinstance(raw, str):
+            # never echo a secret's value, not even a wrong one
+            raise ConfigError(f"config: {key} must be a string")
+        value = Secret(raw.strip())
     else:  # pragma: no cover - a new field type without a coercion is a programming error
         raise TypeError(f"unsupported config type {typ!r} for {key}")
     if meta.get("choices") and value not in meta["choices"]:
@@ -736,12 +879,17 @@ def render_example() -> str:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             allowed = _describe_allowed(hints[f.name], f.metadata)
             lines.append(f"# {f.metadata['doc']} ({allowed})")
-            lines.append(f"{f.name} = {toml_value(default)}")
+            # secrets are commented out: prefer the env var, and a copied example must
+            # not hold a key (chmod 600 the file if you put one here)
+            prefix = "# " if f.metadata.get("secret") else ""
+            lines.append(f"{prefix}{f.name} = {toml_value(default)}")
         lines.append("")
     return "\n".join(lines)
 
 
 def toml_value(value: Any) -> str:
+    if isinstance(value, Secret):
+        return json.dumps(str(value))  # masked: "***" when set
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

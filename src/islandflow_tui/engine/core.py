@@ -62,6 +62,8 @@ class EngineStats:
     #: time its derived events were published, alerts seq after it): alert seq s came
     #: from the first batch whose last item is > s (bench/bench_alert_latency.py)
     ingest_marks: tuple[tuple[float, float, int], ...] = ()
+    gaps: int = 0  # feed gaps (data lost to a disconnect) since start
+    last_gap: str = ""  # one human line about the newest gap, "" if none
 
 
 class _RateMeter:
@@ -103,6 +105,7 @@ class Engine:
         self.totals = dict.fromkeys(ev.ALL_STREAMS, 0)
         self.rejected: dict[str, dict[str, int]] = {s: {} for s in ev.RAW_STREAMS}
         self._last_rejection = ""
+        self.gaps: list[ev.FeedGap] = []
         self._reject_logged: dict[tuple[str, str], float] = {}
         self._rates = _RateMeter()
         self._lock = threading.Lock()
@@ -149,6 +152,8 @@ class Engine:
         """
         t0 = time.perf_counter()
         self._wall0 = time.time()
+        if batch.gap is not None:
+            self._note_gap(batch.gap)
         if batch.recorded:
             return self._ingest_recorded(batch, t0)
         accepted: dict[str, pl.DataFrame] = {}
@@ -295,6 +300,31 @@ class Engine:
             pl.int_range(start, start + frame.height, dtype=pl.Int64).alias("seq")
         ).with_columns(ev.id_expr(stream))
 
+    def _note_gap(self, gap: ev.FeedGap) -> None:
+        """Count, log and record a feed gap; the status bar and the tape show it."""
+        with self._lock:
+            self.gaps.append(gap)
+        log.warning(
+            "feed gap on %s: %s to %s (%.1fs of event time): %s",
+            gap.feed,
+            gap.start_ts,
+            gap.end_ts,
+            (gap.end_ts - gap.start_ts) / ev.NS_PER_S,
+            gap.reason,
+        )
+        path = getattr(self.recorder, "path", None)
+        if path is not None:
+            from islandflow_tui.engine.gaps import record_gap
+
+            try:
+                record_gap(path, gap)
+            except OSError:  # the gap is still counted and shown
+                log.exception("could not record the feed gap")
+
+    def count_rejections(self, stream: str, counts: dict[str, int], detail: dict[str, str]) -> None:
+        """Count rows an adapter could not even build (e.g. an unparseable vendor message)."""
+        self._count_rejections(stream, counts, detail)
+
     def _count_rejections(
         self, stream: str, counts: dict[str, int], detail: dict[str, str]
     ) -> None:
@@ -339,6 +369,8 @@ class Engine:
                 batches=self._batches,
                 ingest_ms_p50=ingest[len(ingest) // 2] if ingest else 0.0,
                 ingest_marks=tuple(self._ingest_marks),
+                gaps=len(self.gaps),
+                last_gap=gap_line(self.gaps[-1]) if self.gaps else "",
             )
 
     # -- events by id (the Evidence screen) ---------------------------------------
@@ -434,6 +466,20 @@ class Engine:
                 self._count_rejections(
                     "engine", {"batch_error": 1}, {"batch_error": f"{type(exc).__name__}: {exc}"}
                 )
+
+
+def gap_line(gap: ev.FeedGap) -> str:
+    """``gap 14:31:02-14:31:09 ET (7.0s): connection reset; ...`` for the UI."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    et = ZoneInfo("America/New_York")
+
+    def clock(ns: int) -> str:
+        return datetime.fromtimestamp(ns / 1e9, tz=UTC).astimezone(et).strftime("%H:%M:%S")
+
+    span = max(0, gap.end_ts - gap.start_ts) / ev.NS_PER_S
+    return f"gap {clock(gap.start_ts)}-{clock(gap.end_ts)} ET ({span:.1f}s): {gap.reason}"
 
 
 def _replay_state(adapter: FeedAdapter | None) -> Any:

@@ -278,6 +278,9 @@ class ReplayFeed(FeedAdapter):
         self._lock = threading.Lock()
         self._seek_ms = 0.0
         self._alerts = session_alert_times(self.path)
+        from islandflow_tui.engine.gaps import load_gaps
+
+        self._gaps = load_gaps(self.path)
         self.on_seek: Callable[[int], None] | None = None
 
     # -- wiring -----------------------------------------------------------------
@@ -344,7 +347,12 @@ class ReplayFeed(FeedAdapter):
                     continue
                 last = now
             t1 = min(self.position + step, self.end_ns)
-            batch = ev.FeedBatch(self.source.window(self.position, t1), t1, recorded=True)
+            batch = ev.FeedBatch(
+                self.source.window(self.position, t1),
+                t1,
+                recorded=True,
+                gap=self._gap_in(self.position, t1),
+            )
             with self._lock:
                 self.position = t1
             yield batch  # the engine ingests it before we resume
@@ -352,6 +360,14 @@ class ReplayFeed(FeedAdapter):
                 self._take_checkpoint()
                 self._clock.taken(self.position)
         self.set_state(FeedStatus.STOPPED)
+
+    def _gap_in(self, t0: int, t1: int) -> ev.FeedGap | None:
+        """The recorded feed gap that ended inside [t0, t1), if any (the latest one)."""
+        found = None
+        for gap in self._gaps:
+            if t0 <= gap.end_ts < t1:
+                found = gap
+        return found
 
     def _apply_commands(self) -> bool:
         """Apply queued controls; True if the position jumped."""

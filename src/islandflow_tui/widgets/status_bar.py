@@ -84,7 +84,40 @@ def _feed_parts(stats: EngineStats, level: int) -> list[Part]:
     if level >= 3 and "/" in label:
         label = label.split("/", 1)[1]  # "synthetic/firehose" -> "firehose"
     state = "error" if stats.error else str(status)
-    return [(label, "status--label"), (" ", ""), ("● " + state, cls)]
+    parts: list[Part] = [(label, "status--label"), (" ", ""), ("● " + state, cls)]
+    detail = stats.feed_state.detail
+    if detail and status in _DETAIL_STATES and not stats.error and level < 3:
+        limit = 40 if level == 0 else 24
+        if len(detail) > limit:
+            detail = detail[: limit - 1] + "…"
+        parts.append((f" {detail}", "status--muted"))
+    return parts
+
+
+#: states whose detail (attempt and delay, the vendor's reason) is worth the room
+_DETAIL_STATES: Final = frozenset(
+    {
+        FeedStatus.CONNECTING,
+        FeedStatus.RECONNECTING,
+        FeedStatus.AUTH_FAILED,
+        FeedStatus.SUBSCRIPTION_LIMIT,
+        FeedStatus.FAILED,
+    }
+)
+
+
+def _gap_parts(stats: EngineStats, level: int) -> list[Part]:
+    """``gap 2 14:31:02-14:31:09 ET (7.0s): reason``: data the feed lost, never hidden."""
+    if not stats.gaps:
+        return []
+    parts: list[Part] = [(f"gap {stats.gaps}", "status--warn")]
+    if level < 2 and stats.last_gap:
+        line = stats.last_gap.removeprefix("gap ")
+        limit = 44 if level == 0 else 22
+        if len(line) > limit:
+            line = line[: limit - 1] + "…"
+        parts.append((f" {line}", "status--muted"))
+    return parts
 
 
 def _replay_feed_parts(stats: EngineStats, level: int) -> list[Part]:
@@ -147,6 +180,7 @@ def _drop_parts(stats: EngineStats, level: int) -> list[Part]:
 
 SECTIONS: Final[tuple[Callable[[EngineStats, int], list[Part]], ...]] = (
     _feed_parts,
+    _gap_parts,
     _rate_parts,
     _reject_parts,
     _drop_parts,
