@@ -117,6 +117,67 @@ _DTYPES = {
 Arrays = dict[str, np.ndarray]
 
 
+class _Window:
+    """One symbol's recent evidence prints in (ts, id) order, in growable arrays.
+
+    Appends copy only the new rows (capacity doubles when full) and trimming moves a
+    start offset, so a batch costs O(new rows) per symbol, not O(window).  ``csum``
+    is the running share total through each row, so the shares in any stretch of
+    rows are one subtraction.
+    """
+
+    __slots__ = ("cols", "csum", "n", "start")
+
+    def __init__(self, rows: Arrays) -> None:
+        m = len(rows["ts"])
+        cap = max(64, 2 * m)
+        self.cols = {c: np.empty(cap, dtype=_DTYPES[c]) for c in _COLS}
+        self.csum = np.empty(cap, dtype=np.int64)
+        self.start = 0
+        self.n = 0
+        self.append(rows)
+
+    def view(self, c: str) -> np.ndarray:
+        return self.cols[c][self.start : self.n]
+
+    def append(self, rows: Arrays) -> None:
+        m = len(rows["ts"])
+        if self.n > self.start and rows["ts"][0] < self.cols["ts"][self.n - 1]:
+            # out-of-order arrival (a feed that broke its watermark): rebuild sorted
+            merged = {c: np.concatenate([self.view(c), rows[c]]) for c in _COLS}
+            order = np.lexsort((merged["id"], merged["ts"]))
+            self.start = self.n = 0
+            self._fill({c: v[order] for c, v in merged.items()})
+            return
+        self._fill(rows, m)
+
+    def _fill(self, rows: Arrays, m: int | None = None) -> None:
+        m = len(rows["ts"]) if m is None else m
+        cap = len(self.csum)
+        if self.n + m > cap:
+            live = self.n - self.start
+            new_cap = max(cap, 2 * (live + m))
+            for c in _COLS:
+                arr = np.empty(new_cap, dtype=_DTYPES[c])
+                arr[:live] = self.cols[c][self.start : self.n]
+                self.cols[c] = arr
+            cs = np.empty(new_cap, dtype=np.int64)
+            cs[:live] = self.csum[self.start : self.n]
+            self.csum = cs
+            self.start, self.n = 0, live
+        base = int(self.csum[self.n - 1]) if self.n > self.start else 0
+        for c in _COLS:
+            self.cols[c][self.n : self.n + m] = rows[c]
+        self.csum[self.n : self.n + m] = base + np.cumsum(rows["size"])
+        self.n += m
+
+    def trim(self, cut: int) -> bool:
+        """Drop rows with ts <= cut; True if nothing is left."""
+        k = int(np.searchsorted(self.view("ts"), cut, "right"))
+        self.start += k
+        return self.start >= self.n
+
+
 class DarkInference:
     """Block and accumulation inference (stateful, event time).
 
@@ -130,7 +191,7 @@ class DarkInference:
         self.tol = tol
         self.window_ns = cfg.window_ms * ev.NS_PER_MS
         self.cooldown_ns = cfg.cooldown_ms * ev.NS_PER_MS
-        self._tail: dict[str, Arrays] = {}
+        self._tail: dict[str, _Window] = {}
         self._last: dict[tuple[str, str], int] = {}
 
     # -- state ----------------------------------------------------------------
@@ -145,8 +206,8 @@ class DarkInference:
             schema=_LAST_SCHEMA,
         )
         parts = [
-            pl.DataFrame({"symbol": [sym] * len(a["ts"]), **{c: a[c] for c in _COLS}})
-            for sym, a in sorted(self._tail.items())
+            pl.DataFrame({"symbol": [sym] * (w.n - w.start), **{c: w.view(c) for c in _COLS}})
+            for sym, w in sorted(self._tail.items())
         ]
         tail = (
             pl.concat(parts).select(list(_TAIL_SCHEMA)).cast(_TAIL_SCHEMA)  # type: ignore[arg-type]
@@ -159,9 +220,9 @@ class DarkInference:
         self._tail = {}
         tail = state["tail"].with_columns(pl.col("spread_pct").fill_null(np.nan))
         for (sym,), part in tail.group_by("symbol", maintain_order=True):
-            self._tail[str(sym)] = {
-                c: part.get_column(c).to_numpy().astype(_DTYPES[c]) for c in _COLS
-            }
+            self._tail[str(sym)] = _Window(
+                {c: part.get_column(c).to_numpy().astype(_DTYPES[c]) for c in _COLS}
+            )
         last = state["last"]
         self._last = {
             (s, p): int(t)
@@ -194,30 +255,20 @@ class DarkInference:
             for sym, lo, hi in zip(names, starts.tolist(), ends.tolist(), strict=True):
                 rows += self._symbol(str(sym), {c: a[lo:hi] for c, a in cols.items()})
         cut = watermark - self.window_ns
-        for sym in list(self._tail):
-            a = self._tail[sym]
-            k = int(np.searchsorted(a["ts"], cut, "right"))
-            if k == len(a["ts"]):
-                del self._tail[sym]
-            elif k:
-                self._tail[sym] = {c: v[k:] for c, v in a.items()}
+        for sym in [sym for sym, w in self._tail.items() if w.trim(cut)]:
+            del self._tail[sym]
         rows.sort(key=lambda r: (r["ts"], PATTERN_RANK[r["pattern"]], r["symbol"]))
         return rows
 
     def _symbol(self, sym: str, new: Arrays) -> list[dict[str, Any]]:
         """Blocks and accumulations of one symbol's new evidence prints."""
-        old = self._tail.get(sym)
-        n_old = 0 if old is None else len(old["ts"])
-        if old is None:
-            a = {c: v.copy() for c, v in new.items()}
+        w = self._tail.get(sym)
+        if w is None:
+            w = self._tail[sym] = _Window(new)
         else:
-            a = {c: np.concatenate([old[c], new[c]]) for c in _COLS}
-            if n_old and new["ts"][0] < old["ts"][-1]:  # out-of-order arrival: re-sort
-                order = np.lexsort((a["id"], a["ts"]))
-                a = {c: v[order] for c, v in a.items()}
-        self._tail[sym] = a
+            w.append(new)
         rows: list[dict[str, Any]] = []
-        ts = a["ts"]
+        ts = w.view("ts")
         new_ts = new["ts"]
         # blocks: one print at least min_block_size
         big = np.flatnonzero(new["size"] >= self.cfg.min_block_size)
@@ -229,14 +280,16 @@ class DarkInference:
         # accumulation: count and shares in (t - window, t] at every new print
         lo = np.searchsorted(ts, new_ts - self.window_ns, "right")
         hi = np.searchsorted(ts, new_ts, "right")
-        csum = np.concatenate([[0], np.cumsum(a["size"])])
+        csum = w.csum[w.start : w.n]
+        before = np.where(lo > 0, csum[np.maximum(lo - 1, 0)], csum[0] - w.view("size")[0])
+        shares = csum[hi - 1] - before
         hit = np.flatnonzero(
-            (hi - lo >= self.cfg.min_accum_count) & (csum[hi] - csum[lo] >= self.cfg.min_accum_size)
+            (hi - lo >= self.cfg.min_accum_count) & (shares >= self.cfg.min_accum_size)
         )
         if len(hit):
             for i, prev in self._cooled(sym, "accumulation", new_ts[hit]):
                 j = int(hit[i])
-                window = {c: v[lo[j] : hi[j]] for c, v in a.items()}
+                window = {c: w.view(c)[lo[j] : hi[j]] for c in _COLS}
                 rows.append(self._event(sym, "accumulation", int(new_ts[j]), window, prev))
         return rows
 
@@ -317,7 +370,13 @@ class DarkInference:
         # evidence: the largest prints (ties: earliest), in time order
         k = min(cfg.max_evidence, len(size))
         ev_ids = window["id"]
-        order = np.lexsort((window["ts"], -size))[:k]
+        if len(size) > k:
+            # the k largest, ties earliest: the window is in time order, so the key
+            # -size * n + position ranks exactly that (argpartition: O(n), not a sort)
+            key = -size.astype(np.int64) * len(size) + np.arange(len(size))
+            order = np.argpartition(key, k - 1)[:k]
+        else:
+            order = np.arange(len(size))
         order = np.sort(order)
         lead = _lead(pattern, symbol, total, len(size), vwap, notional, cfg)
         if direction == "bullish":
