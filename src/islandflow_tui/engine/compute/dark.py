@@ -173,6 +173,8 @@ class _Window:
 
     def trim(self, cut: int) -> bool:
         """Drop rows with ts <= cut; True if nothing is left."""
+        if self.cols["ts"][self.start] > cut:  # the usual case: nothing to drop
+            return False
         k = int(np.searchsorted(self.view("ts"), cut, "right"))
         self.start += k
         return self.start >= self.n
@@ -277,7 +279,11 @@ class DarkInference:
                 j = int(big[i])
                 window = {c: v[j : j + 1] for c, v in new.items()}
                 rows.append(self._event(sym, "block", int(new_ts[j]), window, prev))
-        # accumulation: count and shares in (t - window, t] at every new print
+        # accumulation: count and shares in (t - window, t] at every new print; a
+        # symbol still in its cool-down cannot fire, so skip the arithmetic
+        quiet = self._last.get((sym, "accumulation"))
+        if quiet is not None and quiet + self.cooldown_ns > int(new_ts[-1]):
+            return rows
         lo = np.searchsorted(ts, new_ts - self.window_ns, "right")
         hi = np.searchsorted(ts, new_ts, "right")
         csum = w.csum[w.start : w.n]
