@@ -121,13 +121,14 @@ class DarkLevels:
 
     def _add(self, offx: pl.DataFrame) -> None:
         self._dirty = True
-        new_syms = (
-            offx.sort("ts", "id")
-            .group_by("symbol", maintain_order=True)
-            .first()
-            .join(self._width, on="symbol", how="anti")
-        )
-        if new_syms.height:
+        unseen = offx.select(pl.col("symbol").unique()).join(self._width, on="symbol", how="anti")
+        if unseen.height:
+            # offx is in (ts, id) order: the first row per symbol is its first print
+            new_syms = (
+                offx.join(unseen, on="symbol", how="semi")
+                .group_by("symbol", maintain_order=True)
+                .first()
+            )
             bps = self.cfg.level_bucket_bps
             widths = (
                 np.maximum(
@@ -151,8 +152,8 @@ class DarkLevels:
             pl.col("size").sum().alias("volume"),
             (pl.col("_pu") * pl.col("size")).sum().alias("notional_u"),
             pl.len().cast(pl.Int64).alias("count"),
-            pl.col("size").filter(sign > 0).sum().alias("buy"),
-            pl.col("size").filter(sign < 0).sum().alias("sell"),
+            (pl.col("size") * (sign > 0).cast(pl.Int64)).sum().alias("buy"),
+            (pl.col("size") * (sign < 0).cast(pl.Int64)).sum().alias("sell"),
         )
         merged = pl.concat(
             [self._agg, agg.with_columns(pl.lit(0, pl.Int64).alias("emitted"))],
