@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import time
 
@@ -127,14 +128,16 @@ def main() -> None:
     counts = dict.fromkeys((ev.EQUITIES_JOINS, ev.DARK_INFERRED, ev.CANDLES), 0)
     gc.collect()
     rss0 = psutil.Process().memory_info().rss
-    timed = gen_s = 0.0
+    timed = gen_s = cpu = 0.0
     done = 0
     while done < args.prints:
         t0 = time.perf_counter()
         batch = gen.next()
         t1 = time.perf_counter()
+        c1 = time.process_time()
         out = engine.ingest(batch)
         timed += time.perf_counter() - t1
+        cpu += time.process_time() - c1
         gen_s += t1 - t0
         done += batch.frames[ev.EQUITIES_PRINTS].height
         for s in counts:
@@ -154,6 +157,11 @@ def main() -> None:
     print(f"equities pipeline{' (whole compute graph)' if args.full else ''}: {timed:.2f} s")
     print(f"  prints/s : {done / timed:,.0f}   (target >= 1,000,000)")
     print(f"  events/s : {events / timed:,.0f}   (prints + quotes)")
+    print(
+        f"  cpu time : {cpu:.2f} s (all threads) = {done / cpu:,.0f} prints per CPU-second "
+        f"(wall/CPU = {timed / cpu:.2f}: above 1 means the process waited for a core)"
+    )
+    print(f"  load avg : {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     print(
         f"  out      : {counts[ev.EQUITIES_JOINS]:,} joins, {counts[ev.DARK_INFERRED]:,} dark "
         f"inferences, {counts[ev.CANDLES]:,} candle rows"

@@ -91,7 +91,11 @@ _OUT_COLS = [
 
 def regular(joined: pl.DataFrame) -> pl.DataFrame:
     """The prints that may build candles (no ``NOT_REGULAR`` condition bit)."""
-    return joined.filter((pl.col("flags") & NOT_REGULAR) == 0).select(list(_HELD_SCHEMA))
+    return (
+        joined.select(*_HELD_SCHEMA, "flags")
+        .filter((pl.col("flags") & NOT_REGULAR) == 0)
+        .drop("flags")
+    )
 
 
 class Candles:
