@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -59,7 +61,7 @@ def feed(
     seq = 0
     wm = 0
     arrivals: list[tuple[dict, int]] = []
-    for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         rows = []
         for t, sym, px, size, off, flags, sub in events[lo:hi]:
             price = px / 1000 + (sub * 0.0003 if off else 0.0)
@@ -106,9 +108,9 @@ def expected(arrivals: list[tuple[dict, int]], max_late_ms: int) -> pl.DataFrame
         for interval in INTERVALS:
             ins = interval * MS
             start = r["ts"] - r["ts"] % ins
-            if frontier >= 0 and r["ts"] < frontier and start + ins <= frontier:
-                if frontier - r["ts"] > max_late_ms * MS:
-                    continue  # dropped
+            closed = frontier >= 0 and r["ts"] < frontier and start + ins <= frontier
+            if closed and frontier - r["ts"] > max_late_ms * MS:
+                continue  # dropped
             rows.append({**r, "interval_ms": interval, "start_ts": start})
     if not rows:
         return pl.DataFrame()
