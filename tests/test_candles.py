@@ -234,3 +234,4 @@ def test_late_print_updates_or_is_dropped_and_counted() -> None:
     send([(200, 1.0)], 3, 2600)  # 1300 ms behind the frontier (1500): dropped for 1 s
     assert compute.candles.late_dropped[1000] == 1
     assert compute.candles.late_dropped[3000] == 0  # its 3 s candle is still open
+    assert compute.extra_stats() == {"candles late": "1 updated, 1 dropped (candles.max_late_ms)"}

@@ -322,6 +322,7 @@ class Engine:
                 replay=_replay_state(adapter),
                 batches=self._batches,
                 ingest_ms_p50=ingest[len(ingest) // 2] if ingest else 0.0,
+                extra=self.compute.extra_stats(),
             )
 
     def _recording_line(self) -> str:

@@ -141,6 +141,16 @@ class Compute:
             out[ev.CANDLES] = candles.select(_COLS[ev.CANDLES])
         return out
 
+    def extra_stats(self) -> dict[str, str]:
+        """Counters worth showing that are not input rejections (EngineStats.extra)."""
+        dropped = sum(self.candles.late_dropped.values())
+        out: dict[str, str] = {}
+        if dropped or self.candles.late_updates:
+            out["candles late"] = (
+                f"{self.candles.late_updates} updated, {dropped} dropped (candles.max_late_ms)"
+            )
+        return out
+
     def flush(self) -> dict[str, pl.DataFrame]:
         return self.process({}, 2**62)
 
