@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import time
 
@@ -108,21 +109,35 @@ def main() -> None:
     ap.add_argument("--quotes-per-print", type=int, default=2)
     ap.add_argument("--batch", type=int, default=100_000, help="prints per batch (1 s each)")
     ap.add_argument("--symbols", type=int, default=500)
+    ap.add_argument(
+        "--full",
+        action="store_true",
+        help="run the whole compute graph, including the options operators' use of equities "
+        "(the flow packets' spot-price tracker); default: the equities operators only",
+    )
     args = ap.parse_args()
 
     gen = EquityGen(args.symbols, args.quotes_per_print, args.batch)
     engine = Engine(Config())
+    if not args.full:
+        # the figure is the equities stage (issue 5): validation, sequencing, join,
+        # flags, dark inference, levels and candles; the options operators see no input
+        compute = engine.compute
+        compute.process = compute._equities  # type: ignore[method-assign]
+        compute.flush = lambda: compute._equities({}, 2**62)  # type: ignore[method-assign]
     counts = dict.fromkeys((ev.EQUITIES_JOINS, ev.DARK_INFERRED, ev.CANDLES), 0)
     gc.collect()
     rss0 = psutil.Process().memory_info().rss
-    timed = gen_s = 0.0
+    timed = gen_s = cpu = 0.0
     done = 0
     while done < args.prints:
         t0 = time.perf_counter()
         batch = gen.next()
         t1 = time.perf_counter()
+        c1 = time.process_time()
         out = engine.ingest(batch)
         timed += time.perf_counter() - t1
+        cpu += time.process_time() - c1
         gen_s += t1 - t0
         done += batch.frames[ev.EQUITIES_PRINTS].height
         for s in counts:
@@ -139,9 +154,14 @@ def main() -> None:
         f"{done:,} prints + {done * args.quotes_per_print:,} quotes, {args.symbols} symbols, "
         f"{args.batch:,} prints per batch (generation {gen_s:.1f} s, not timed)"
     )
-    print(f"equities pipeline: {timed:.2f} s")
+    print(f"equities pipeline{' (whole compute graph)' if args.full else ''}: {timed:.2f} s")
     print(f"  prints/s : {done / timed:,.0f}   (target >= 1,000,000)")
     print(f"  events/s : {events / timed:,.0f}   (prints + quotes)")
+    print(
+        f"  cpu time : {cpu:.2f} s (all threads) = {done / cpu:,.0f} prints per CPU-second "
+        f"(wall/CPU = {timed / cpu:.2f}: above 1 means the process waited for a core)"
+    )
+    print(f"  load avg : {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     print(
         f"  out      : {counts[ev.EQUITIES_JOINS]:,} joins, {counts[ev.DARK_INFERRED]:,} dark "
         f"inferences, {counts[ev.CANDLES]:,} candle rows"

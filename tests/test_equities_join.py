@@ -162,7 +162,7 @@ def test_venue_table_matches_the_databento_sdk() -> None:
     for pub in Publisher:
         if pub.venue.value in known and not pub.value.startswith(("OPRA.", "XCBF.")):
             assert pub.to_int() in venues.DATABENTO_PUBLISHER_VENUE, pub
-    assert {"D"} == venues.OFF_EXCHANGE_CODES
+    assert set(venues.OFF_EXCHANGE_CODES) == {"D"}
     assert venues.venue_for_publisher(19) == "D"  # FINRA/NYSE TRF
     assert venues.venue_for_publisher(60) is None  # consolidated: no venue
 

@@ -371,6 +371,7 @@ class Engine:
                 ingest_marks=tuple(self._ingest_marks),
                 gaps=len(self.gaps),
                 last_gap=gap_line(self.gaps[-1]) if self.gaps else "",
+                extra=self.compute.extra_stats(),
             )
 
     # -- events by id (the Evidence screen) ---------------------------------------

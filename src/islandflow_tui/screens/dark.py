@@ -4,7 +4,7 @@ Left (top at 80 columns): ``dark.inferred`` newest first with a cursor, and unde
 it the chosen event in full (explanation, rule trace, evidence count).  Right
 (bottom): every off-exchange print as it arrives, joined to the quote in force
 (placement, retail flag).  ``enter`` opens the chosen event's evidence through
-``app.open_evidence(event_id)`` (the Evidence screen); an app without one says so.
+``app.open_evidence(event_id)`` (the Evidence screen).
 
 Like the Tape screen it holds no data: the app's ``EquityScreensData`` owns the
 models and the filter, this screen turns keys into changes and repaints on the
@@ -50,7 +50,6 @@ PATTERN_LABEL: Final = {
     "accumulation": "accumulation",
     "level": "levels",
 }
-NO_EVIDENCE: Final = "evidence view not available"
 
 
 def dark_filter_line(
@@ -240,11 +239,7 @@ class DarkScreen(ReplayControls, Screen[None], inherit_bindings=False):
         if row is None:
             self.notify("no dark inference chosen", severity="warning")
             return
-        opener = getattr(self.app, "open_evidence", None)
-        if not callable(opener):
-            self.notify(NO_EVIDENCE, severity="warning")
-            return
-        opener(int(row["id"]))
+        self.app.open_evidence(int(row["id"]))  # type: ignore[attr-defined]
 
     def action_toggle_pause(self) -> None:
         if self.paused:

@@ -91,7 +91,11 @@ _OUT_COLS = [
 
 def regular(joined: pl.DataFrame) -> pl.DataFrame:
     """The prints that may build candles (no ``NOT_REGULAR`` condition bit)."""
-    return joined.filter((pl.col("flags") & NOT_REGULAR) == 0).select(list(_HELD_SCHEMA))
+    return (
+        joined.select(*_HELD_SCHEMA, "flags")
+        .filter((pl.col("flags") & NOT_REGULAR) == 0)
+        .drop("flags")
+    )
 
 
 class Candles:
@@ -147,13 +151,10 @@ class Candles:
         self._frontier = new_f
         parts: list[pl.DataFrame] = []
         if ready is not None:
-            for interval in self.intervals:
-                part = self._partials(ready, interval, old_f)
-                if part is not None:
-                    parts.append(part)
+            parts = self._partials(ready, old_f)
         out: list[pl.DataFrame] = []
         if parts:
-            out.append(self._merge(pl.concat(parts, how="vertical")))
+            out.append(self._merge(pl.concat(parts, how="diagonal")))
         closing = self._close(new_f)
         if closing is not None:
             out.append(closing)
@@ -188,50 +189,49 @@ class Candles:
             frame = frame.sort("ts", "print_id")
         return frame
 
-    def _partials(self, ready: pl.DataFrame, interval: int, old_f: int) -> pl.DataFrame | None:
-        """Per (symbol, candle, update slot) aggregates of ``ready`` for one interval,
-        with late prints placed (or dropped and counted)."""
+    def _partials(self, ready: pl.DataFrame, old_f: int) -> list[pl.DataFrame]:
+        """Per (symbol, candle, update slot) aggregates of ``ready`` for every interval.
+
+        On-time prints are aggregated once per (symbol, slot): every interval is a
+        multiple of the update step, so a slot lies in exactly one candle of each
+        interval.  Late prints (rare) are placed, or dropped and counted, per interval.
+        """
         step = self.update_ns
-        ins = interval * ev.NS_PER_MS
         ts = pl.col("ts")
-        start = ts - ts % ins
-        frame = ready.with_columns(start.alias("start_ts"))
+        late_rows = None
         if old_f >= 0 and int(ready.get_column("ts").min()) < old_f:  # type: ignore[arg-type]
-            late = ts < old_f
-            closed = late & (pl.col("start_ts") + ins <= old_f)
-            dropped = closed & (old_f - ts > self.max_late_ns)
-            n_drop = int(frame.select(dropped.sum()).item())
-            if n_drop:
-                self.late_dropped[interval] += n_drop
-                frame = frame.filter(~dropped)
-            slot = pl.when(late).then(old_f // step).otherwise(ts // step)
-        else:
-            slot = ts // step
-        if frame.height == 0:
-            return None
-        frame = frame.with_columns(
-            slot.alias("slot"), (pl.col("price") * 10_000).round(0).cast(pl.Int64).alias("_pu")
-        )
-        size = pl.col("size")
-        return (
-            frame.group_by("symbol", "start_ts", "slot")
-            .agg(
-                ts.first().alias("first_ts"),
-                pl.col("print_id").first().alias("first_id"),
-                pl.col("price").first().alias("open"),
-                pl.col("price").max().alias("high"),
-                pl.col("price").min().alias("low"),
-                ts.last().alias("last_ts"),
-                pl.col("print_id").last().alias("last_id"),
-                pl.col("price").last().alias("close"),
-                size.sum().alias("volume"),
-                (pl.col("_pu") * size).sum().alias("notional_u"),
-                pl.len().cast(pl.Int64).alias("trades"),
-                size.filter(pl.col("off_exchange")).sum().alias("off_exchange_volume"),
-                size.filter(pl.col("retail")).sum().alias("retail_volume"),
-            )
-            .with_columns(pl.lit(interval, pl.Int64).alias("interval_ms"))
-        )
+            late_rows = ready.filter(ts < old_f)
+            ready = ready.filter(ts >= old_f)
+        parts: list[pl.DataFrame] = []
+        if ready.height:
+            slots = _aggregate(ready.with_columns((ts // step).alias("slot")), ["symbol", "slot"])
+            start = pl.col("slot") * step
+            for interval in self.intervals:
+                ins = interval * ev.NS_PER_MS
+                parts.append(
+                    slots.with_columns(
+                        (start - start % ins).alias("start_ts"),
+                        pl.lit(interval, pl.Int64).alias("interval_ms"),
+                    )
+                )
+        if late_rows is not None:
+            for interval in self.intervals:
+                ins = interval * ev.NS_PER_MS
+                frame = late_rows.with_columns((ts - ts % ins).alias("start_ts"))
+                closed = pl.col("start_ts") + ins <= old_f
+                dropped = closed & (old_f - ts > self.max_late_ns)
+                n_drop = int(frame.select(dropped.sum()).item())
+                if n_drop:
+                    self.late_dropped[interval] += n_drop
+                    frame = frame.filter(~dropped)
+                if frame.height:
+                    frame = frame.with_columns(pl.lit(old_f // step, pl.Int64).alias("slot"))
+                    parts.append(
+                        _aggregate(frame, ["symbol", "start_ts", "slot"]).with_columns(
+                            pl.lit(interval, pl.Int64).alias("interval_ms")
+                        )
+                    )
+        return parts
 
     def _merge(self, partials: pl.DataFrame) -> pl.DataFrame:
         """Cumulative candles per update slot (prior state first), new state, snapshots."""
@@ -276,6 +276,8 @@ class Candles:
             *(pl.Series(c, v[fo][fr]) for c, v in pick.items()),
             *(pl.Series(c, v[lo][lr]) for c, v in pick_l.items()),
         ).drop("_fr", "_lr")
+        # a late partial and an on-time one can share a slot: the last row has both
+        cum = cum.unique(subset=[*_KEYS, "slot"], keep="last", maintain_order=True)
         snaps = cum.filter(pl.col("slot") >= 0)
         step = self.update_ns
         end = pl.col("start_ts") + pl.col("interval_ms") * ev.NS_PER_MS
@@ -313,3 +315,24 @@ class Candles:
         nu = frame.get_column("notional_u").to_numpy()
         vwap = nu / np.maximum(vol, 1) / 10_000.0
         return frame.with_columns(pl.Series("vwap", vwap)).select(_OUT_COLS)
+
+
+def _aggregate(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """OHLCV and friends of ``frame`` (in (ts, print id) order) per ``keys``."""
+    ts, size = pl.col("ts"), pl.col("size")
+    pu = (pl.col("price") * 10_000).round(0).cast(pl.Int64)
+    return frame.group_by(keys).agg(
+        ts.first().alias("first_ts"),
+        pl.col("print_id").first().alias("first_id"),
+        pl.col("price").first().alias("open"),
+        pl.col("price").max().alias("high"),
+        pl.col("price").min().alias("low"),
+        ts.last().alias("last_ts"),
+        pl.col("print_id").last().alias("last_id"),
+        pl.col("price").last().alias("close"),
+        size.sum().alias("volume"),
+        (pu * size).sum().alias("notional_u"),
+        pl.len().cast(pl.Int64).alias("trades"),
+        (size * pl.col("off_exchange").cast(pl.Int64)).sum().alias("off_exchange_volume"),
+        (size * pl.col("retail").cast(pl.Int64)).sum().alias("retail_volume"),
+    )

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from islandflow_tui.config import DarkConfig
 from islandflow_tui.engine import events as ev
@@ -53,7 +54,6 @@ from islandflow_tui.engine.compute.eq_join import (
     PLC_MID,
     PLC_NONE,
 )
-from islandflow_tui.engine.compute.trace import traces_from_dicts
 
 PATTERNS = ("block", "accumulation", "level")
 PATTERN_RANK = {p: i for i, p in enumerate(PATTERNS)}
@@ -105,15 +105,95 @@ def print_sign(tol: float) -> pl.Expr:
     )
 
 
+_COLS = ("ts", "id", "size", "price", "sign", "spread_pct")
+_DTYPES = {
+    "ts": np.int64,
+    "id": np.int64,
+    "size": np.int64,
+    "price": np.float64,
+    "sign": np.int8,
+    "spread_pct": np.float64,
+}
+Arrays = dict[str, np.ndarray]
+
+
+class _Window:
+    """One symbol's recent evidence prints in (ts, id) order, in growable arrays.
+
+    Appends copy only the new rows (capacity doubles when full) and trimming moves a
+    start offset, so a batch costs O(new rows) per symbol, not O(window).  ``csum``
+    is the running share total through each row, so the shares in any stretch of
+    rows are one subtraction.
+    """
+
+    __slots__ = ("cols", "csum", "n", "start")
+
+    def __init__(self, rows: Arrays) -> None:
+        m = len(rows["ts"])
+        cap = max(64, 2 * m)
+        self.cols = {c: np.empty(cap, dtype=_DTYPES[c]) for c in _COLS}
+        self.csum = np.empty(cap, dtype=np.int64)
+        self.start = 0
+        self.n = 0
+        self.append(rows)
+
+    def view(self, c: str) -> np.ndarray:
+        return self.cols[c][self.start : self.n]
+
+    def append(self, rows: Arrays) -> None:
+        m = len(rows["ts"])
+        if self.n > self.start and rows["ts"][0] < self.cols["ts"][self.n - 1]:
+            # out-of-order arrival (a feed that broke its watermark): rebuild sorted
+            merged = {c: np.concatenate([self.view(c), rows[c]]) for c in _COLS}
+            order = np.lexsort((merged["id"], merged["ts"]))
+            self.start = self.n = 0
+            self._fill({c: v[order] for c, v in merged.items()})
+            return
+        self._fill(rows, m)
+
+    def _fill(self, rows: Arrays, m: int | None = None) -> None:
+        m = len(rows["ts"]) if m is None else m
+        cap = len(self.csum)
+        if self.n + m > cap:
+            live = self.n - self.start
+            new_cap = max(cap, 2 * (live + m))
+            for c in _COLS:
+                arr = np.empty(new_cap, dtype=_DTYPES[c])
+                arr[:live] = self.cols[c][self.start : self.n]
+                self.cols[c] = arr
+            cs = np.empty(new_cap, dtype=np.int64)
+            cs[:live] = self.csum[self.start : self.n]
+            self.csum = cs
+            self.start, self.n = 0, live
+        base = int(self.csum[self.n - 1]) if self.n > self.start else 0
+        for c in _COLS:
+            self.cols[c][self.n : self.n + m] = rows[c]
+        self.csum[self.n : self.n + m] = base + np.cumsum(rows["size"])
+        self.n += m
+
+    def trim(self, cut: int) -> bool:
+        """Drop rows with ts <= cut; True if nothing is left."""
+        if self.cols["ts"][self.start] > cut:  # the usual case: nothing to drop
+            return False
+        k = int(np.searchsorted(self.view("ts"), cut, "right"))
+        self.start += k
+        return self.start >= self.n
+
+
 class DarkInference:
-    """Block and accumulation inference (stateful, event time)."""
+    """Block and accumulation inference (stateful, event time).
+
+    The last ``window_ms`` of evidence prints are kept per symbol as numpy arrays in
+    (ts, id) order, so a batch costs a few array operations per symbol it touches,
+    not a pass over the whole window (a busy symbol holds thousands of rows).
+    """
 
     def __init__(self, cfg: DarkConfig, tol: float) -> None:
         self.cfg = cfg
         self.tol = tol
         self.window_ns = cfg.window_ms * ev.NS_PER_MS
         self.cooldown_ns = cfg.cooldown_ms * ev.NS_PER_MS
-        self._tail = pl.DataFrame(schema=_TAIL_SCHEMA)
+        self._tail: dict[str, _Window] = {}
         self._last: dict[tuple[str, str], int] = {}
 
     # -- state ----------------------------------------------------------------
@@ -127,10 +207,24 @@ class DarkInference:
             },
             schema=_LAST_SCHEMA,
         )
-        return {"tail": self._tail, "last": last}
+        parts = [
+            pl.DataFrame({"symbol": [sym] * (w.n - w.start), **{c: w.view(c) for c in _COLS}})
+            for sym, w in sorted(self._tail.items())
+        ]
+        tail = (
+            pl.concat(parts).select(list(_TAIL_SCHEMA)).cast(_TAIL_SCHEMA)  # type: ignore[arg-type]
+            if parts
+            else pl.DataFrame(schema=_TAIL_SCHEMA)
+        )
+        return {"tail": tail, "last": last}
 
     def restore(self, state: dict[str, pl.DataFrame]) -> None:
-        self._tail = state["tail"]
+        self._tail = {}
+        tail = state["tail"].with_columns(pl.col("spread_pct").fill_null(np.nan))
+        for (sym,), part in tail.group_by("symbol", maintain_order=True):
+            self._tail[str(sym)] = _Window(
+                {c: part.get_column(c).to_numpy().astype(_DTYPES[c]) for c in _COLS}
+            )
         last = state["last"]
         self._last = {
             (s, p): int(t)
@@ -144,14 +238,65 @@ class DarkInference:
 
     # -- processing -------------------------------------------------------------
     def process(self, evidence: pl.DataFrame | None, watermark: int) -> list[dict[str, Any]]:
-        """Inferences fired by ``evidence`` (``evidence_prints`` rows released below
-        ``watermark``), as row dicts in (ts, pattern, symbol) order."""
+        """Inferences fired by ``evidence`` (off-exchange evidence prints released below
+        ``watermark``: ts, id, symbol, price, size, sign, spread_pct), as row dicts in
+        (ts, pattern, symbol) order."""
         rows: list[dict[str, Any]] = []
         if evidence is not None and evidence.height:
-            rows += self._blocks(evidence)
-            rows += self._accumulations(evidence)
-        self._tail = self._tail.filter(pl.col("ts") > watermark - self.window_ns)
+            srt = evidence.sort("symbol", "ts", "id")
+            runs = srt.select(pl.col("symbol").rle_id()).to_series().to_numpy()
+            starts = np.flatnonzero(np.diff(runs, prepend=-1))
+            ends = np.append(starts[1:], len(runs))
+            names = srt.get_column("symbol").gather(starts).to_list()
+            cols = {
+                c: srt.get_column(c).fill_null(np.nan).to_numpy().astype(_DTYPES[c])
+                if c == "spread_pct"
+                else srt.get_column(c).to_numpy().astype(_DTYPES[c], copy=False)
+                for c in _COLS
+            }
+            for sym, lo, hi in zip(names, starts.tolist(), ends.tolist(), strict=True):
+                rows += self._symbol(str(sym), {c: a[lo:hi] for c, a in cols.items()})
+        cut = watermark - self.window_ns
+        for sym in [sym for sym, w in self._tail.items() if w.trim(cut)]:
+            del self._tail[sym]
         rows.sort(key=lambda r: (r["ts"], PATTERN_RANK[r["pattern"]], r["symbol"]))
+        return rows
+
+    def _symbol(self, sym: str, new: Arrays) -> list[dict[str, Any]]:
+        """Blocks and accumulations of one symbol's new evidence prints."""
+        w = self._tail.get(sym)
+        if w is None:
+            w = self._tail[sym] = _Window(new)
+        else:
+            w.append(new)
+        rows: list[dict[str, Any]] = []
+        ts = w.view("ts")
+        new_ts = new["ts"]
+        # blocks: one print at least min_block_size
+        big = np.flatnonzero(new["size"] >= self.cfg.min_block_size)
+        if len(big):
+            for i, prev in self._cooled(sym, "block", new_ts[big]):
+                j = int(big[i])
+                window = {c: v[j : j + 1] for c, v in new.items()}
+                rows.append(self._event(sym, "block", int(new_ts[j]), window, prev))
+        # accumulation: count and shares in (t - window, t] at every new print; a
+        # symbol still in its cool-down cannot fire, so skip the arithmetic
+        quiet = self._last.get((sym, "accumulation"))
+        if quiet is not None and quiet + self.cooldown_ns > int(new_ts[-1]):
+            return rows
+        lo = np.searchsorted(ts, new_ts - self.window_ns, "right")
+        hi = np.searchsorted(ts, new_ts, "right")
+        csum = w.csum[w.start : w.n]
+        before = np.where(lo > 0, csum[np.maximum(lo - 1, 0)], csum[0] - w.view("size")[0])
+        shares = csum[hi - 1] - before
+        hit = np.flatnonzero(
+            (hi - lo >= self.cfg.min_accum_count) & (shares >= self.cfg.min_accum_size)
+        )
+        if len(hit):
+            for i, prev in self._cooled(sym, "accumulation", new_ts[hit]):
+                j = int(hit[i])
+                window = {c: w.view(c)[lo[j] : hi[j]] for c in _COLS}
+                rows.append(self._event(sym, "accumulation", int(new_ts[j]), window, prev))
         return rows
 
     def _cooled(self, symbol: str, pattern: str, ts: np.ndarray) -> list[tuple[int, int | None]]:
@@ -168,73 +313,15 @@ class DarkInference:
             self._last[(symbol, pattern)] = last
         return out
 
-    def _blocks(self, evidence: pl.DataFrame) -> list[dict[str, Any]]:
-        big = evidence.filter(pl.col("size") >= self.cfg.min_block_size)
-        if big.height == 0:
-            return []
-        big = big.sort("symbol", "ts", "id")
-        rows = []
-        for (symbol,), part in big.group_by("symbol", maintain_order=True):
-            ts = part.get_column("ts").to_numpy()
-            for i, prev in self._cooled(str(symbol), "block", ts):
-                window = part.slice(i, 1)
-                rows.append(self._event(str(symbol), "block", int(ts[i]), window, prev))
-        return rows
-
-    def _accumulations(self, evidence: pl.DataFrame) -> list[dict[str, Any]]:
-        cfg = self.cfg
-        combined = pl.concat(
-            [
-                self._tail.with_columns(pl.lit(False).alias("new")),
-                evidence.with_columns(pl.lit(True).alias("new")),
-            ],
-            how="vertical",
-        )
-        self._tail = combined.drop("new")
-        win = f"{self.window_ns}i"
-        combined = (
-            combined.sort("symbol", "ts", "id")
-            .with_columns(pl.lit(1, pl.Int64).alias("_one"))
-            .with_columns(
-                pl.col("size").rolling_sum_by("ts", window_size=win).over("symbol").alias("_sum"),
-                pl.col("_one").rolling_sum_by("ts", window_size=win).over("symbol").alias("_cnt"),
-            )
-        )
-        hit = combined.filter(
-            pl.col("new")
-            & (pl.col("_cnt") >= cfg.min_accum_count)
-            & (pl.col("_sum") >= cfg.min_accum_size)
-        )
-        if hit.height == 0:
-            return []
-        rows = []
-        by_symbol = dict(
-            (str(k[0]), part) for k, part in combined.group_by("symbol", maintain_order=True)
-        )
-        for (symbol,), part in hit.group_by("symbol", maintain_order=True):
-            sym = str(symbol)
-            ts = part.get_column("ts").to_numpy()
-            fired = self._cooled(sym, "accumulation", ts)
-            if not fired:
-                continue
-            all_rows = by_symbol[sym]
-            all_ts = all_rows.get_column("ts").to_numpy()
-            for i, prev in fired:
-                t = int(ts[i])
-                lo = int(np.searchsorted(all_ts, t - self.window_ns, "right"))
-                hi = int(np.searchsorted(all_ts, t, "right"))
-                rows.append(self._event(sym, "accumulation", t, all_rows.slice(lo, hi - lo), prev))
-        return rows
-
     # -- one event ---------------------------------------------------------------
     def _event(
-        self, symbol: str, pattern: str, ts: int, window: pl.DataFrame, prev: int | None
+        self, symbol: str, pattern: str, ts: int, window: Arrays, prev: int | None
     ) -> dict[str, Any]:
         cfg = self.cfg
-        size = window.get_column("size").to_numpy()
-        price = window.get_column("price").to_numpy()
-        sign = window.get_column("sign").to_numpy()
-        spread = window.get_column("spread_pct").fill_null(np.nan).to_numpy()
+        size = window["size"]
+        price = window["price"]
+        sign = window["sign"]
+        spread = window["spread_pct"]
         total = int(size.sum())
         notional = float(np.dot(price, size.astype(np.float64)))
         vwap = notional / total
@@ -287,9 +374,15 @@ class DarkInference:
         since = None if prev is None else (ts - prev) / ev.NS_PER_S
         trace.append(_item("s since last of this pattern", since, cfg.cooldown_ms / 1000, True))
         # evidence: the largest prints (ties: earliest), in time order
-        k = min(cfg.max_evidence, window.height)
-        ev_ids = window.get_column("id").to_numpy()
-        order = np.lexsort((window.get_column("ts").to_numpy(), -size))[:k]
+        k = min(cfg.max_evidence, len(size))
+        ev_ids = window["id"]
+        if len(size) > k:
+            # the k largest, ties earliest: the window is in time order, so the key
+            # -size * n + position ranks exactly that (argpartition: O(n), not a sort)
+            key = -size.astype(np.int64) * len(size) + np.arange(len(size))
+            order = np.argpartition(key, k - 1)[:k]
+        else:
+            order = np.arange(len(size))
         order = np.sort(order)
         lead = _lead(pattern, symbol, total, len(size), vwap, notional, cfg)
         if direction == "bullish":
@@ -344,11 +437,14 @@ def _item(
 
 
 def events_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Row dicts -> a frame with the dark.inferred columns (no seq/id yet)."""
+    """Row dicts -> a frame with the dark.inferred columns (no seq/id yet).
+
+    Built through Arrow: polars' list-of-struct construction from Python objects
+    costs ~0.25 ms per row, pyarrow's a few microseconds.
+    """
     if not rows:
         return pl.DataFrame(schema=OUT_SCHEMA)
-    traces = traces_from_dicts([r["trace"] for r in rows])
-    data = {k: [r[k] for r in rows] for k in OUT_SCHEMA if k != "trace"}
-    return pl.DataFrame(
-        data, schema={k: v for k, v in OUT_SCHEMA.items() if k != "trace"}
-    ).with_columns(traces.alias("trace"))
+    arrow = ev.DARK_INFERRED_SCHEMA
+    arrays = [pa.array([r[k] for r in rows], type=arrow.field(k).type) for k in OUT_SCHEMA]
+    table = pa.Table.from_arrays(arrays, names=list(OUT_SCHEMA))
+    return pl.from_arrow(table).cast(OUT_SCHEMA)  # type: ignore[return-value,union-attr]

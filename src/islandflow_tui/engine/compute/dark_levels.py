@@ -54,6 +54,7 @@ _EV_SCHEMA = {
     "id": pl.Int64,
 }
 _WIDTH_SCHEMA = {"symbol": pl.String, "width": pl.Int64}
+_FLOOR_SCHEMA = {"symbol": pl.String, "bucket": pl.Int64, "floor": pl.Int64}
 
 
 class DarkLevels:
@@ -63,7 +64,10 @@ class DarkLevels:
         self.cfg = cfg
         self.interval_ns = cfg.level_interval_ms * ev.NS_PER_MS
         self._agg = pl.DataFrame(schema=_AGG_SCHEMA)
-        self._evidence = pl.DataFrame(schema=_EV_SCHEMA)
+        # per (symbol, bucket): the largest prints so far as (size, ts, id) arrays in
+        # (size desc, ts, id) order, and the floor a new print must beat once full
+        self._ev: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._floor = pl.DataFrame(schema=_FLOOR_SCHEMA)
         self._width = pl.DataFrame(schema=_WIDTH_SCHEMA)
         self._frontier = -1  # last boundary evaluated (-1: none yet)
         self._dirty = False  # prints added since the last evaluation
@@ -74,11 +78,24 @@ class DarkLevels:
             {"frontier": [self._frontier], "dirty": [self._dirty]},
             schema={"frontier": pl.Int64, "dirty": pl.Boolean},
         )
-        return {"agg": self._agg, "evidence": self._evidence, "width": self._width, "meta": meta}
+        keys = sorted(self._ev)
+        evidence = pl.DataFrame(
+            {
+                "symbol": [k[0] for k in keys for _ in range(len(self._ev[k][0]))],
+                "bucket": [k[1] for k in keys for _ in range(len(self._ev[k][0]))],
+                "size": np.concatenate([self._ev[k][0] for k in keys]) if keys else [],
+                "ts": np.concatenate([self._ev[k][1] for k in keys]) if keys else [],
+                "id": np.concatenate([self._ev[k][2] for k in keys]) if keys else [],
+            },
+            schema=_EV_SCHEMA,
+        )
+        return {"agg": self._agg, "evidence": evidence, "width": self._width, "meta": meta}
 
     def restore(self, state: dict[str, pl.DataFrame]) -> None:
         self._agg = state["agg"]
-        self._evidence = state["evidence"]
+        self._ev = {}
+        self._floor = pl.DataFrame(schema=_FLOOR_SCHEMA)
+        self._merge_evidence(state["evidence"])
         self._width = state["width"]
         self._frontier = int(state["meta"]["frontier"][0])
         self._dirty = bool(state["meta"]["dirty"][0])
@@ -121,13 +138,14 @@ class DarkLevels:
 
     def _add(self, offx: pl.DataFrame) -> None:
         self._dirty = True
-        new_syms = (
-            offx.sort("ts", "id")
-            .group_by("symbol", maintain_order=True)
-            .first()
-            .join(self._width, on="symbol", how="anti")
-        )
-        if new_syms.height:
+        unseen = offx.select(pl.col("symbol").unique()).join(self._width, on="symbol", how="anti")
+        if unseen.height:
+            # offx is in (ts, id) order: the first row per symbol is its first print
+            new_syms = (
+                offx.join(unseen, on="symbol", how="semi")
+                .group_by("symbol", maintain_order=True)
+                .first()
+            )
             bps = self.cfg.level_bucket_bps
             widths = (
                 np.maximum(
@@ -151,8 +169,8 @@ class DarkLevels:
             pl.col("size").sum().alias("volume"),
             (pl.col("_pu") * pl.col("size")).sum().alias("notional_u"),
             pl.len().cast(pl.Int64).alias("count"),
-            pl.col("size").filter(sign > 0).sum().alias("buy"),
-            pl.col("size").filter(sign < 0).sum().alias("sell"),
+            (pl.col("size") * (sign > 0).cast(pl.Int64)).sum().alias("buy"),
+            (pl.col("size") * (sign < 0).cast(pl.Int64)).sum().alias("sell"),
         )
         merged = pl.concat(
             [self._agg, agg.with_columns(pl.lit(0, pl.Int64).alias("emitted"))],
@@ -173,15 +191,58 @@ class DarkLevels:
         )
         big = work.filter(pl.col("size") >= self.cfg.min_print_size).select(list(_EV_SCHEMA))
         if big.height:
-            k = self.cfg.max_evidence
-            self._evidence = (
-                pl.concat([self._evidence, big], how="vertical")
-                .sort(
-                    ["symbol", "bucket", "size", "ts", "id"],
-                    descending=[False, False, True, False, False],
-                )
-                .group_by("symbol", "bucket", maintain_order=True)
-                .head(k)
+            self._merge_evidence(big)
+
+    def _merge_evidence(self, big: pl.DataFrame) -> None:
+        """Fold new prints into each bucket's largest-k list.  Only prints that beat a
+        full bucket's floor are touched in Python (ties go to the earlier print), so
+        a batch costs O(new prints) once buckets have filled."""
+        k = self.cfg.max_evidence
+        cand = big.join(self._floor, on=["symbol", "bucket"], how="left").filter(
+            pl.col("floor").is_null() | (pl.col("size") > pl.col("floor"))
+        )
+        if cand.height == 0:
+            return
+        cand = cand.sort(
+            ["symbol", "bucket", "size", "ts", "id"],
+            descending=[False, False, True, False, False],
+        )
+        runs = cand.select(pl.struct("symbol", "bucket").rle_id()).to_series().to_numpy()
+        starts = np.flatnonzero(np.diff(runs, prepend=-1))
+        ends = np.append(starts[1:], len(runs))
+        heads = cand.select("symbol", "bucket")[starts]
+        syms = heads.get_column("symbol").to_list()
+        buckets = heads.get_column("bucket").to_list()
+        size = cand.get_column("size").to_numpy()
+        ts = cand.get_column("ts").to_numpy()
+        ids = cand.get_column("id").to_numpy()
+        floors: list[tuple[str, int, int]] = []
+        for sym, b, lo, hi in zip(syms, buckets, starts.tolist(), ends.tolist(), strict=True):
+            key = (sym, b)
+            old = self._ev.get(key)
+            if old is None:
+                z, t, i = size[lo:hi][:k], ts[lo:hi][:k], ids[lo:hi][:k]
+            else:
+                z = np.concatenate([old[0], size[lo:hi]])
+                t = np.concatenate([old[1], ts[lo:hi]])
+                i = np.concatenate([old[2], ids[lo:hi]])
+                order = np.lexsort((i, t, -z))[:k]
+                z, t, i = z[order], t[order], i[order]
+            self._ev[key] = (z, t, i)
+            if len(z) == k:
+                floors.append((sym, b, int(z[-1])))
+        if floors:
+            upd = pl.DataFrame(
+                {
+                    "symbol": [f[0] for f in floors],
+                    "bucket": [f[1] for f in floors],
+                    "floor": [f[2] for f in floors],
+                },
+                schema=_FLOOR_SCHEMA,
+            )
+            self._floor = pl.concat(
+                [self._floor.join(upd, on=["symbol", "bucket"], how="anti"), upd],
+                how="vertical",
             )
 
     def _evaluate(self, boundary: int) -> list[dict[str, Any]]:
@@ -216,10 +277,6 @@ class DarkLevels:
         )
         rows = []
         width = dict(self._width.iter_rows())
-        ev_groups = {
-            (str(k[0]), int(k[1])): part  # type: ignore[arg-type]
-            for k, part in self._evidence.group_by("symbol", "bucket")
-        }
         for i in fire.tolist():
             r = scored.row(i, named=True)
             sym, bucket = r["symbol"], r["bucket"]
@@ -244,10 +301,11 @@ class DarkLevels:
             w = width[sym]
             lo, hi = bucket * w / 10_000, (bucket + 1) * w / 10_000
             prev = int(r["emitted"])
-            part = ev_groups.get((sym, bucket))
+            got = self._ev.get((sym, bucket))
             ids: list[int] = []
-            if part is not None:
-                ids = part.sort("ts", "id").get_column("id").to_list()
+            if got is not None:
+                order = np.lexsort((got[2], got[1]))  # time order
+                ids = got[2][order].tolist()
             side = ""
             if direction == "bullish":
                 side = f", {buy / signed:.0%} bought"

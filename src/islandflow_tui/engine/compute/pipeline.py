@@ -102,16 +102,30 @@ class Compute:
         if joined is not None:
             joined = self._assign(ev.EQUITIES_JOINS, joined)
             out[ev.EQUITIES_JOINS] = joined.select(_COLS[ev.EQUITIES_JOINS])
-            offx = joined.filter(
-                pl.col("off_exchange") & ((pl.col("flags") & NOT_DARK_EVIDENCE) == 0)
-            ).select(
-                "ts",
-                "id",
-                "symbol",
-                "price",
-                "size",
-                print_sign(self.cfg.equities.at_tolerance),
-                "spread_pct",
+            # select before filtering: the evidence list column is costly to filter
+            offx = (
+                joined.select(
+                    "ts",
+                    "id",
+                    "symbol",
+                    "price",
+                    "size",
+                    "off_exchange",
+                    "flags",
+                    "plc",
+                    "mid",
+                    "spread_pct",
+                )
+                .filter(pl.col("off_exchange") & ((pl.col("flags") & NOT_DARK_EVIDENCE) == 0))
+                .select(
+                    "ts",
+                    "id",
+                    "symbol",
+                    "price",
+                    "size",
+                    print_sign(self.cfg.equities.at_tolerance),
+                    "spread_pct",
+                )
             )
             evidence = offx.filter(pl.col("size") >= self.cfg.dark.min_print_size)
             regular_prints = regular(joined)
@@ -125,6 +139,16 @@ class Compute:
         if candles is not None:
             candles = self._assign(ev.CANDLES, candles)
             out[ev.CANDLES] = candles.select(_COLS[ev.CANDLES])
+        return out
+
+    def extra_stats(self) -> dict[str, str]:
+        """Counters worth showing that are not input rejections (EngineStats.extra)."""
+        dropped = sum(self.candles.late_dropped.values())
+        out: dict[str, str] = {}
+        if dropped or self.candles.late_updates:
+            out["candles late"] = (
+                f"{self.candles.late_updates} updated, {dropped} dropped (candles.max_late_ms)"
+            )
         return out
 
     def flush(self) -> dict[str, pl.DataFrame]:
