@@ -489,3 +489,33 @@ def test_lookup_reads_open_segments_of_a_session_being_recorded(tmp_path: Path) 
         assert found["id"].to_list() == wanted
     finally:
         recorder.close()
+
+
+async def test_dark_event_drills_into_its_joined_prints(make_rig: Rig) -> None:
+    """Dark (real engine output) -> enter -> Evidence: the inference's equity prints,
+    each with the quote in force, and the rule trace; escape comes back."""
+    rig = make_rig("active", batches=40)
+    app = rig.app
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")
+        await paint(rig, pilot)
+        dark = app.screen
+        assert isinstance(dark, DarkScreen)
+        event = app.eq_data.dark.display.row(0, named=True)
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = app.screen
+        assert isinstance(shown, EvidenceScreen) and shown.event_id == event["id"]
+        assert shown.state == "ready"
+        joins = shown.evidence.get(ev.EQUITIES_JOINS)
+        assert joins is not None
+        assert sorted(joins["id"].to_list()) == sorted(event["evidence"])
+        assert joins["bid"].is_not_null().all()  # the quote in force rides along
+        assert shown.evidence_view is not None and shown.trace_view is not None
+        text = "\n".join(shown.evidence_view.visible_text())
+        assert ev.format_id(event["evidence"][0]) in text or event["symbol"] in text
+        trace = "\n".join(shown.trace_view.visible_text())
+        assert event["trace"][0]["condition"] in trace
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is dark
