@@ -7,6 +7,12 @@ from typing import Any
 
 
 def registrars() -> list[Callable[[Any], None]]:
-    from islandflow_tui.commands import export, replay, sessions, verify
+    from islandflow_tui.commands import export, import_dbn, replay, sessions, verify
 
-    return [replay.register, verify.register, export.register, sessions.register]
+    return [
+        replay.register,
+        verify.register,
+        export.register,
+        sessions.register,
+        import_dbn.register,
+    ]
