@@ -36,6 +36,7 @@ from islandflow_tui.engine.ingest.dbn_decode import (
     OI_SCHEMA,
     PRINT_RANK,
     QUOTE_RANK,
+    EVENT_RTYPES,
     RT_DEFINITION,
     RT_STATISTICS,
     Decoded,
@@ -55,7 +56,6 @@ CHUNK_RECORDS: Final = 1_000_000
 #: step, so records a file has slightly out of ts_event order are not late
 REORDER_SLACK_NS: Final = 1 * ev.NS_PER_S
 OPEN_INTEREST_FILE: Final = "open_interest.parquet"
-REFERENCE_SCHEMAS: Final = frozenset({"definition", "statistics"})
 
 
 class ImportFailure(Exception):
@@ -238,12 +238,12 @@ def plan(
         sym = symbology[f.dataset]
         if f.schema is None:
             for rt, arr in sorted(f.arrays.items()):
-                if rt < 0 or rt in (RT_DEFINITION, RT_STATISTICS):
+                if rt not in EVENT_RTYPES:
                     continue
                 sources.append(_Source(iter([decode_events(arr, f.dataset, sym)])))
             continue
-        if f.schema in REFERENCE_SCHEMAS:
-            continue
+        if f.schema not in PRINT_RANK and f.schema not in QUOTE_RANK:
+            continue  # reference data (read above) or bars/imbalance: no prints or quotes
         prints = PRINT_RANK.get(f.schema, 99) <= best_print.get(f.dataset, 99)
         quotes = QUOTE_RANK.get(f.schema, 99) <= best_quote.get(f.dataset, 99)
         if f.schema in PRINT_RANK and not prints:
@@ -251,7 +251,7 @@ def plan(
                 f"{f.path.name}: prints taken from the {f.dataset} file with the better "
                 "trade source, not from this one"
             )
-        if not (prints or quotes) and (f.schema in PRINT_RANK or f.schema in QUOTE_RANK):
+        if not (prints or quotes):
             continue
 
         def chunks(f: DbnFile = f, sym: Symbology = sym, p: bool = prints, q: bool = quotes):
