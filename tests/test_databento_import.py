@@ -123,9 +123,9 @@ def test_files_without_prints_or_quotes_fail_clearly(path: Path, cfg: Config) ->
 def test_not_a_dbn_file_is_named(tmp_path: Path, cfg: Config) -> None:
     bad = tmp_path / "notes.dbn"
     bad.write_bytes(b"this is not DBN")
-    with pytest.raises(ImportFailure, match="notes.dbn: not a readable DBN file"):
+    with pytest.raises(ImportFailure, match=r"notes\.dbn: not a readable DBN file"):
         import_files([bad], cfg)
-    with pytest.raises(ImportFailure, match="missing.dbn.zst: no such file"):
+    with pytest.raises(ImportFailure, match=r"missing\.dbn\.zst: no such file"):
         import_files([tmp_path / "missing.dbn.zst"], cfg)
 
 

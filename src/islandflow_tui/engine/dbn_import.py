@@ -33,10 +33,10 @@ from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.core import Engine
 from islandflow_tui.engine.ingest.dbn_decode import (
+    EVENT_RTYPES,
     OI_SCHEMA,
     PRINT_RANK,
     QUOTE_RANK,
-    EVENT_RTYPES,
     RT_DEFINITION,
     RT_STATISTICS,
     Decoded,
