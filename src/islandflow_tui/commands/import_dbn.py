@@ -28,6 +28,12 @@ def register(sub: Any) -> None:
         metavar="NAME",
         help="a name for the session (islandflow replay NAME finds it)",
     )
+    p.add_argument(
+        "--raw-only",
+        action="store_true",
+        help="record the raw streams only (fast; replay computes flow as it plays, "
+        "verify has nothing to compare)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -64,7 +70,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
     try:
         with bar:
-            report = import_files(args.paths, cfg, name=args.session_name, progress=progress)
+            report = import_files(
+                args.paths, cfg, name=args.session_name, progress=progress, raw_only=args.raw_only
+            )
     except ImportFailure as exc:
         print(f"islandflow import: {exc}", file=sys.stderr)
         return 2

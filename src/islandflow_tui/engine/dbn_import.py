@@ -309,14 +309,40 @@ def _gather(sources: list[_Source], before: int | None) -> dict[str, pl.DataFram
 Progress = Callable[[float, int], None]
 
 
+class _RawOnly:
+    """Stands in for the engine's Compute in ``--raw-only`` imports: no derived streams.
+
+    Such a session holds the validated, sequenced raw streams only; ``islandflow
+    replay`` computes the derived streams as it plays (it always does), but
+    ``islandflow verify`` has nothing recorded to compare.
+    """
+
+    def __init__(self, packets: Any) -> None:
+        self.packets = packets
+
+    def process(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
+        return {}
+
+    def flush(self) -> dict[str, pl.DataFrame]:
+        return {}
+
+    def state(self) -> dict[str, pl.DataFrame]:
+        return {}
+
+
 def import_files(
     paths: Sequence[str | Path],
     cfg: Config,
     *,
     name: str = "",
     progress: Progress | None = None,
+    raw_only: bool = False,
 ) -> ImportReport:
-    """Import DBN files into a new recorded session; ImportFailure names a bad file."""
+    """Import DBN files into a new recorded session; ImportFailure names a bad file.
+
+    ``raw_only`` records the raw streams without running the compute pipeline (the
+    fast path; see :class:`_RawOnly`).
+    """
     from islandflow_tui.engine.session import attach_recording, finish_recording
 
     t0 = time.perf_counter()
@@ -345,6 +371,7 @@ def import_files(
             "files": [str(f.path) for f in files],
             "datasets": sorted({f.dataset for f in files}),
             "schemas": sorted({f.schema or "mixed" for f in files}),
+            "raw_only": raw_only,
         },
     }
     recorder, start_notes = attach_recording(engine, run_cfg, extra_meta=extra)
@@ -353,6 +380,9 @@ def import_files(
     if recorder is None or recorder.error or recorder.path is None:
         reason = recorder.error if recorder is not None else "recording is off"
         raise ImportFailure(f"cannot create a session under {run_cfg.data_path()}: {reason}")
+    if raw_only:
+        engine.compute = _RawOnly(engine.compute.packets)  # type: ignore[assignment]
+        engine.set_checkpoint_sink(None, 0)
     if oi.height:
         oi.write_parquet(recorder.path / OPEN_INTEREST_FILE)
         engine.compute.packets.set_open_interest(oi)

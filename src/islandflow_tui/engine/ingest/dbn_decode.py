@@ -180,43 +180,72 @@ class Symbology:
         return len({i[0] for i in self._intervals} | set(self._latest))
 
     def resolve(self, instrument_id: np.ndarray, ts: np.ndarray) -> pl.Series:
-        """Symbol per record (null where the id is unknown at that time)."""
-        n = len(instrument_id)
+        """Symbol per record (null where the id is unknown at that time).
+
+        Vectorised over the few distinct ids of a batch: each distinct id is looked up
+        once, records gather their symbol by index, and the dated interval is checked
+        with array compares (ids with several intervals take a join_asof).
+        """
+        ids, inv = np.unique(np.asarray(instrument_id, dtype=np.uint32), return_inverse=True)
+        ts = np.asarray(ts, dtype=np.int64)
+        k = len(ids)
+        sym_u: list[str | None] = [None] * k
+        lo_u = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
+        hi_u = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+        multi: set[int] = set()
+        if self._intervals:
+            by_id = self._intervals_by_id()
+            for j, iid in enumerate(ids.tolist()):
+                ivs = by_id.get(iid)
+                if not ivs:
+                    continue
+                if len(ivs) > 1:
+                    multi.add(j)
+                    continue
+                lo, hi, raw = ivs[0]
+                sym_u[j], lo_u[j], hi_u[j] = raw, lo, hi
+        latest_u = [self._latest.get(iid) for iid in ids.tolist()] if self._latest else None
+        idx = pl.Series(inv.astype(np.uint32))
+        sym = pl.Series("symbol", sym_u, dtype=pl.String).gather(idx)
+        in_range = (ts >= lo_u[inv]) & (ts < hi_u[inv])
+        if multi:
+            rows = np.flatnonzero(np.isin(inv, np.fromiter(multi, dtype=np.int64)))
+            sym = sym.scatter(rows, self._resolve_dated(ids[inv[rows]], ts[rows]))
+            in_range[rows] = True
+        if not in_range.all():
+            sym = pl.select(
+                pl.when(pl.Series(in_range)).then(sym).otherwise(None).alias("symbol")
+            ).to_series()
+        if latest_u is not None and sym.null_count():
+            sym = sym.fill_null(pl.Series(latest_u, dtype=pl.String).gather(idx))
+        return sym.alias("symbol")
+
+    def _intervals_by_id(self) -> dict[int, list[tuple[int, int, str]]]:
+        out: dict[int, list[tuple[int, int, str]]] = {}
+        for iid, lo, hi, raw in dict.fromkeys(self._intervals):
+            out.setdefault(iid, []).append((lo, hi, raw))
+        return out
+
+    def _resolve_dated(self, instrument_id: np.ndarray, ts: np.ndarray) -> pl.Series:
         left = pl.DataFrame(
             {"iid": pl.Series(instrument_id, dtype=pl.UInt32), "ts": pl.Series(ts, dtype=pl.Int64)}
         )
-        sym = pl.Series("symbol", [None] * n, dtype=pl.String)
-        if self._intervals:
-            tbl = self._interval_table()
-            if tbl.get_column("iid").is_unique().all():
-                j = left.join(tbl, on="iid", how="left", maintain_order="left")
-                sym = j.select(
-                    pl.when((pl.col("ts") >= pl.col("lo")) & (pl.col("ts") < pl.col("hi")))
-                    .then(pl.col("raw"))
-                    .alias("symbol")
-                ).to_series()
-            else:
-                j = (
-                    left.with_row_index("_i")
-                    .sort("ts")
-                    .join_asof(
-                        tbl.sort("lo"),
-                        left_on="ts",
-                        right_on="lo",
-                        by="iid",
-                        strategy="backward",
-                        check_sortedness=False,
-                    )
-                    .sort("_i")
-                )
-                sym = j.select(
-                    pl.when(pl.col("ts") < pl.col("hi")).then(pl.col("raw")).alias("symbol")
-                ).to_series()
-        if self._latest and sym.null_count():
-            latest = self._latest_frame()
-            fill = left.join(latest, on="iid", how="left", maintain_order="left").get_column("raw")
-            sym = sym.fill_null(fill)
-        return sym.alias("symbol")
+        j = (
+            left.with_row_index("_i")
+            .sort("ts")
+            .join_asof(
+                self._interval_table().sort("lo"),
+                left_on="ts",
+                right_on="lo",
+                by="iid",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .sort("_i")
+        )
+        return j.select(
+            pl.when(pl.col("ts") < pl.col("hi")).then(pl.col("raw")).alias("symbol")
+        ).to_series()
 
     def _interval_table(self) -> pl.DataFrame:
         if self._table is None:
