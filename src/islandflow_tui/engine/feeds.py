@@ -11,6 +11,10 @@ def build_adapter(cfg: Config) -> FeedAdapter:
         from islandflow_tui.engine.ingest.synthetic_feed import SyntheticFeed
 
         return SyntheticFeed(cfg.synthetic)
+    if cfg.feed.adapter == "databento":
+        from islandflow_tui.engine.ingest.databento_feed import DatabentoFeed
+
+        return DatabentoFeed(cfg.databento, allowed_lateness_ms=cfg.feed.allowed_lateness_ms)
     if cfg.feed.adapter == "replay":
         from islandflow_tui.engine.session import build_replay_feed
 
