@@ -256,7 +256,8 @@ def _is_auth_error(exc: BaseException) -> bool:
 # ---------------------------------------------------------------------------
 @dataclass
 class _LiveState:
-    last_ts: int = 0
+    last_ts: int = 0  # newest event time handed to the engine
+    last_seen: int = 0  # newest event time received (session thread)
     lost_at: int = 0  # last ts before a disconnect (0: no gap pending)
     reason: str = ""
     records: list[Any] = field(default_factory=list)
@@ -289,7 +290,7 @@ class DatabentoFeed(FeedAdapter):
         self.unused = 0
         self.gaps: list[ev.FeedGap] = []
         self._engine: Any = None
-        self._n_downloads = 0
+        self._clients: set[Any] = set()
 
     @property
     def label(self) -> str:
@@ -298,6 +299,9 @@ class DatabentoFeed(FeedAdapter):
     def close(self) -> None:
         self._closed = True
         self._stop.set()
+        for client in list(self._clients):
+            with contextlib.suppress(Exception):
+                client.terminate()
 
     async def batches(self) -> AsyncIterator[ev.FeedBatch]:
         key = api_key(self.cfg)
@@ -492,10 +496,16 @@ class DatabentoFeed(FeedAdapter):
                     frames.setdefault(stream, []).append(frame)
                 st = states[ds]
                 newest = decoded.max_ts()
-                if st.lost_at and newest:
-                    gap = ev.FeedGap(self.name, st.lost_at, newest, st.reason)
-                    self.gaps.append(gap)
-                    st.lost_at = 0
+                if st.lost_at:
+                    after = [
+                        int(f.filter(pl.col("ts") > st.lost_at)["ts"].min() or 0)
+                        for f in decoded.frames.values()
+                    ]
+                    after = [t for t in after if t]
+                    if after:
+                        gap = ev.FeedGap(self.name, st.lost_at, min(after), st.reason)
+                        self.gaps.append(gap)
+                        st.lost_at = 0
                 st.last_ts = max(st.last_ts, newest)
             merged = {s: pl.concat(fs).sort("ts", maintain_order=True) for s, fs in frames.items()}
             newest_all = [st.last_ts for st in states.values() if st.last_ts]
@@ -540,6 +550,21 @@ class DatabentoFeed(FeedAdapter):
                 if self.cfg.gateway:
                     kwargs["gateway"] = self.cfg.gateway
                 client = db.Live(**kwargs)
+                self._clients.add(client)
+                skip = _error_types()
+
+                def on_record(rec: Any, skip: tuple[type, ...] = skip) -> None:
+                    # runs on the SDK's session thread; registered before start so the
+                    # first records of a session are never missed
+                    if isinstance(rec, skip):
+                        self._gateway_error(dataset, rec)
+                        return
+                    with lock:
+                        st.records.append(rec)
+                        if int(rec.rtype) in EVENT_RTYPES:
+                            st.last_seen = max(st.last_seen, int(rec.ts_event))
+
+                client.add_callback(on_record)
                 for r in reqs:
                     client.subscribe(
                         dataset=dataset,
@@ -550,15 +575,8 @@ class DatabentoFeed(FeedAdapter):
                     )
                 self.set_state(FeedStatus.LIVE, f"{dataset} session {client.session_id or ''}")
                 attempt = 0
-                skip = _error_types()
-                for rec in client:
-                    if self._stop.is_set():
-                        break
-                    if isinstance(rec, skip):
-                        self._gateway_error(dataset, rec)
-                        continue
-                    with lock:
-                        st.records.append(rec)
+                client.start()
+                client.block_for_close()
                 if self._stop.is_set():
                     break
                 reason = "gateway closed the session"
@@ -574,6 +592,7 @@ class DatabentoFeed(FeedAdapter):
                 reason = _describe(exc)
             finally:
                 if client is not None:
+                    self._clients.discard(client)
                     with contextlib.suppress(Exception):
                         client.terminate()
             if self.state.status in (FeedStatus.SUBSCRIPTION_LIMIT, FeedStatus.AUTH_FAILED):
@@ -581,8 +600,8 @@ class DatabentoFeed(FeedAdapter):
             attempt += 1
             delay = self.backoff.delay(attempt, self._rng)
             with lock:
-                if st.last_ts and not st.lost_at:
-                    st.lost_at = st.last_ts
+                if st.last_seen and not st.lost_at:
+                    st.lost_at = st.last_seen
                 st.reason = f"{reason}; reconnected after {attempt} attempt(s)"
             self.set_state(
                 FeedStatus.RECONNECTING,
