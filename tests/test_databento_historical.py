@@ -223,3 +223,29 @@ def test_key_from_environment(server: str, tmp_path: Path, monkeypatch: pytest.M
     assert engine.totals[ev.OPTIONS_PRINTS] == len(tbbo)
     assert engine.totals[ev.OPTIONS_NBBO] == len(tbbo)  # the quote in force with each trade
     assert feed.state.status is FeedStatus.FINISHED
+
+
+def test_historical_request_recorded_straight_into_a_session(server: str, tmp_path: Path) -> None:
+    from islandflow_tui.engine.dbn_import import ImportFailure, import_databento
+    from islandflow_tui.engine.log import SessionReader
+    from islandflow_tui.engine.verify import verify_session
+
+    cfg = _cfg(server, tmp_path)
+    cfg.databento.api_key = KEY
+    # the equities sample is from 2023, the options one from 2025: verify would step
+    # through two years of empty one-second windows, so this session is options only
+    cfg.databento.equities_dataset = ""
+    seen: list[float] = []
+    report = import_databento(cfg, name="hist", progress=lambda f, n: seen.append(f))
+    reader = SessionReader(report.path)
+    assert reader.read(ev.OPTIONS_PRINTS).height == len(_sample("trades"))
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    assert (report.path / "open_interest.parquet").is_file()
+    meta = (report.path / "meta.json").read_text()
+    assert KEY not in meta and "api_key" not in meta
+    checks, _ = verify_session(cfg, report.path)
+    assert checks and all(c.ok for c in checks)
+
+    cfg.databento.api_key = "db-WRONGKEYabcdefghijklmnopqrs"
+    with pytest.raises(ImportFailure, match="auth failed"):
+        import_databento(cfg)

@@ -244,3 +244,36 @@ def test_chunk_size_does_not_change_the_session(
         assert a.height == b.height
         assert a.equals(b), stream
     assert pl.Series(SessionReader(big.path).read(ev.OPTIONS_PRINTS)["ts"]).is_sorted()
+
+
+def test_an_instrument_id_reused_on_another_day_resolves_by_date() -> None:
+    from datetime import date
+
+    from islandflow_tui.engine.ingest.dbn_decode import Symbology
+
+    sym = Symbology()
+    sym.add_mappings(
+        {
+            "AAPL  250221C00250000": [
+                {"start_date": date(2025, 2, 20), "end_date": date(2025, 2, 21), "symbol": "7"}
+            ],
+            "MSFT  250221C00400000": [
+                {"start_date": date(2025, 2, 21), "end_date": date(2025, 2, 22), "symbol": "7"}
+            ],
+            "AAPL  250221P00240000": [
+                {"start_date": date(2025, 2, 20), "end_date": date(2025, 2, 21), "symbol": "8"}
+            ],
+        }
+    )
+    day = 86_400 * 10**9
+    ts = np.array([T0, T0 + day, T0, T0 + 2 * day, T0], dtype=np.int64)
+    ids = np.array([7, 7, 8, 7, 9], dtype=np.uint32)
+    assert sym.resolve(ids, ts).to_list() == [
+        "AAPL  250221C00250000",
+        "MSFT  250221C00400000",
+        "AAPL  250221P00240000",
+        None,  # no mapping on that day
+        None,  # never mapped
+    ]
+    sym.add_symbols([9], ["AAPL  250221C00300000"])  # a definition record
+    assert sym.resolve(ids, ts).to_list()[4] == "AAPL  250221C00300000"

@@ -21,7 +21,13 @@ def register(sub: Any) -> None:
             "that islandflow replay plays and islandflow verify checks."
         ),
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help=".dbn or .dbn.zst files")
+    p.add_argument("paths", nargs="*", metavar="PATH", help=".dbn or .dbn.zst files")
+    p.add_argument(
+        "--databento",
+        action="store_true",
+        help="download the [databento] historical request (datasets, schemas, symbols, "
+        "start/end) through databento.Historical straight into a session",
+    )
     p.add_argument(
         "--session-name",
         default="",
@@ -48,12 +54,15 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         TimeRemainingColumn,
     )
 
-    from islandflow_tui.engine.dbn_import import ImportFailure, import_files
+    from islandflow_tui.engine.dbn_import import ImportFailure, import_databento, import_files
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
     console = Console(stderr=True)
+    if bool(args.paths) == bool(args.databento):
+        print("islandflow import: give DBN file paths, or --databento (not both)", file=sys.stderr)
+        return 2
     bar = Progress(
-        TextColumn("[bold]import[/]"),
+        TextColumn("[bold]download[/]" if args.databento else "[bold]import[/]"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}% of event time"),
         TextColumn("{task.fields[records]:>12,} records"),
@@ -70,9 +79,16 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
     try:
         with bar:
-            report = import_files(
-                args.paths, cfg, name=args.session_name, progress=progress, raw_only=args.raw_only
-            )
+            if args.databento:
+                report = import_databento(cfg, name=args.session_name, progress=progress)
+            else:
+                report = import_files(
+                    args.paths,
+                    cfg,
+                    name=args.session_name,
+                    progress=progress,
+                    raw_only=args.raw_only,
+                )
     except ImportFailure as exc:
         print(f"islandflow import: {exc}", file=sys.stderr)
         return 2

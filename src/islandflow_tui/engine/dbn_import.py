@@ -420,6 +420,81 @@ def import_files(
     return report
 
 
+def import_databento(
+    cfg: Config,
+    *,
+    name: str = "",
+    progress: Progress | None = None,
+) -> ImportReport:
+    """The ``[databento]`` historical request, downloaded straight into a new session.
+
+    The same DatabentoFeed the app uses with ``--feed databento`` runs the engine here,
+    with the recorder attached; ``progress`` gets the share of the requested event time
+    received so far.  ImportFailure carries the feed's one-line reason (bad key, HTTP
+    error, ...) when it fails.
+    """
+    import asyncio
+
+    from islandflow_tui.engine.ingest.base import FeedStatus
+    from islandflow_tui.engine.ingest.databento_feed import DatabentoFeed
+    from islandflow_tui.engine.session import attach_recording, finish_recording
+
+    t0 = time.perf_counter()
+    run_cfg = copy.deepcopy(cfg)
+    run_cfg.log.record = True
+    run_cfg.feed.adapter = "databento"
+    run_cfg.databento.mode = "historical"
+    feed = DatabentoFeed(run_cfg.databento, allowed_lateness_ms=run_cfg.feed.allowed_lateness_ms)
+    engine = Engine(run_cfg, feed)
+    d = run_cfg.databento
+    extra = {
+        "name": name,
+        "profile": "databento-historical",
+        "import": {
+            "databento": {
+                "options": [d.options_dataset, d.options_schemas, d.options_symbols],
+                "equities": [d.equities_dataset, d.equities_schemas, d.equities_symbols],
+                "start": d.start,
+                "end": d.end,
+            }
+        },
+    }
+    recorder, _notes = attach_recording(engine, run_cfg, extra_meta=extra)
+    if recorder is None or recorder.error or recorder.path is None:
+        reason = recorder.error if recorder is not None else "recording is off"
+        raise ImportFailure(f"cannot create a session under {run_cfg.data_path()}: {reason}")
+
+    async def run() -> None:
+        async for batch in feed.batches():
+            engine.ingest(batch)
+            if progress is not None:
+                progress(feed.progress, feed.records)
+
+    try:
+        asyncio.run(run())
+    finally:
+        finish_recording(engine, recorder)
+    st = engine.stats()
+    if feed.state.status is not FeedStatus.FINISHED:
+        raise ImportFailure(
+            f"databento {feed.state.status.value}: {feed.state.detail} "
+            f"(session {recorder.session_id} kept with what arrived)"
+        )
+    if progress is not None:
+        progress(1.0, feed.records)
+    return ImportReport(
+        session_id=recorder.session_id,
+        path=recorder.path,
+        files=[],
+        records=feed.records,
+        unused=feed.unused,
+        accepted={s: st.totals.get(s, 0) for s in ev.RAW_STREAMS if st.totals.get(s, 0)},
+        rejected=st.rejected,
+        open_interest=sum(f.height for f in feed.open_interest),
+        seconds=time.perf_counter() - t0,
+    )
+
+
 def read_session_open_interest(session: Path) -> pl.DataFrame | None:
     p = session / OPEN_INTEREST_FILE
     if not p.is_file():
@@ -430,6 +505,7 @@ def read_session_open_interest(session: Path) -> pl.DataFrame | None:
 __all__ = [
     "ImportFailure",
     "ImportReport",
+    "import_databento",
     "import_files",
     "merged_batches",
     "open_file",
