@@ -277,3 +277,32 @@ def test_an_instrument_id_reused_on_another_day_resolves_by_date() -> None:
     ]
     sym.add_symbols([9], ["AAPL  250221C00300000"])  # a definition record
     assert sym.resolve(ids, ts).to_list()[4] == "AAPL  250221C00300000"
+
+
+def test_big_merge_steps_are_cut_without_changing_the_session(
+    tmp_path: Path, cfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sym = {"AAPL  250221C00250000": 7, "AAPL  250221P00240000": 8}
+    h = g.metadata("OPRA.PILLAR", d.Schema.TBBO, T0, T0 + 10**12, sym)
+    body = g.tile(
+        [g.tbbo(7, T0, 240_000_000, 2, 230_000_000, 250_000_000)],
+        300,
+        start_ns=T0,
+        step_ns=3_000_000,  # same-ts prints and quotes, many per cut
+        instrument_ids=np.array([7, 8]),
+    )
+    path = g.write(tmp_path / "y.tbbo.dbn.zst", h, body)
+    whole = import_files([path], cfg)
+    steps: list[int] = []
+    original = dbn_import.bounded_steps
+
+    def spy(it, max_rows=dbn_import.MAX_STEP_ROWS):
+        for frames, wm in original(it, max_rows=25):
+            steps.append(sum(f.height for f in frames.values()))
+            yield frames, wm
+
+    monkeypatch.setattr(dbn_import, "bounded_steps", spy)
+    cut = import_files([path], cfg)
+    assert len(steps) > 10 and max(steps) <= 26
+    for stream in (*ev.RAW_STREAMS, ev.OPTIONS_ENRICHED, ev.FLOW_PACKETS):
+        assert SessionReader(whole.path).read(stream).equals(SessionReader(cut.path).read(stream))

@@ -55,6 +55,9 @@ CHUNK_RECORDS: Final = 1_000_000
 #: rows within this much event time of the merge horizon are held back for the next
 #: step, so records a file has slightly out of ts_event order are not late
 REORDER_SLACK_NS: Final = 1 * ev.NS_PER_S
+#: rows per engine step at most: bigger merge steps are cut at ts boundaries, so the
+#: recorder's writer keeps up (it stalls the engine, by design, when it falls behind)
+MAX_STEP_ROWS: Final = 200_000
 OPEN_INTEREST_FILE: Final = "open_interest.parquet"
 
 
@@ -294,6 +297,33 @@ def merged_batches(
         yield frames, max(last_wm, end)
 
 
+def bounded_steps(
+    steps: Iterator[tuple[dict[str, pl.DataFrame], int]], max_rows: int = MAX_STEP_ROWS
+) -> Iterator[tuple[dict[str, pl.DataFrame], int]]:
+    """Cut big merge steps into pieces of about ``max_rows`` rows at ts boundaries.
+
+    A piece holds the rows with ``ts < cut`` of every stream and has watermark ``cut``
+    (nothing later is older), so the cut changes batching only, never the output.
+    """
+    for frames, watermark in steps:
+        total = sum(f.height for f in frames.values())
+        if total <= max_rows:
+            yield frames, watermark
+            continue
+        all_ts = np.sort(np.concatenate([f.get_column("ts").to_numpy() for f in frames.values()]))
+        cuts = np.unique(all_ts[max_rows::max_rows])
+        rest = frames
+        for cut in cuts.tolist():
+            piece = {s: f.filter(pl.col("ts") < cut) for s, f in rest.items()}
+            piece = {s: f for s, f in piece.items() if f.height}
+            rest = {s: f.filter(pl.col("ts") >= cut) for s, f in rest.items()}
+            if piece:
+                yield piece, min(int(cut), watermark)
+        rest = {s: f for s, f in rest.items() if f.height}
+        if rest:
+            yield rest, watermark
+
+
 def _gather(sources: list[_Source], before: int | None) -> dict[str, pl.DataFrame]:
     parts: dict[str, list[pl.DataFrame]] = {}
     for s in sources:
@@ -389,8 +419,10 @@ def import_files(
 
     error = ""
     try:
-        for frames, watermark in merged_batches(sources):
+        for frames, watermark in bounded_steps(merged_batches(sources)):
             engine.ingest(ev.FeedBatch(frames, watermark))
+            if recorder.error:
+                raise ImportFailure(f"recording stopped: {recorder.error}")
             if progress is not None:
                 span = hi - lo
                 frac = (watermark - lo) / span if span > 0 else 0.0
@@ -415,6 +447,8 @@ def import_files(
         seconds=time.perf_counter() - t0,
         error=error or recorder.error,
     )
+    if not error and recorder.error:
+        error = f"recording stopped: {recorder.error}"
     if error:
         raise ImportFailure(f"{error} (partial session {recorder.session_id} kept)")
     return report
