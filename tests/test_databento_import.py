@@ -11,6 +11,8 @@ import databento_dbn as d
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from islandflow_tui.config import Config
 from islandflow_tui.engine import dbn_import
@@ -306,3 +308,69 @@ def test_big_merge_steps_are_cut_without_changing_the_session(
     assert len(steps) > 10 and max(steps) <= 26
     for stream in (*ev.RAW_STREAMS, ev.OPTIONS_ENRICHED, ev.FLOW_PACKETS):
         assert SessionReader(whole.path).read(stream).equals(SessionReader(cut.path).read(stream))
+
+
+_PROPERTY_FILES: dict[str, Path] = {}
+
+
+def _property_file(tmp: Path) -> Path:
+    """Two files (trades + tbbo quotes) over 4 contracts, made once per session."""
+    if "p" not in _PROPERTY_FILES:
+        tmp.mkdir(parents=True, exist_ok=True)
+        sym = {
+            "AAPL  250221C00250000": 7,
+            "AAPL  250221P00240000": 8,
+            "AAPL  250228C00250000": 9,
+            "AAPL  250228P00240000": 10,
+        }
+        ids = np.array(list(sym.values()))
+        th = g.metadata("OPRA.PILLAR", d.Schema.TRADES, T0, T0 + 10**12, sym)
+        tb = g.tile(
+            [g.trade(7, T0, 240_000_000, 20)],
+            240,
+            start_ns=T0,
+            step_ns=41_000_000,
+            instrument_ids=ids,
+        )
+        g.write(tmp / "p.trades.dbn.zst", th, tb)
+        qh = g.metadata("OPRA.PILLAR", d.Schema.TBBO, T0, T0 + 10**12, sym)
+        qb = g.tile(
+            [g.tbbo(7, T0, 240_000_000, 2, 230_000_000, 250_000_000)],
+            300,
+            start_ns=T0 - 5_000_000,
+            step_ns=33_000_000,
+            instrument_ids=ids,
+        )
+        g.write(tmp / "p.tbbo.dbn.zst", qh, qb)
+        _PROPERTY_FILES["p"] = tmp
+    return _PROPERTY_FILES["p"]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    chunk=st.integers(min_value=1, max_value=400),
+    step_rows=st.integers(min_value=1, max_value=500),
+    order=st.booleans(),
+)
+def test_import_output_does_not_depend_on_chunking(
+    chunk: int, step_rows: int, order: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = _property_file(tmp_path_factory.getbasetemp() / "dbn-property")
+    files = [folder / "p.trades.dbn.zst", folder / "p.tbbo.dbn.zst"]
+    base = Config()
+    base.paths.data_dir = str(folder / "ref")
+    if "ref" not in _PROPERTY_FILES:
+        _PROPERTY_FILES["ref"] = import_files(files, base).path
+    ref = _PROPERTY_FILES["ref"]
+    assert SessionReader(ref).read(ev.FLOW_PACKETS).height > 0
+    cfg = Config()
+    cfg.paths.data_dir = str(folder / "runs")
+    original = dbn_import.bounded_steps
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dbn_import, "CHUNK_RECORDS", chunk)
+        mp.setattr(
+            dbn_import, "bounded_steps", lambda it, max_rows=0: original(it, max_rows=step_rows)
+        )
+        got = import_files(files if order else files[::-1], cfg).path
+    for stream in (*ev.RAW_STREAMS, ev.OPTIONS_ENRICHED, ev.FLOW_PACKETS, ev.ALERTS):
+        assert SessionReader(ref).read(stream).equals(SessionReader(got).read(stream)), stream

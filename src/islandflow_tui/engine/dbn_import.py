@@ -332,7 +332,9 @@ def _gather(sources: list[_Source], before: int | None) -> dict[str, pl.DataFram
     out: dict[str, pl.DataFrame] = {}
     for stream, frames in parts.items():
         frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
-        out[stream] = frame.sort("ts", maintain_order=True)
+        if len(frames) > 1 or not frame.get_column("ts").is_sorted():
+            frame = frame.sort("ts", maintain_order=True)
+        out[stream] = frame
     return out
 
 

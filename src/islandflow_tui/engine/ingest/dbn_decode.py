@@ -356,7 +356,8 @@ def decode_events(
             }
         )
     for stream, frame in out.frames.items():
-        out.frames[stream] = frame.sort("ts", maintain_order=True)
+        if not frame.get_column("ts").is_sorted():  # files are ts_recv-ordered: rarely
+            out.frames[stream] = frame.sort("ts", maintain_order=True)
     if not out.frames:
         out.unused = len(arr)
     return out
