@@ -20,6 +20,7 @@ from typing import Final
 
 import databento as db
 import numpy as np
+import pandas as pd
 import polars as pl
 
 #: OPRA participant ids by venue MIC (the ``exchange`` column of options.prints)
@@ -105,7 +106,8 @@ def publisher(publisher_id: int) -> PublisherInfo:
 def venue_columns(publisher_ids: np.ndarray) -> tuple[pl.Series, pl.Series, pl.Series]:
     """(option code, equity code, off-exchange) per record, vectorised over the few
     distinct ids of a batch."""
-    ids, inverse = np.unique(publisher_ids, return_inverse=True)
+    codes, uniques = pd.factorize(np.asarray(publisher_ids), sort=False)
+    ids, inverse = np.asarray(uniques), codes
     infos = [publisher(int(i)) for i in ids]
     idx = pl.Series(inverse.astype(np.uint32))
     opt = pl.Series([i.option_code for i in infos], dtype=pl.String).gather(idx)
