@@ -310,16 +310,22 @@ def bounded_steps(
         if total <= max_rows:
             yield frames, watermark
             continue
-        all_ts = np.sort(np.concatenate([f.get_column("ts").to_numpy() for f in frames.values()]))
-        cuts = np.unique(all_ts[max_rows::max_rows])
-        rest = frames
+        # frames are ts-sorted: cut points from the biggest stream, pieces by binary search
+        ts = {s: f.get_column("ts").to_numpy() for s, f in frames.items()}
+        big = max(ts, key=lambda s: len(ts[s]))
+        every = max(1, int(max_rows * len(ts[big]) / total))
+        cuts = np.unique(ts[big][every::every])
+        start = dict.fromkeys(frames, 0)
         for cut in cuts.tolist():
-            piece = {s: f.filter(pl.col("ts") < cut) for s, f in rest.items()}
-            piece = {s: f for s, f in piece.items() if f.height}
-            rest = {s: f.filter(pl.col("ts") >= cut) for s, f in rest.items()}
+            piece: dict[str, pl.DataFrame] = {}
+            for s, f in frames.items():
+                stop = int(np.searchsorted(ts[s], cut, side="left"))
+                if stop > start[s]:
+                    piece[s] = f.slice(start[s], stop - start[s])
+                    start[s] = stop
             if piece:
                 yield piece, min(int(cut), watermark)
-        rest = {s: f for s, f in rest.items() if f.height}
+        rest = {s: f.slice(start[s]) for s, f in frames.items() if start[s] < f.height}
         if rest:
             yield rest, watermark
 
