@@ -249,3 +249,12 @@ def test_historical_request_recorded_straight_into_a_session(server: str, tmp_pa
     cfg.databento.api_key = "db-WRONGKEYabcdefghijklmnopqrs"
     with pytest.raises(ImportFailure, match="auth failed"):
         import_databento(cfg)
+
+
+def test_print_config_hides_the_key(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from islandflow_tui.cli import main
+
+    monkeypatch.setenv("ISLANDFLOW_DATABENTO__API_KEY", KEY)
+    assert main(["--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "[databento]" in out and KEY not in out and 'api_key = "<set, hidden>"' in out
