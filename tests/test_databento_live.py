@@ -133,6 +133,22 @@ def _opra_session(start: int, n: int, *, with_mapping: bool = True) -> bytes:
                 )
             )
         )
+    if with_mapping:
+        out.append(
+            bytes(
+                d.StatMsg(
+                    publisher_id=20,
+                    instrument_id=7,
+                    ts_event=start,
+                    ts_recv=start + 10,
+                    ts_ref=2**64 - 1,
+                    price=d.UNDEF_PRICE,
+                    quantity=4321,
+                    stat_type=d.StatType.OPEN_INTEREST,
+                    update_action=d.StatUpdateAction.NEW,
+                )
+            )
+        )
     for i in range(n):
         ts = start + i * 1_000_000
         out.append(
@@ -233,6 +249,8 @@ def test_live_session_maps_records_like_the_import(gateway_factory) -> None:
     assert engine.rejected.get(ev.OPTIONS_PRINTS, {}) == {}
     assert FeedStatus.LIVE in {s.status for s in states}
     assert feed.state.status is FeedStatus.STOPPED
+    # the statistics record's open interest reached the packet operator
+    assert engine.compute.packets.open_interest["open_interest"].to_list() == [4321]
 
 
 def test_drop_reconnects_with_backoff_and_reports_the_gap(gateway_factory) -> None:

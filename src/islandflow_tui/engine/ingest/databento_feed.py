@@ -524,7 +524,14 @@ class DatabentoFeed(FeedAdapter):
         if RT_DEFINITION in arrays:
             sym.add_definitions(arrays[RT_DEFINITION])
         out = Decoded(records=len(records))
+        if RT_STATISTICS in arrays:
+            oi = open_interest(arrays[RT_STATISTICS], sym)
+            if oi.height:
+                self.open_interest.append(oi)
+                self._apply_open_interest()
         for rt, arr in sorted(arrays.items()):
+            if rt == RT_STATISTICS:
+                continue
             if rt not in EVENT_RTYPES:
                 out.unused += len(arr) if rt != RT_DEFINITION else 0
                 continue
