@@ -258,3 +258,27 @@ def test_print_config_hides_the_key(monkeypatch: pytest.MonkeyPatch, capsys) -> 
     assert main(["--print-config"]) == 0
     out = capsys.readouterr().out
     assert "[databento]" in out and KEY not in out and 'api_key = "<set, hidden>"' in out
+
+
+def test_feed_runs_on_the_engine_thread(server: str, tmp_path: Path) -> None:
+    """As the app runs it: build_adapter from config, the engine's own thread and loop."""
+    import time
+
+    from islandflow_tui.engine.feeds import build_adapter
+
+    cfg = _cfg(server, tmp_path)
+    cfg.databento.api_key = KEY
+    cfg.databento.equities_dataset = ""
+    feed = build_adapter(cfg)
+    assert isinstance(feed, DatabentoFeed)
+    engine = Engine(cfg, feed)
+    engine.start()
+    deadline = time.monotonic() + 30
+    while engine.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    engine.stop()
+    st = engine.stats()
+    assert st.feed == "databento/historical"
+    assert st.feed_state.status is FeedStatus.FINISHED
+    assert st.totals[ev.OPTIONS_PRINTS] == len(_sample("trades"))
+    assert st.error == ""
