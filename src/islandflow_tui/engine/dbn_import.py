@@ -59,6 +59,7 @@ REORDER_SLACK_NS: Final = 1 * ev.NS_PER_S
 #: recorder's writer keeps up (it stalls the engine, by design, when it falls behind)
 MAX_STEP_ROWS: Final = 200_000
 OPEN_INTEREST_FILE: Final = "open_interest.parquet"
+IMPORT_FLUSH_MS: Final = 5_000
 
 
 class ImportFailure(Exception):
@@ -400,6 +401,9 @@ def import_files(
     run_cfg = copy.deepcopy(cfg)
     run_cfg.log.record = True
     run_cfg.feed.adapter = "databento"
+    # an import can simply be run again: it does not need the live loss bound, and a
+    # longer one lets the recorder's writer lag instead of stalling the decode
+    run_cfg.log.flush_interval_ms = max(run_cfg.log.flush_interval_ms, IMPORT_FLUSH_MS)
     engine = Engine(run_cfg)
     lo, hi = _time_range(files)
     extra = {
