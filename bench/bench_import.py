@@ -7,14 +7,14 @@ option prints and quotes, the import's hot path): its records are rebuilt with
 record every ``--step-us`` of event time, and written as real zstd-compressed DBN
 that ``databento.DBNStore.from_file`` reads back.
 
-Measured in one run (generation is outside every timed region):
+Measured in one run, in this order (generation is outside every timed region):
 
-1. ``islandflow import``: open + decode + merge + the whole engine (validation,
+1. decode only: islandflow's decoder (``DBNStore.to_ndarray`` chunks -> raw frames).
+2. ``islandflow import``: open + decode + merge + the whole engine (validation,
    NBBO join, packets, structures, classifiers, alerts) + recording the session,
-   sealed; records/s = DBN records / wall seconds.
-0. decode only (first, in a fresh process state): islandflow's decoder alone.
-2. ``--raw-only``: the same without the compute pipeline (raw streams recorded).
-3. decode only: islandflow's decoder (``DBNStore.to_ndarray`` chunks -> raw frames).
+   sealed; records/s = DBN records / wall seconds (``--skip-full`` skips it).
+3. ``islandflow import --raw-only``: the same without the compute pipeline (the
+   validated, sequenced raw streams recorded).
 4. reference: ``DBNStore.from_file(path).to_df()`` (databento alone, to a DataFrame).
 
     .venv/bin/python bench/bench_import.py [--records 10000000] [--contracts 500]
