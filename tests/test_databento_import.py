@@ -374,3 +374,43 @@ def test_import_output_does_not_depend_on_chunking(
         got = import_files(files if order else files[::-1], cfg).path
     for stream in (*ev.RAW_STREAMS, ev.OPTIONS_ENRICHED, ev.FLOW_PACKETS, ev.ALERTS):
         assert SessionReader(ref).read(stream).equals(SessionReader(got).read(stream)), stream
+
+
+def test_tcbbo_record_gives_the_print_and_the_consolidated_quote(
+    tmp_path: Path, cfg: Config
+) -> None:
+    rec = d.CMBP1Msg(
+        rtype=d.RType.TCBBO,
+        publisher_id=30,  # OPRA consolidated
+        instrument_id=7,
+        ts_event=T0 + 5,
+        price=250_000_000,
+        size=12,
+        action=d.Action.TRADE,
+        side=d.Side.NONE,
+        ts_recv=T0 + 9,
+        levels=d.ConsolidatedBidAskPair(
+            bid_px=240_000_000, ask_px=260_000_000, bid_sz=40, ask_sz=55, bid_pb=23, ask_pb=26
+        ),
+    )
+    header = g.metadata("OPRA.PILLAR", d.Schema.TCBBO, T0, T0 + 10**12, {OSI_C: 7})
+    path = g.write(tmp_path / "t.tcbbo.dbn.zst", header, bytes(rec))
+    ref = db.DBNStore.from_file(path).to_ndarray()
+    assert int(ref["rtype"][0]) == int(d.RType.TCBBO)
+    report = import_files([path], cfg)
+    reader = SessionReader(report.path)
+    p = reader.read(ev.OPTIONS_PRINTS).row(0, named=True)
+    q = reader.read(ev.OPTIONS_NBBO).row(0, named=True)
+    assert (p["ts"], p["price"], p["size"], p["symbol"]) == (T0 + 5, 0.25, 12, OSI_C)
+    assert (q["ts"], q["bid"], q["ask"], q["bid_size"], q["ask_size"]) == (
+        T0 + 5,
+        0.24,
+        0.26,
+        40,
+        55,
+    )
+    enriched = reader.read(ev.OPTIONS_ENRICHED).row(0, named=True)
+    assert enriched["placement"] == "MID" and enriched["nbbo_id"] == q["id"]
+
+
+OSI_C = "AAPL  250221C00250000"

@@ -324,7 +324,9 @@ def decode_events(
     want_print = prints and rtype in PRINT_RTYPES
     want_quote = quotes and rtype in QUOTE_RTYPES
     if want_print:
-        mask = None if rtype == RT_TRADES else arr["action"] == b"T"
+        # tcbbo arrays come in the SDK's CBBOMsg layout (no action field): all trades
+        all_trades = rtype == RT_TRADES or "action" not in (arr.dtype.names or ())
+        mask = None if all_trades else arr["action"] == b"T"
         if mask is not None and mask.all():
             mask = None  # tbbo/tcbbo: every record is a trade, no copy
         sub = arr if mask is None else arr[mask]
