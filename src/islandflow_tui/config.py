@@ -601,6 +601,55 @@ class ReplayConfig:
 
 
 @dataclass
+class DatabentoConfig:
+    """Databento feed (--feed databento): historical download or live gateway, via the SDK."""
+
+    mode: str = knob(
+        "historical",
+        "historical (timeseries download, streamed into the engine) or live (live gateway)",
+        choices=("historical", "live"),
+    )
+    api_key: Secret = knob(
+        Secret(""),
+        "API key; empty = environment DATABENTO_API_KEY (never logged or recorded)",
+        secret=True,
+    )
+    options_dataset: str = knob("OPRA.PILLAR", "options dataset; empty = no options")
+    options_schemas: list[str] = knob(
+        ["trades", "cbbo-1s"],
+        "options schemas: trades plus a quote schema (tcbbo/cbbo-1s/cmbp-1/mbp-1), "
+        "or tcbbo/tbbo alone (each trade with the BBO in force)",
+    )
+    options_symbols: list[str] = knob(
+        ["SPY.OPT"], "options symbols in options_stype form, e.g. SPY.OPT (parent)"
+    )
+    options_stype: str = knob(
+        "parent",
+        "symbology of options_symbols",
+        choices=("parent", "raw_symbol", "instrument_id"),
+    )
+    equities_dataset: str = knob("EQUS.MINI", "equities dataset; empty = no equities")
+    equities_schemas: list[str] = knob(
+        ["tbbo"], "equities schemas: tbbo (trade + BBO in force), or trades plus bbo-1s/mbp-1"
+    )
+    equities_symbols: list[str] = knob(["SPY"], "equity tickers (raw_symbol)")
+    start: str = knob(
+        "", "historical: ISO-8601 start (required); live: replay from this time (<= 24 h)"
+    )
+    end: str = knob("", "historical: ISO-8601 end; empty = the dataset's available end")
+    gateway: str = knob(
+        "",
+        "advanced: historical API base URL / live gateway host (empty = Databento's own)",
+    )
+    live_port: int = knob(13000, "advanced: live gateway port", min=1, max=65535)
+    batch_ms: int = knob(
+        100, "live: hand the engine a batch at least this often (ms of wall time)", min=1
+    )
+    reconnect_initial_s: float = knob(0.5, "live: first reconnect delay (s)", min=0.01)
+    reconnect_max_s: float = knob(30.0, "live: longest reconnect delay (s)", min=0.1)
+
+
+@dataclass
 class Config:
     feed: FeedConfig = field(default_factory=FeedConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -619,6 +668,7 @@ class Config:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     alpaca: AlpacaConfig = field(default_factory=AlpacaConfig)
     ibkr: IbkrConfig = field(default_factory=IbkrConfig)
+    databento: DatabentoConfig = field(default_factory=DatabentoConfig)
 
     def data_path(self) -> Path:
         return Path(self.paths.data_dir or platformdirs.user_data_dir(APP_NAME))

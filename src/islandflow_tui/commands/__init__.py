@@ -7,7 +7,7 @@ from typing import Any
 
 
 def registrars() -> list[Callable[[Any], None]]:
-    from islandflow_tui.commands import doctor, export, replay, sessions, verify
+    from islandflow_tui.commands import doctor, export, import_dbn, replay, sessions, verify
 
     return [
         replay.register,
@@ -15,4 +15,5 @@ def registrars() -> list[Callable[[Any], None]]:
         export.register,
         sessions.register,
         doctor.register,
+        import_dbn.register,
     ]

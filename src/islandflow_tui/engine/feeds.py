@@ -20,15 +20,9 @@ class FeedUnavailable(RuntimeError):
 def _databento_class() -> type:
     try:
         from islandflow_tui.engine.ingest.databento_feed import DatabentoFeed
-    except ImportError as exc:
-        if getattr(exc, "name", "") == "databento":
-            raise FeedUnavailable(
-                "databento feed needs the databento package: "
-                "pip install 'islandflow-tui[databento]'"
-            ) from None
+    except ImportError:
         raise FeedUnavailable(
-            "databento feed is not available in this build of islandflow "
-            "(islandflow_tui.engine.ingest.databento_feed is missing)"
+            "databento feed needs the databento package: pip install 'islandflow-tui[databento]'"
         ) from None
     return DatabentoFeed
 
@@ -76,5 +70,5 @@ def build_adapter(cfg: Config) -> FeedAdapter:
 
         return IbkrFeed(cfg)
     if cfg.feed.adapter == "databento":
-        return _databento_class()(cfg)
+        return _databento_class()(cfg.databento, allowed_lateness_ms=cfg.feed.allowed_lateness_ms)
     raise ValueError(f"feed {cfg.feed.adapter!r} is not built yet")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from islandflow_tui import __version__
@@ -45,6 +45,7 @@ def with_session_compute_config(cfg: Config, session: Path) -> Config:
         return cfg
     recorded = meta.get("compute_config") or {}
     out = copy.deepcopy(cfg)
+    oi_file = session / "open_interest.parquet"
     for section, values in recorded.items():
         target = getattr(out, section, None)
         if target is None or not isinstance(values, dict):
@@ -52,11 +53,18 @@ def with_session_compute_config(cfg: Config, session: Path) -> Config:
         for key, value in values.items():
             if hasattr(target, key):
                 setattr(target, key, value)
+    if not out.flow.open_interest_path and oi_file.is_file():
+        # open interest the session brought with it (islandflow import of statistics)
+        out.flow.open_interest_path = str(oi_file)
     return out
 
 
-def attach_recording(engine: Engine, cfg: Config) -> tuple[SessionRecorder | None, list[str]]:
+def attach_recording(
+    engine: Engine, cfg: Config, extra_meta: dict[str, Any] | None = None
+) -> tuple[SessionRecorder | None, list[str]]:
     """Record every raw and derived stream of a live run, with checkpoints for seeks.
+
+    ``extra_meta`` adds keys to meta.json (an import names its files and session name).
 
     Returns the recorder (None when recording is off or the feed is a replay) and
     human lines about start-up (recovered segments, retention) for the status bar.
@@ -74,6 +82,7 @@ def attach_recording(engine: Engine, cfg: Config) -> tuple[SessionRecorder | Non
         "checkpoint_interval_s": cfg.replay.checkpoint_interval_s,
         # the compute sections, so a replay or verify computes with the same rules
         "compute_config": {k: v for k, v in cfg.as_dict().items() if k in COMPUTE_SECTIONS},
+        **(extra_meta or {}),
     }
     recorder, notes = start_recording(cfg.data_path(), meta, cfg.log, ev.ALL_STREAMS)
     if recorder.error:
@@ -139,6 +148,9 @@ def resolve_session(cfg: Config, name: str = "") -> Path:
         candidate = sessions_root(cfg.data_path()) / name
         if candidate.is_dir():
             return candidate
+        named = [s for s in list_sessions(cfg.data_path()) if s.meta.get("name") == name]
+        if named:
+            return named[-1].path  # the newest session given that name (islandflow import)
         raise SessionNotFound(f"no session {name!r} under {sessions_root(cfg.data_path())}")
     sessions = list_sessions(cfg.data_path())
     if not sessions:

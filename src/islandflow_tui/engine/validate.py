@@ -14,6 +14,8 @@ Reasons (the first that applies wins, in this order):
 ``bad_type``        a column cannot be read as its schema type
 ``bad_ts``          ts is null or not positive
 ``late``            ts is older than the feed's watermark (beyond allowed lateness)
+``unknown_symbol``  symbol is null: the adapter could not resolve the vendor's
+                    instrument id (e.g. a DBN id without mapping or definition)
 ``invalid_osi``     option symbol is not a valid 21-character OSI symbol
 ``bad_price``       price (or bid/ask) is null, NaN, infinite or negative; trade
                     prices and asks must also be > 0
@@ -36,6 +38,7 @@ REASONS = (
     "bad_type",
     "bad_ts",
     "late",
+    "unknown_symbol",
     "invalid_osi",
     "bad_price",
     "bad_size",
@@ -67,6 +70,7 @@ def _row_reason(stream: str, watermark: int) -> pl.Expr:
     checks: list[tuple[str, pl.Expr]] = [
         ("bad_ts", pl.col("ts").is_null() | (pl.col("ts") <= 0)),
         ("late", pl.col("ts") < watermark),
+        ("unknown_symbol", pl.col("symbol").is_null()),
     ]
     if stream in _OPTION_STREAMS:
         checks.append(("invalid_osi", pl.col("cid").is_null()))
@@ -194,6 +198,7 @@ def _describe_row(stream: str, reason: str, row: dict[str, object]) -> str:
     keys = {
         "bad_ts": ("ts",),
         "late": ("ts",),
+        "unknown_symbol": ("symbol",),
         "invalid_osi": ("symbol",),
         "bad_price": ("price",) if stream in _PRINT_STREAMS else ("bid", "ask"),
         "bad_size": ("size",) if stream in _PRINT_STREAMS else ("bid_size", "ask_size"),
