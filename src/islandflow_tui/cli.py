@@ -142,10 +142,7 @@ def render_effective(cfg: Config) -> str:
     lines: list[str] = []
     for section, body in cfg.as_dict(secrets=True).items():
         lines.append(f"[{section}]")
-        lines.extend(
-            f"{key} = {toml_value('<set, hidden>' if key == 'api_key' and value else value)}"
-            for key, value in body.items()
-        )
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in body.items())
         lines.append("")
     return "\n".join(lines)
 
