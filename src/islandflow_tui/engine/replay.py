@@ -156,6 +156,41 @@ class ReplaySource:
         self._cache[seg.path] = entry
         return entry
 
+    def next_ts(self, t: int) -> int | None:
+        """The first event time at or after ``t`` over the raw streams (None: no more).
+
+        Segment statistics answer it without reading, except for a segment that
+        straddles ``t``."""
+        best: int | None = None
+        for stream, segs in self.segments.items():
+            for seg in list(segs):
+                if not seg.rows or seg.max_ts < t or (best is not None and seg.min_ts >= best):
+                    continue
+                if seg.min_ts >= t:
+                    cand = seg.min_ts
+                else:
+                    loaded = self._load(seg, stream)
+                    if loaded is None:
+                        continue
+                    ts = loaded[1]
+                    i = int(np.searchsorted(ts, t, side="left"))
+                    if i >= len(ts):
+                        continue
+                    cand = int(ts[i])
+                best = cand if best is None else min(best, cand)
+        return best
+
+    def step_end(self, pos: int, step: int, end: int) -> int:
+        """End of the next window from ``pos``: ``pos + step``, or later when nothing
+        happens until then, so playing as fast as possible (verify, seeks, "max")
+        skips a quiet night or a weekend in one empty batch instead of thousands.
+        Skipping is safe: operators are driven by the watermark, not by batch count."""
+        t1 = min(pos + step, end)
+        nxt = self.next_ts(pos)
+        if nxt is None:
+            return end
+        return max(t1, min(nxt, end))
+
     def window(self, t0: int, t1: int) -> dict[str, pl.DataFrame]:
         """Rows with ``t0 <= ts < t1`` of every raw stream, each in (ts, seq) order."""
         out: dict[str, pl.DataFrame] = {}
@@ -337,7 +372,8 @@ class ReplayFeed(FeedAdapter):
                 last = time.perf_counter()
                 continue
             if self.speed is None:
-                step = MAX_CHUNK_NS
+                step = self.source.step_end(self.position, MAX_CHUNK_NS, self.end_ns)
+                step -= self.position
                 await asyncio.sleep(0)
             else:
                 now = time.perf_counter()
@@ -477,7 +513,7 @@ class ReplayFeed(FeedAdapter):
         engine.quiet = True
         try:
             while pos < target:
-                t1 = min(pos + FF_CHUNK_NS, target)
+                t1 = self.source.step_end(pos, FF_CHUNK_NS, target)
                 frames = self.source.window(pos, t1)
                 derived = engine.ingest(ev.FeedBatch(frames, t1, recorded=True))
                 for s in display:

@@ -45,7 +45,7 @@ def replay_derived(cfg: Config, session: Path) -> tuple[dict[str, pl.DataFrame],
     out: dict[str, list[pl.DataFrame]] = {s: [] for s in ev.DERIVED_STREAMS}
     pos, end = source.first_ts, source.last_ts + 1
     while pos < end:
-        t1 = min(pos + MAX_CHUNK_NS, end)
+        t1 = source.step_end(pos, MAX_CHUNK_NS, end)
         for stream, frame in engine.ingest(
             ev.FeedBatch(source.window(pos, t1), t1, recorded=True)
         ).items():
