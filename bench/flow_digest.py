@@ -161,6 +161,5 @@ def main() -> None:
         sys.exit(1 if bad else 0)
 
 
-
 if __name__ == "__main__":
     main()

@@ -606,18 +606,9 @@ class Packets:
 
     # -- state ------------------------------------------------------------------
     def state(self) -> dict[str, pl.DataFrame]:
-        rep = [
-            {
-                "cid": k[0],
-                "side": k[1],
-                "first_ts": h[0],
-                "_pkey": h[1],
-                "premium_cents": h[2],
-                "id": h[3],
-            }
-            for k, q in sorted(self._repeat.items())
-            for h in q
-        ]
+        rep_keys = sorted(self._repeat)
+        rep_rows = [(*k, *h) for k in rep_keys for h in self._repeat[k]]
+        rep_cols = list(zip(*rep_rows, strict=True)) if rep_rows else [()] * 6
         members = [c.members for c in self._chunks]
         day = np.flatnonzero(self._day_date > 0)
         return {
@@ -637,7 +628,13 @@ class Packets:
                 {"cid": day, "date": self._day_date[day], "cum": self._day_cum[day]}
             ),
             "repeat": pl.DataFrame(
-                rep,
+                dict(
+                    zip(
+                        ("cid", "side", "first_ts", "_pkey", "premium_cents", "id"),
+                        [list(c) for c in rep_cols],
+                        strict=True,
+                    )
+                ),
                 schema={
                     "cid": pl.Int64,
                     "side": pl.Int64,
@@ -681,9 +678,12 @@ class Packets:
             self._day_date[cid] = day["date"].to_numpy()
             self._day_cum[cid] = day["cum"].to_numpy()
         self._repeat = {}
-        for r in state["repeat"].iter_rows(named=True):
-            q = self._repeat.setdefault((r["cid"], r["side"]), deque())
-            q.append([r["first_ts"], r["_pkey"], r["premium_cents"], r["id"]])
+        rep = state["repeat"].select("cid", "side", "first_ts", "_pkey", "premium_cents", "id")
+        for cid, side, *hit in rep.iter_rows():
+            q = self._repeat.get((cid, side))
+            if q is None:
+                q = self._repeat[(cid, side)] = deque()
+            q.append(hit)
         self._repeat_cents = {k: sum(h[2] for h in q) for k, q in self._repeat.items()}
         self.spot.restore(state["spot"])
         self.unmatched_cancels = int(state["counters"]["unmatched_cancels"][0])
@@ -1436,18 +1436,15 @@ class Packets:
         if originals is not None:
             sources.append(originals)
         keys = corrections.get_column("_pkey").implode()
-        base = (
-            pl.concat(
-                [
-                    s.filter((pl.col("_version") == 0) & pl.col("_pkey").is_in(keys)).select(
-                        _CTX_SOURCE
-                    )
-                    for s in sources
-                ],
-                how="diagonal_relaxed",
-            )
-            .unique(subset="_pkey", keep="first")
-        )
+        base = pl.concat(
+            [
+                s.filter((pl.col("_version") == 0) & pl.col("_pkey").is_in(keys)).select(
+                    _CTX_SOURCE
+                )
+                for s in sources
+            ],
+            how="diagonal_relaxed",
+        ).unique(subset="_pkey", keep="first")
         ct = self._contracts
         cid = base.get_column("cid").to_numpy()
         expiry = ct.expiry[cid]
@@ -1463,14 +1460,12 @@ class Packets:
                 dtype=pl.Int64,
             ),
         )
-        ctx = (
-            base.select(
-                "_pkey",
-                *ctx_cols,
-                (pl.col("day_volume") - pl.col("total_size")).alias("_dv_before"),
-                pl.col("first_ts").alias("_orig_first_ts"),
-                pl.col("last_ts").alias("_orig_last_ts"),
-            )
+        ctx = base.select(
+            "_pkey",
+            *ctx_cols,
+            (pl.col("day_volume") - pl.col("total_size")).alias("_dv_before"),
+            pl.col("first_ts").alias("_orig_first_ts"),
+            pl.col("last_ts").alias("_orig_last_ts"),
         )
         df = corrections.join(ctx, on="_pkey", how="left", maintain_order="left")
         parts = []

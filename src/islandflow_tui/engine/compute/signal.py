@@ -36,7 +36,6 @@ import polars as pl
 from islandflow_tui.config import SignalConfig
 from islandflow_tui.engine import events as ev
 
-
 #: verdicts as small ints while computing (when/then on int literals is ~3x cheaper
 #: than on strings); the names are gathered once at the end
 REASONS: Final = (
