@@ -261,6 +261,20 @@ def members_state(m: Cols) -> dict[str, pl.DataFrame]:
     return {"retained_runs": runs, "retained_members": rows}
 
 
+def _members_frames(chunks: list[Cols]) -> dict[str, pl.DataFrame]:
+    """members_state per chunk, then one concat of the compact frames (concatenating
+    the full-width member arrays first cost seconds at firehose rates)."""
+    parts = [members_state(c) for c in chunks if _len(c)] or [
+        members_state(_empty_cols(_MEMBER_EXTRA))
+    ]
+    return {
+        k: pl.concat([p[k] for p in parts], how="vertical_relaxed")
+        if len(parts) > 1
+        else parts[0][k]
+        for k in ("retained_runs", "retained_members")
+    }
+
+
 def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
     """Inverse of :func:`members_state` (the exact in-memory member columns)."""
     n_run = runs.get_column("n").to_numpy().astype(np.int64)
@@ -618,7 +632,7 @@ class Packets:
                 schema={"venue": pl.String, "code": pl.Int64},
             ),
             "contracts": self._contracts.state(),
-            **members_state(_cat(members) if members else _empty_cols(_MEMBER_EXTRA)),
+            **_members_frames(members),
             "retained_packets": (
                 pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
                 if self._chunks

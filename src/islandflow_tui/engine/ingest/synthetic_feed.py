@@ -20,6 +20,20 @@ BACKFILL_GROUP = 10
 log = logging.getLogger("islandflow.synthetic")
 
 
+def _drop_stale_tmp(folder: Path) -> None:
+    """Half-written tables of processes that died mid-write (``*.tmp<pid>``)."""
+    if not folder.is_dir():
+        return
+    for f in folder.glob("synthetic-open-interest-*.tmp*"):
+        pid = f.suffix.removeprefix(".tmp")
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            f.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def use_synthetic_open_interest(cfg: Config, market: SyntheticMarket) -> Path | None:
     """Give the flow engine the synthetic market's open-interest table.
 
@@ -39,6 +53,7 @@ def use_synthetic_open_interest(cfg: Config, market: SyntheticMarket) -> Path | 
         / f"synthetic-open-interest-seed{market.seed}-{market.event_date.isoformat()}.csv"
     )
     try:
+        _drop_stale_tmp(path.parent)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
