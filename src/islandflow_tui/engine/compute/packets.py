@@ -53,8 +53,16 @@ recomputed from the remaining members with
 the original's context (spot, open interest, baseline stats); a packet left with no
 member is re-issued as ``retracted``.  A cancel reaches back ``flow.cancel_lookback_ms``
 from the original packet's ts.  Not rewound by a cancel (documented limits): the
-tick-rule state, rolling baselines, repeat windows and structures already emitted.
-The contract's day volume is rewound.
+tick-rule state, rolling baselines and repeat windows.  The contract's day volume is
+rewound; structures re-issue themselves from the corrected packet (structures.py).
+
+What is kept for cancels: the member prints of every packet emitted within the
+lookback (found per contract by binary search, not by scanning) and one slim ledger
+row per packet version (``RETAIN_COLS``: ids, versions, size, and the context a
+correction inherits; contract columns come back from ``cid``).  A checkpoint stores
+the members as one row per packet run plus per-print offsets in narrowed int dtypes;
+premium, edge and spread are recomputed on restore with the live float operations,
+so a restored engine is bit-identical (bench/flow_digest.py checks it).
 
 Batch-size invariance: every decision depends only on event times (window closes,
 cancel times, lookback from packet ts); cancels apply one by one in ts order; open
