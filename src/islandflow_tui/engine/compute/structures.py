@@ -501,6 +501,8 @@ class Structures:
             corrects.append(None if version == 0 or s is None else s.id)
             if s is not None:
                 s.id = sid
+        for key in [k for k, s in self._issued.items() if s.withdrawn]:
+            del self._issued[key]
         return assigned.with_columns(pl.Series("corrects", corrects, dtype=pl.Int64))
 
     def _correct(
@@ -532,8 +534,9 @@ class Structures:
         s.rows = {k: v[order] for k, v in rows.items()}
         s.version += 1
         out = self._relabel(s.rows, s.anchor_ts)
-        if out is None:  # withdrawn for good: a cancel only ever removes more
-            del self._issued[key]  # type: ignore[arg-type]
+        if out is None:  # withdrawn for good (a cancel only ever removes more): no
+            # packet leads here any more; dropped at commit, once its id is known
+            s.withdrawn = True
             for pid in s.rows["id"].tolist():
                 self._by_packet.pop(int(pid), None)
             legs_left = len(set(s.rows["symbol"].tolist()))
@@ -748,6 +751,7 @@ class _Issued:
     out: dict[str, Any] | None = None
     version: int = 0
     id: int = -1
+    withdrawn: bool = False
 
 
 def _day(expiry: Any) -> str:
