@@ -434,8 +434,13 @@ class SpotTracker:
         if not parts:
             return
         new = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
-        for (root,), g in new.sort("symbol", "ts", "order").group_by("symbol", maintain_order=True):
+        # per root, then (ts, order) by numpy: a polars sort on the symbol string first
+        # cost ~4x more; (ts, order) is unique, so the result is the same
+        groups = new.partition_by("symbol", maintain_order=True, as_dict=True)
+        for (root,), g in sorted(groups.items()):
             t, o, p = g["ts"].to_numpy(), g["order"].to_numpy(), g["px"].to_numpy()
+            srt = np.lexsort((o, t))
+            t, o, p = t[srt], o[srt], p[srt]
             old = self._rows.get(str(root))
             if old is not None:
                 t, o, p = (
