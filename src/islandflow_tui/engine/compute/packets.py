@@ -76,7 +76,8 @@ import json
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice, pairwise
+from itertools import groupby, islice, pairwise
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -705,13 +706,17 @@ class Packets:
             self._day_date[cid] = day["date"].to_numpy()
             self._day_cum[cid] = day["cum"].to_numpy()
         self._repeat = {}
+        self._repeat_cents = {}
         rep = state["repeat"].select("cid", "side", "first_ts", "_pkey", "premium_cents", "id")
-        for cid, side, *hit in rep.iter_rows():
-            q = self._repeat.get((cid, side))
+        # rows are grouped by key (state() writes them key by key, oldest first)
+        for key, grp in groupby(rep.rows(), key=itemgetter(0, 1)):
+            hits = [list(r[2:]) for r in grp]
+            q = self._repeat.get(key)
             if q is None:
-                q = self._repeat[(cid, side)] = deque()
-            q.append(hit)
-        self._repeat_cents = {k: sum(h[2] for h in q) for k, q in self._repeat.items()}
+                self._repeat[key] = deque(hits)
+            else:
+                q.extend(hits)
+            self._repeat_cents[key] = self._repeat_cents.get(key, 0) + sum(h[2] for h in hits)
         self.spot.restore(state["spot"])
         self.unmatched_cancels = int(state["counters"]["unmatched_cancels"][0])
         ct = self._contracts
