@@ -15,8 +15,10 @@ one chunk), plus row counts:
 
     python bench/flow_digest.py [--out FILE] [--check FILE]
 
-``--out`` writes the digests as JSON; ``--check`` compares against such a file and
-exits 1 on any difference (naming the stream).
+``FLOW_DIGEST_DROP=stream:col,col`` leaves those columns out of that stream's
+digest (to compare across a deliberate schema addition).  ``--out`` writes the
+digests as JSON; ``--check`` compares against such a file and exits 1 on any
+difference (naming the stream).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -46,12 +49,16 @@ from islandflow_tui.engine.replay import load_checkpoint, save_checkpoint
 START = "2025-11-25T14:30:00Z"
 
 
-def _digest(frames: list[pl.DataFrame]) -> tuple[int, str]:
+def _digest(stream: str, frames: list[pl.DataFrame]) -> tuple[int, str]:
     if not frames:
         return 0, "-"
     # Arrow (large strings, one chunk) so the bytes depend on content, not on how
     # polars laid out its string-view buffers
-    table = pl.concat(frames, how="vertical").to_arrow().combine_chunks()
+    df = pl.concat(frames, how="vertical")
+    drop = os.environ.get("FLOW_DIGEST_DROP", "")  # stream:col,col
+    if drop.startswith(stream + ":"):
+        df = df.drop(drop.split(":", 1)[1].split(","), strict=False)
+    table = df.to_arrow().combine_chunks()
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
@@ -80,7 +87,7 @@ def _run(
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         for s, frames in got.items():
             pl.concat(frames).write_parquet(f"{save}.{s}.parquet")
-    return {s: list(_digest(got.get(s, []))) for s in ev.DERIVED_STREAMS}
+    return {s: list(_digest(s, got.get(s, []))) for s in ev.DERIVED_STREAMS}
 
 
 def market(profile: str, seconds: float, tick_ms: int, group: int) -> list[ev.FeedBatch]:

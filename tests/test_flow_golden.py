@@ -1,7 +1,8 @@
 """Golden test: the synthetic feed's injected patterns are found by the flow pipeline.
 
-A fixed seed of the realistic profile runs through the engine; every injected sweep,
-block, spread, straddle, roll and repeat sequence (``SyntheticMarket.patterns``) is
+A fixed seed of the realistic profile runs through the engine, with the market's
+open-interest table fed to the packets; every injected sweep, golden sweep, block,
+spread, straddle, roll and repeat sequence (``SyntheticMarket.patterns``) is
 matched against what the engine emitted (same contract(s), overlapping time) and
 recall and precision are printed per pattern kind (run with ``-s``) and per
 classifier.  The asserted floors are what this implementation actually achieves on
@@ -24,12 +25,21 @@ from islandflow_tui.engine.ingest.synthetic import SyntheticMarket, start_ns_fro
 
 START = "2025-11-25T14:30:00Z"
 # how each injected pattern kind shows up in the engine's output
-PACKET_KIND = {"sweep": ("sweep", "golden_sweep"), "block": ("block",), "repeat": ("repeat",)}
+PACKET_KIND = {
+    "sweep": ("sweep", "golden_sweep"),
+    "golden_sweep": ("golden_sweep",),
+    "block": ("block",),
+    "repeat": ("repeat",),
+}
+#: injected kinds that also count as another kind's ground truth (a golden sweep is
+#: a sweep)
+ALSO = {"sweep": ("golden_sweep",)}
 STRUCTURE_LABEL = {
     "spread": ("vertical",),
     "straddle": ("straddle",),
-    # a roll is a calendar/diagonal whose closing leg only open interest can reveal;
-    # the synthetic feed has none, so those labels are the roll found
+    # a roll is a calendar/diagonal whose closing leg only open interest reveals; a
+    # roll whose legs' open interest cannot tell (the opened leg already has more open
+    # than the roll's size) stays a calendar/diagonal, so those labels count as found
     "roll": ("roll", "calendar", "diagonal"),
 }
 CLASSIFIER_PATTERN = {
@@ -40,7 +50,9 @@ CLASSIFIER_PATTERN = {
     "vertical_spread": ("spread", None),
     "straddle": ("straddle", None),
     "roll": ("roll", None),
+    "golden_sweep": ("golden_sweep", None),
 }
+PATTERN_ORDER = ("sweep", "golden_sweep", "block", "spread", "straddle", "roll", "repeat")
 
 
 @dataclass
@@ -54,17 +66,25 @@ class Run:
 
 
 def run_market(
-    profile: str = "realistic", seed: int = 7, minutes: float = 10.0, group: int = 20
+    profile: str = "realistic",
+    seed: int = 7,
+    minutes: float = 10.0,
+    group: int = 20,
+    *,
+    open_interest: bool = True,
 ) -> Run:
     """Feed ``minutes`` of event time of a seeded market through a default engine.
 
     The market ticks every 100 ms; ``group`` ticks go to the engine as one batch (the
     output does not depend on batching, see test_flow_invariance; bigger batches
-    just run faster).
+    just run faster).  The market's open-interest table is fed to the packets unless
+    ``open_interest`` is false.
     """
     start = start_ns_from_config(START, 0)
     market = SyntheticMarket(profile, seed, start, 100)
     engine = Engine(Config())
+    if open_interest:
+        engine.compute.packets.set_open_interest(market.open_interest)
     got: dict[str, list[pl.DataFrame]] = {}
     for _ in range(int(minutes * 600) // group):
         ticks = [market.next_batch() for _ in range(group)]
@@ -92,7 +112,8 @@ def run_market(
 
 
 def _pattern_rows(run: Run, kind: str) -> pl.DataFrame:
-    return run.patterns.filter(pl.col("kind") == kind).with_columns(
+    kinds = [kind, *ALSO.get(kind, ())]
+    return run.patterns.filter(pl.col("kind").is_in(kinds)).with_columns(
         pl.col("symbols").str.split(",").alias("_syms"),
         pl.col("symbols").str.split(",").list.first().str.slice(12, 1).alias("_right"),
     )
@@ -178,7 +199,7 @@ def score_classifier(run: Run, classifier: str) -> dict[str, object]:
 
 def score_all(run: Run) -> pl.DataFrame:
     """One table: pattern kinds, then classifiers (hits of the rest are counted only)."""
-    kinds = [score_kind(run, k) for k in ("sweep", "block", "spread", "straddle", "roll", "repeat")]
+    kinds = [score_kind(run, k) for k in PATTERN_ORDER]
     names = sorted(set(run.hits["classifier"].to_list()) | set(CLASSIFIER_PATTERN))
     clf = [score_classifier(run, c) for c in names]
     a = pl.DataFrame(kinds).select(
@@ -228,10 +249,25 @@ def test_golden_recall_and_precision(golden: Run) -> None:
     ):
         row = got[("classifier", name)]
         assert row["recall"] >= 0.9 and row["precision"] >= 0.9, (name, row)
-    # a roll is only told from a calendar/diagonal by open interest, which the synthetic
-    # feed does not publish: the roll classifier cannot fire here (tests/test_structures
-    # covers it with hand-made open interest)
-    assert got[("classifier", "roll")]["emitted"] == 0
+    # golden sweeps need the market's open interest (fed in by run_market)
+    row = got[("pattern", "golden_sweep")]
+    assert row["injected"] > 0 and row["recall"] >= 0.9 and row["precision"] >= 0.9, row
+    row = got[("classifier", "golden_sweep")]
+    assert row["recall"] >= 0.9 and row["precision"] >= 0.9, row
+    # a roll is told from a calendar/diagonal by open interest only; on this seed 6 of
+    # the 10 injected rolls have legs whose open interest can tell (measured 0.6)
+    row = got[("classifier", "roll")]
+    assert row["recall"] >= 0.5 and row["precision"] >= 0.9, row
+
+
+def test_golden_sweeps_are_opening_likely(golden: Run) -> None:
+    """Every golden sweep's packet is bigger than its contract's open interest, so the
+    opening-likely classifier fires on it too (size > OI - (day volume - size))."""
+    gold = golden.packets.filter(pl.col("tags").list.contains("golden_sweep"))
+    assert gold.height > 0
+    assert (gold["total_size"] > gold["open_interest"]).all()
+    opening = golden.hits.filter(pl.col("classifier") == "opening_likely")["source_id"]
+    assert gold["id"].is_in(opening.implode()).all()
 
 
 def test_golden_alerts_carry_evidence_and_explanations(golden: Run) -> None:

@@ -203,3 +203,101 @@ def test_structure_ts_evidence_and_emission_timing() -> None:
     assert row["ts"] == decided and row["first_ts"] == T0
     assert packets is None or set(row["evidence"]) <= set(packets["id"].to_list())
     assert len(row["evidence"]) == 2
+
+
+# -- cancels ----------------------------------------------------------------------
+CXL = int(ev.Cond.CANCEL)
+S = 1_000 * MS
+
+
+def run_steps(prints: list[dict], steps: list[int] | None = None) -> dict[str, pl.DataFrame]:
+    """Prints (quoted) through an engine, one batch per watermark in ``steps`` (ms after
+    T0; None: one batch), then flushed; every derived stream concatenated."""
+    engine = Engine(Config())
+    quotes = [
+        {"ts": T0 - 10 * MS, "symbol": s, "bid": 2.00, "ask": 2.10, "bid_size": 7, "ask_size": 9}
+        for s in sorted({p["symbol"] for p in prints})
+    ]
+    frames: dict[str, list[pl.DataFrame]] = {}
+    marks = [T0 + m * MS for m in (steps or [])]
+    done = 0
+    for wm in [*marks, None]:
+        now = [p for p in prints[done:] if wm is None or p["ts"] < wm]
+        done += len(now)
+        feed = {"prints": option_prints(now)} if now else {}
+        if quotes:
+            feed["quotes"] = option_quotes(quotes)
+        outs = [engine.ingest(batch(wm or max(p["ts"] for p in prints) + 1, **feed))]
+        if wm is None:
+            outs.append(engine.flush())
+        for out in outs:
+            for s, f in out.items():
+                frames.setdefault(s, []).append(f)
+        quotes = []
+    return {s: pl.concat(f) for s, f in frames.items()}
+
+
+LADDER = [leg("C", 575, "buy"), leg("C", 580, "buy"), leg("C", 590, "buy"), leg("C", 595, "buy")]
+
+
+@pytest.mark.parametrize("steps", [None, [600, 1500], [100, 400, 501, 700, 2500]])
+def test_cancel_of_an_emitted_leg_reissues_the_structure(steps: list[int] | None) -> None:
+    # four bought calls, equal size: a ladder; cancelling the 595C leg after the ladder
+    # was emitted re-labels the remaining three (still a ladder) as a correction
+    prints = [*LADDER, {**LADDER[3], "ts": T0 + 2 * S, "flags": CXL}]
+    got = run_steps(prints, steps)
+    st = got[ev.FLOW_STRUCTURES]
+    assert st["status"].to_list() == ["new", "correction"]
+    first, fixed = st.row(0, named=True), st.row(1, named=True)
+    assert first["label"] == fixed["label"] == "ladder"
+    assert first["legs"] == 4 and fixed["legs"] == 3
+    assert fixed["corrects"] == first["id"] and first["corrects"] is None
+    assert fixed["ts"] == T0 + 2 * S  # re-issued when the cancel happened
+    packets = got[ev.FLOW_PACKETS]
+    retracted = packets.filter(pl.col("status") == "retracted")
+    assert retracted.height == 1
+    assert retracted["id"][0] not in fixed["evidence"]
+    assert set(fixed["evidence"]) < set(first["evidence"])
+
+
+@pytest.mark.parametrize("steps", [None, [600, 1500]])
+def test_cancel_that_breaks_the_structure_retracts_it(steps: list[int] | None) -> None:
+    # a vertical of two 100-lots; cancelling one leg leaves one contract: no structure
+    legs = [leg("C", 580, "buy"), leg("C", 585, "sell")]
+    got = run_steps([*legs, {**legs[1], "ts": T0 + 2 * S, "flags": CXL}], steps)
+    st = got[ev.FLOW_STRUCTURES]
+    assert st["status"].to_list() == ["new", "retracted"]
+    gone = st.row(1, named=True)
+    assert gone["corrects"] == st["id"][0] and gone["confidence"] == 0.0
+    assert [t["condition"] for t in gone["trace"]] == ["cancel.structure_withdrawn"]
+    assert len(gone["evidence"]) == 1  # the remaining leg's packet
+    hits = got.get(ev.CLASSIFIER_HITS, ev.empty_frame(ev.CLASSIFIER_HITS))
+    assert gone["id"] not in hits["source_id"].to_list()  # a withdrawn structure fires nothing
+
+
+def test_cancel_before_the_group_is_decided_changes_it_silently() -> None:
+    # the cancel (ts 300 ms) lands before the group's decision (anchor + 1 + 500 ms):
+    # the structure is emitted once, already without the cancelled leg
+    prints = [*LADDER, {**LADDER[3], "ts": T0 + 300 * MS, "flags": CXL}]
+    for steps in (None, [200, 400, 800]):
+        st = run_steps(prints, steps)[ev.FLOW_STRUCTURES]
+        assert st["status"].to_list() == ["new"] and st["legs"][0] == 3
+
+
+def test_structure_corrections_survive_a_checkpoint() -> None:
+    prints = [*LADDER, {**LADDER[3], "ts": T0 + 2 * S, "flags": CXL}]
+    engine = Engine(Config())
+    quotes = [
+        {"ts": T0 - 10 * MS, "symbol": s, "bid": 2.00, "ask": 2.10, "bid_size": 7, "ask_size": 9}
+        for s in sorted({p["symbol"] for p in prints})
+    ]
+    got = engine.ingest(
+        batch(T0 + S, quotes=option_quotes(quotes), prints=option_prints(prints[:4]))
+    )
+    first = got[ev.FLOW_STRUCTURES].row(0, named=True)
+    state = engine.checkpoint()
+    again = Engine(Config())
+    again.restore(state)
+    later = again.ingest(batch(T0 + 3 * S, prints=option_prints(prints[4:])))
+    fixed = later[ev.FLOW_STRUCTURES].row(0, named=True)
+    assert fixed["status"] == "correction" and fixed["corrects"] == first["id"]

@@ -283,8 +283,32 @@ def test_patterns_schema_and_every_kind_present(active: Run) -> None:
     pats = active.market.patterns
     assert pats.schema == PATTERN_SCHEMA
     done = pats.filter(pl.col("ts_end") < active.market.now_ns)
-    assert set(done["kind"].unique()) == set(PATTERN_KINDS)
+    assert set(done["kind"].unique()) == {*PATTERN_KINDS, "golden_sweep"}
     assert (pats["pattern_id"] == pl.int_range(pats.height, eager=True)).all()
+
+
+def test_open_interest_table_and_golden_sweeps(active: Run) -> None:
+    market = active.market
+    oi = market.open_interest
+    assert oi.columns == ["symbol", "as_of", "open_interest"]
+    assert oi.height == market.n_contracts and oi["symbol"].n_unique() == oi.height
+    assert (oi["open_interest"] >= 0).all() and (oi["as_of"] == market.event_date).all()
+    # deterministic: seed and start only (not the profile)
+    again = SyntheticMarket("firehose", market.seed, market.start_ns, 250).open_interest
+    assert again.equals(oi)
+    other = SyntheticMarket(market.profile, market.seed + 1, market.start_ns).open_interest
+    assert not other.equals(oi)
+    by_sym = dict(zip(oi["symbol"].to_list(), oi["open_interest"].to_list(), strict=True))
+    gold = market.patterns.filter(
+        (pl.col("kind") == "golden_sweep") & (pl.col("ts_end") < market.now_ns)
+    )
+    assert gold.height > 0
+    for pat in gold.iter_rows(named=True):
+        rows = _members(active, pat)
+        assert (rows["flags"] & int(ev.Cond.ISO) != 0).all() and rows["exchange"].n_unique() >= 4
+        premium = (rows["price"] * rows["size"] * 100).sum()
+        assert premium >= 1_000_000, pat
+        assert pat["total_size"] > by_sym[pat["symbols"]], pat  # size > open interest
 
 
 def test_pattern_prints_are_in_the_frames(active: Run) -> None:
@@ -377,3 +401,28 @@ def test_patterns_read_mid_run_match_a_single_read() -> None:
     once = _run("active", 30, seed=5).market
     assert polled.patterns.height > 0
     assert polled.patterns.equals(once.patterns)
+
+
+def test_synthetic_feed_hands_its_open_interest_to_the_engine(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from islandflow_tui.config import Config
+    from islandflow_tui.engine.core import Engine
+    from islandflow_tui.engine.feeds import build_adapter
+
+    cfg = Config()
+    cfg.paths.data_dir = str(tmp_path)
+    cfg.synthetic.start = "2025-11-25T14:30:00Z"
+    feed = build_adapter(cfg)
+    path = cfg.flow.open_interest_path
+    assert path and path.startswith(str(tmp_path)) and path.endswith(".csv")
+    engine = Engine(cfg, feed)
+    oi = engine.compute.packets.open_interest
+    assert oi is not None and oi.height == feed.market.n_contracts  # type: ignore[attr-defined]
+    # a configured table wins; the switch turns it off
+    for setup in ({"open_interest_path": "mine.csv"}, {"off": True}):
+        cfg2 = Config()
+        cfg2.paths.data_dir = str(tmp_path / "other")
+        cfg2.flow.open_interest_path = setup.get("open_interest_path", "")  # type: ignore[assignment]
+        cfg2.synthetic.open_interest = not setup.get("off", False)
+        build_adapter(cfg2)
+        assert cfg2.flow.open_interest_path == setup.get("open_interest_path", "")
+        assert not (tmp_path / "other").exists()

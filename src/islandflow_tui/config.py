@@ -132,6 +132,11 @@ class SyntheticConfig:
         min=0,
         max=600,
     )
+    open_interest: bool = knob(
+        True,
+        "give the flow engine the market's open-interest table (written under the data dir "
+        "and used as flow.open_interest_path unless that is set)",
+    )
 
 
 @dataclass

@@ -396,6 +396,12 @@ FLOW_PACKETS_SCHEMA = pa.schema(
 FLOW_STRUCTURES_SCHEMA = pa.schema(
     [
         *HEADER,
+        _f(
+            "status",
+            pa.string(),
+            "new, correction (a leg packet was corrected after a cancel) or retracted",
+        ),
+        _nf("corrects", pa.int64(), "id of the structure version this one replaces"),
         _f("root", pa.string(), "underlying"),
         _f("label", pa.string(), "vertical, calendar, diagonal, straddle, strangle, ..."),
         _f("confidence", pa.float64(), "0..1 score of the winning label"),

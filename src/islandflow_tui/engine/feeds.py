@@ -51,9 +51,14 @@ def preflight(cfg: Config) -> str | None:
 
 def build_adapter(cfg: Config) -> FeedAdapter:
     if cfg.feed.adapter == "synthetic":
-        from islandflow_tui.engine.ingest.synthetic_feed import SyntheticFeed
+        from islandflow_tui.engine.ingest.synthetic_feed import (
+            SyntheticFeed,
+            use_synthetic_open_interest,
+        )
 
-        return SyntheticFeed(cfg.synthetic)
+        feed = SyntheticFeed(cfg.synthetic)
+        use_synthetic_open_interest(cfg, feed.market)  # before the engine reads cfg.flow
+        return feed
     if cfg.feed.adapter == "replay":
         from islandflow_tui.engine.session import build_replay_feed
 

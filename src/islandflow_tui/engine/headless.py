@@ -41,7 +41,7 @@ import polars as pl
 from islandflow_tui.config import ConfigError, load_config
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.core import Engine
-from islandflow_tui.engine.ingest.synthetic_feed import SyntheticFeed
+from islandflow_tui.engine.ingest.synthetic_feed import SyntheticFeed, use_synthetic_open_interest
 from islandflow_tui.engine.log import SessionRecorder
 from islandflow_tui.engine.session import attach_recording
 
@@ -143,6 +143,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
 
     feed = SyntheticFeed(cfg.synthetic)
+    use_synthetic_open_interest(cfg, feed.market)
     engine = Engine(cfg, feed)
     progress: _Progress | None = None
     recorder: SessionRecorder | None = None

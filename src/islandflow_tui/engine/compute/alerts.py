@@ -25,9 +25,10 @@ it is the same in replay and for any batching.  This is the one per-event Python
 of the flow pipeline: it runs over alert candidates (a few per second of market
 time), not prints.
 
-Corrections: when a packet that was alerted is re-issued after a cancel, its alert
-is re-issued too (new id, ``corrects`` = the old alert): ``correction`` re-scored from
-the corrected packet's hits, or ``retracted`` (score 0) if nothing fires any more.
+Corrections: when a packet or structure that was alerted is re-issued after a
+cancel, its alert is re-issued too (new id, ``corrects`` = the old alert):
+``correction`` re-scored from the corrected source's hits, or ``retracted`` (score 0)
+if nothing fires any more.
 Corrections bypass the cool-down and never silently change an issued alert.
 
 The explanation is one line generated from the packet/structure and the trace, e.g.
@@ -238,10 +239,11 @@ class Alerts:
         watermark: int,
     ) -> pl.DataFrame | None:
         """Alerts decided in this batch (ids not assigned; call :meth:`commit` after)."""
-        fixes: dict[int, int] = {}  # corrected packet id -> id of the packet it replaces
-        if packets is not None and packets.height:
-            redo = packets.filter(pl.col("status") != "new")
-            fixes = dict(zip(redo["id"].to_list(), redo["corrects"].to_list(), strict=True))
+        fixes: dict[int, int] = {}  # corrected source id -> id of the version it replaces
+        for frame in (packets, structures):
+            if frame is not None and frame.height:
+                redo = frame.filter(pl.col("status") != "new")
+                fixes.update(zip(redo["id"].to_list(), redo["corrects"].to_list(), strict=True))
         cands = self._candidates(hits, structures)
         events: list[tuple[int, int, int]] = []  # (ts, source id, candidate row or -1)
         if cands is not None:
@@ -254,13 +256,16 @@ class Alerts:
                 )
             )
         have = {e[1] for e in events}
-        if fixes and packets is not None:
-            gone = packets.filter(
-                pl.col("id").is_in(pl.Series([k for k in fixes if k not in have]).implode())
-            )
-            events += [
-                (t, i, -1) for t, i in zip(gone["ts"].to_list(), gone["id"].to_list(), strict=True)
-            ]
+        if fixes:
+            quiet = pl.Series([k for k in fixes if k not in have], dtype=pl.Int64).implode()
+            for frame in (packets, structures):
+                if frame is None or frame.height == 0:
+                    continue
+                gone = frame.filter(pl.col("id").is_in(quiet))
+                events += [
+                    (t, i, -1)
+                    for t, i in zip(gone["ts"].to_list(), gone["id"].to_list(), strict=True)
+                ]
         events.sort()
         issued, held, since, old_src = self._cooldown(cands, events, fixes)
         rows: list[pl.DataFrame] = []
@@ -273,8 +278,8 @@ class Alerts:
             )
             rows.append(frame)
         retract = [sid for _, sid, row in events if row < 0 and sid in old_src]
-        if retract and packets is not None:
-            rows.append(self._retractions(retract, old_src, packets, texts))
+        if retract:
+            rows.append(self._retractions(retract, old_src, packets, structures, texts))
         self._horizon = watermark - self.lookback_ns
         if not rows:
             self._issued = []
@@ -482,10 +487,16 @@ class Alerts:
         )
 
     def _retractions(
-        self, gone: list[int], old_src: dict[int, int], packets: pl.DataFrame, texts: dict[int, str]
+        self,
+        gone: list[int],
+        old_src: dict[int, int],
+        packets: pl.DataFrame | None,
+        structures: pl.DataFrame | None,
+        texts: dict[int, str],
     ) -> pl.DataFrame:
-        """Alerts withdrawn: their packet was corrected and nothing fires any more."""
-        src = self._sources(pl.Series(gone), packets, None)
+        """Alerts withdrawn: their packet or structure was corrected and nothing fires
+        any more."""
+        src = self._sources(pl.Series(gone, dtype=pl.Int64), packets, structures)
         rows = []
         for sid in gone:
             s = src[sid]
@@ -493,6 +504,11 @@ class Alerts:
             old_text = texts[old] if old in texts else self._by_source[old][1]
             n_gone = len(s.get("retracted") or [])
             plural = "s" if n_gone != 1 else ""
+            why = (
+                f"cancel removed {n_gone} print{plural}"
+                if s["_type"] == "packet"
+                else "a leg's packet was cancelled"
+            )
             rows.append(
                 {
                     "ts": s["ts"],
@@ -500,7 +516,7 @@ class Alerts:
                     "corrects": None,
                     "_old_src": old,
                     "root": s["root"],
-                    "symbol": s["symbol"],
+                    "symbol": s.get("symbol"),
                     "kind": "retracted",
                     "classifiers": [],
                     "hits": 0,
@@ -508,7 +524,7 @@ class Alerts:
                     "severity": "low",
                     "direction": "neutral",
                     "confidence": 0.0,
-                    "explanation": f"retracted: {old_text} (cancel removed {n_gone} print{plural})",
+                    "explanation": f"retracted: {old_text} ({why})",
                     "premium": float(s["premium"]),
                     "source_id": sid,
                     "suppressed": 0,

@@ -193,13 +193,28 @@ class RollingBaselines:
             frame = state.get(scope)
             if frame is None or frame.height == 0:
                 continue
-            for (key,), g in frame.group_by("key", maintain_order=True):
-                code = codes[scope].get(str(key))
-                if code is None:
-                    continue
-                slots = st.slots(np.array([code], dtype=np.int64))
-                vals = g.select(list(METRICS)).to_numpy().astype(np.int64)[-self.window :]
-                st.set(slots, vals, np.array([len(vals)]), np.array([int(g["ts"].max())]))  # type: ignore[arg-type]
+            # one vectorised pass: a key's rows are contiguous, oldest first
+            code = (
+                frame.get_column("key")
+                .replace_strict(codes[scope], default=-1, return_dtype=pl.Int64)
+                .to_numpy()
+            )
+            known = code >= 0
+            code = code[known]
+            if not len(code):
+                continue
+            ts = frame.get_column("ts").to_numpy()[known]
+            vals = frame.select(list(METRICS)).to_numpy().astype(np.int64)[known]
+            start = np.ones(len(code), dtype=bool)
+            start[1:] = code[1:] != code[:-1]
+            first = np.flatnonzero(start)
+            ends = np.append(first[1:], len(code))
+            counts = np.minimum(ends - first, self.window)
+            begin = ends - counts
+            within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+            take = np.repeat(begin, counts) + within
+            last_ts = np.maximum.reduceat(ts, first)
+            st.set(st.slots(code[first]), vals[take], counts, last_ts)
 
     # -- scoring ----------------------------------------------------------------
     def score(

@@ -545,6 +545,8 @@ class Classifiers:
             ),
             (structures, self.structure_rules, "structure", self._structure_conf, ("confidence",)),
         ):
+            if frame is not None and kind == "structure" and "status" in frame.columns:
+                frame = frame.filter(pl.col("status") != "retracted")  # withdrawn: no hits
             if frame is None or frame.height == 0:
                 continue
             fired = self._apply(frame, rules, kind, conf, cols)

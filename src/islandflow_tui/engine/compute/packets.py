@@ -53,8 +53,16 @@ recomputed from the remaining members with
 the original's context (spot, open interest, baseline stats); a packet left with no
 member is re-issued as ``retracted``.  A cancel reaches back ``flow.cancel_lookback_ms``
 from the original packet's ts.  Not rewound by a cancel (documented limits): the
-tick-rule state, rolling baselines, repeat windows and structures already emitted.
-The contract's day volume is rewound.
+tick-rule state, rolling baselines and repeat windows.  The contract's day volume is
+rewound; structures re-issue themselves from the corrected packet (structures.py).
+
+What is kept for cancels: the member prints of every packet emitted within the
+lookback (found per contract by binary search, not by scanning) and one slim ledger
+row per packet version (``RETAIN_COLS``: ids, versions, size, and the context a
+correction inherits; contract columns come back from ``cid``).  A checkpoint stores
+the members as one row per packet run plus per-print offsets in narrowed int dtypes;
+premium, edge and spread are recomputed on restore with the live float operations,
+so a restored engine is bit-identical (bench/flow_digest.py checks it).
 
 Batch-size invariance: every decision depends only on event times (window closes,
 cancel times, lookback from packet ts); cancels apply one by one in ts order; open
@@ -68,7 +76,8 @@ import json
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice, pairwise
+from itertools import groupby, islice, pairwise
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -261,6 +270,20 @@ def members_state(m: Cols) -> dict[str, pl.DataFrame]:
     return {"retained_runs": runs, "retained_members": rows}
 
 
+def _members_frames(chunks: list[Cols]) -> dict[str, pl.DataFrame]:
+    """members_state per chunk, then one concat of the compact frames (concatenating
+    the full-width member arrays first cost seconds at firehose rates)."""
+    parts = [members_state(c) for c in chunks if _len(c)] or [
+        members_state(_empty_cols(_MEMBER_EXTRA))
+    ]
+    return {
+        k: pl.concat([p[k] for p in parts], how="vertical_relaxed")
+        if len(parts) > 1
+        else parts[0][k]
+        for k in ("retained_runs", "retained_members")
+    }
+
+
 def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
     """Inverse of :func:`members_state` (the exact in-memory member columns)."""
     n_run = runs.get_column("n").to_numpy().astype(np.int64)
@@ -412,8 +435,13 @@ class SpotTracker:
         if not parts:
             return
         new = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
-        for (root,), g in new.sort("symbol", "ts", "order").group_by("symbol", maintain_order=True):
+        # per root, then (ts, order) by numpy: a polars sort on the symbol string first
+        # cost ~4x more; (ts, order) is unique, so the result is the same
+        groups = new.partition_by("symbol", maintain_order=True, as_dict=True)
+        for (root,), g in sorted(groups.items()):
             t, o, p = g["ts"].to_numpy(), g["order"].to_numpy(), g["px"].to_numpy()
+            srt = np.lexsort((o, t))
+            t, o, p = t[srt], o[srt], p[srt]
             old = self._rows.get(str(root))
             if old is not None:
                 t, o, p = (
@@ -606,18 +634,9 @@ class Packets:
 
     # -- state ------------------------------------------------------------------
     def state(self) -> dict[str, pl.DataFrame]:
-        rep = [
-            {
-                "cid": k[0],
-                "side": k[1],
-                "first_ts": h[0],
-                "_pkey": h[1],
-                "premium_cents": h[2],
-                "id": h[3],
-            }
-            for k, q in sorted(self._repeat.items())
-            for h in q
-        ]
+        rep_keys = sorted(self._repeat)
+        rep_rows = [(*k, *h) for k in rep_keys for h in self._repeat[k]]
+        rep_cols = list(zip(*rep_rows, strict=True)) if rep_rows else [()] * 6
         members = [c.members for c in self._chunks]
         day = np.flatnonzero(self._day_date > 0)
         return {
@@ -627,7 +646,7 @@ class Packets:
                 schema={"venue": pl.String, "code": pl.Int64},
             ),
             "contracts": self._contracts.state(),
-            **members_state(_cat(members) if members else _empty_cols(_MEMBER_EXTRA)),
+            **_members_frames(members),
             "retained_packets": (
                 pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
                 if self._chunks
@@ -637,7 +656,13 @@ class Packets:
                 {"cid": day, "date": self._day_date[day], "cum": self._day_cum[day]}
             ),
             "repeat": pl.DataFrame(
-                rep,
+                dict(
+                    zip(
+                        ("cid", "side", "first_ts", "_pkey", "premium_cents", "id"),
+                        [list(c) for c in rep_cols],
+                        strict=True,
+                    )
+                ),
                 schema={
                     "cid": pl.Int64,
                     "side": pl.Int64,
@@ -681,10 +706,17 @@ class Packets:
             self._day_date[cid] = day["date"].to_numpy()
             self._day_cum[cid] = day["cum"].to_numpy()
         self._repeat = {}
-        for r in state["repeat"].iter_rows(named=True):
-            q = self._repeat.setdefault((r["cid"], r["side"]), deque())
-            q.append([r["first_ts"], r["_pkey"], r["premium_cents"], r["id"]])
-        self._repeat_cents = {k: sum(h[2] for h in q) for k, q in self._repeat.items()}
+        self._repeat_cents = {}
+        rep = state["repeat"].select("cid", "side", "first_ts", "_pkey", "premium_cents", "id")
+        # rows are grouped by key (state() writes them key by key, oldest first)
+        for key, grp in groupby(rep.rows(), key=itemgetter(0, 1)):
+            hits = [list(r[2:]) for r in grp]
+            q = self._repeat.get(key)
+            if q is None:
+                self._repeat[key] = deque(hits)
+            else:
+                q.extend(hits)
+            self._repeat_cents[key] = self._repeat_cents.get(key, 0) + sum(h[2] for h in hits)
         self.spot.restore(state["spot"])
         self.unmatched_cancels = int(state["counters"]["unmatched_cancels"][0])
         ct = self._contracts

@@ -78,7 +78,7 @@ class Compute:
             out[ev.FLOW_PACKETS] = packets.select(_COLS[ev.FLOW_PACKETS])
         structures = self.structures.process(packets, flow_wm)
         if structures is not None:
-            structures = self._assign(ev.FLOW_STRUCTURES, structures)
+            structures = self.structures.commit(self._assign(ev.FLOW_STRUCTURES, structures))
             out[ev.FLOW_STRUCTURES] = structures.select(_COLS[ev.FLOW_STRUCTURES])
         hits = self.classifiers.hits(packets, structures, self.packets.repeat_evidence)
         if hits is not None:

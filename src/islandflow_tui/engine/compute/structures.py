@@ -57,6 +57,18 @@ x 0.5 for tiny legs).
 A structure is emitted if it scores at least ``flow.structure_min_confidence`` (0.6):
 a chance pair of unrelated packets a few ms apart scores at most 0.5.
 
+Cancels.  A structure is never silently changed.  A packet correction (a cancel
+removed one of its prints, compute/packets.py) that reaches a group not yet decided at
+the correction's ts replaces (or, retracted, drops) that leg before the group is
+labelled.  One that reaches a structure already emitted re-labels its group with the
+corrected leg and re-issues it at the correction's ts: ``status`` correction (new id,
+``corrects`` = the version it replaces), or ``retracted`` (confidence 0, trace
+``cancel.structure_withdrawn``) when the group no longer makes a structure (fewer than
+two contracts, or its label falls below ``flow.structure_min_confidence``).
+Corrections and decisions are applied in ts order, so the result does not depend on
+batching.  Emitted structures are remembered for ``flow.cancel_lookback_ms`` after their
+ts (a packet's cancel cannot reach further back).
+
 Variant and direction come from the legs' sides; when they are unknown (multi-leg
 prints are never signed against one leg's NBBO) the *package* quote rule decides: the
 package's net price (legs' VWAPs with the template's signs and ratios) against the
@@ -397,23 +409,57 @@ class Structures:
     def __init__(self, cfg: FlowConfig, tol: float) -> None:
         self.window_ns = cfg.structure_window_ms * ev.NS_PER_MS
         self.cluster_ns = cfg.cluster_window_ms * ev.NS_PER_MS
+        self.lookback_ns = cfg.cancel_lookback_ms * ev.NS_PER_MS
         self.min_conf = cfg.structure_min_confidence
         self.tol = tol
         self._pending: dict[str, np.ndarray] | None = None
+        # emitted structures a cancel can still reach, by key (the anchor packet's id)
+        self._issued: dict[int, _Issued] = {}
+        self._by_packet: dict[int, int] = {}  # leg packet id -> structure key
 
     def state(self) -> dict[str, pl.DataFrame]:
-        if self._pending is None:
-            return {"pending": pl.DataFrame()}
-        return {"pending": pl.DataFrame(self._pending, strict=False)}
+        issued = [
+            pl.DataFrame(s.rows, strict=False).with_columns(
+                pl.lit(key, pl.Int64).alias("_skey"),
+                pl.lit(s.anchor_ts, pl.Int64).alias("_anchor_ts"),
+                pl.lit(s.ts, pl.Int64).alias("_sts"),
+                pl.lit(s.version, pl.Int64).alias("_sv"),
+                pl.lit(s.id, pl.Int64).alias("_sid"),
+            )
+            for key, s in sorted(self._issued.items())
+        ]
+        return {
+            "pending": (
+                pl.DataFrame(self._pending, strict=False)
+                if self._pending is not None
+                else pl.DataFrame()
+            ),
+            "issued": pl.concat(issued, how="vertical_relaxed") if issued else pl.DataFrame(),
+        }
 
     def restore(self, state: dict[str, pl.DataFrame]) -> None:
         pending = state.get("pending")
+        self._issued, self._by_packet = {}, {}
         if pending is None or pending.height == 0:
             self._pending = None
+        else:
+            self._pending = {k: pending.get_column(k).to_numpy() for k in LEG_COLS}
+        issued = state.get("issued")
+        if issued is None or issued.height == 0:
             return
-        self._pending = {k: pending.get_column(k).to_numpy() for k in LEG_COLS}
+        for (key,), g in issued.group_by("_skey", maintain_order=True):
+            rows = {k: g.get_column(k).to_numpy() for k in LEG_COLS}
+            s = _Issued(rows, int(g["_anchor_ts"][0]), int(g["_sts"][0]))
+            s.version, s.id = int(g["_sv"][0]), int(g["_sid"][0])
+            s.out = self._relabel(rows, s.anchor_ts)
+            if s.out is None:  # not a structure any more (cannot happen: kept for safety)
+                continue
+            self._issued[int(key)] = s  # type: ignore[arg-type]
+            for pid in rows["id"].tolist():
+                self._by_packet[int(pid)] = int(key)  # type: ignore[arg-type]
 
     def process(self, packets: pl.DataFrame | None, watermark: int) -> pl.DataFrame | None:
+        recs: list[dict[str, Any]] = []
         if packets is not None and packets.height:
             new = packets.filter(pl.col("status") == "new")
             if new.height:
@@ -424,9 +470,107 @@ class Structures:
                     self._pending = {
                         k: np.concatenate([self._pending[k], cols[k]]) for k in LEG_COLS
                     }
+            fixed = packets.filter(pl.col("status") != "new")
+            if fixed.height:
+                cols = {k: fixed.get_column(k).to_numpy() for k in LEG_COLS}
+                old = fixed.get_column("corrects").to_list()
+                status = fixed.get_column("status").to_list()
+                for i in np.lexsort((cols["id"], cols["ts"])).tolist():
+                    t = int(cols["ts"][i])
+                    # groups decided before the correction's time were emitted then
+                    recs += self._decide(t)
+                    row = {k: v[i : i + 1] for k, v in cols.items()}
+                    recs += self._correct(old[i], row, status[i] != "correction", t)
+        recs += self._decide(watermark)
+        horizon = watermark - self.lookback_ns
+        for key in [k for k, s in self._issued.items() if s.ts < horizon]:
+            for pid in self._issued.pop(key).rows["id"].tolist():
+                self._by_packet.pop(int(pid), None)
+        return self._frame(recs) if recs else None
+
+    def commit(self, assigned: pl.DataFrame) -> pl.DataFrame:
+        """Fill ``corrects`` (chained within the batch) and remember the ids."""
+        corrects: list[int | None] = []
+        for key, version, sid in zip(
+            assigned["_anchor"].to_list(),
+            assigned["_sv"].to_list(),
+            assigned["id"].to_list(),
+            strict=True,
+        ):
+            s = self._issued.get(key)
+            corrects.append(None if version == 0 or s is None else s.id)
+            if s is not None:
+                s.id = sid
+        for key in [k for k, s in self._issued.items() if s.withdrawn]:
+            del self._issued[key]
+        return assigned.with_columns(pl.Series("corrects", corrects, dtype=pl.Int64))
+
+    def _correct(
+        self, old_id: int, row: dict[str, np.ndarray], gone: bool, ts: int
+    ) -> list[dict[str, Any]]:
+        """Apply one packet correction: to a pending leg silently, to an emitted
+        structure as a re-issue (see the module doc)."""
+        p = self._pending
+        if p is not None:
+            at = np.flatnonzero(p["id"] == old_id)
+            if len(at):
+                keep = p["id"] != old_id
+                self._pending = {k: v[keep] for k, v in p.items()}
+                if not gone:
+                    self._pending = {
+                        k: np.concatenate([self._pending[k], row[k]]) for k in LEG_COLS
+                    }
+                return []
+        key = self._by_packet.pop(old_id, None)
+        s = self._issued.get(key) if key is not None else None
+        if s is None:
+            return []
+        keep = s.rows["id"] != old_id
+        rows = {k: v[keep] for k, v in s.rows.items()}
+        if not gone:
+            rows = {k: np.concatenate([rows[k], row[k]]) for k in LEG_COLS}
+            self._by_packet[int(row["id"][0])] = key  # type: ignore[assignment]
+        order = np.lexsort((rows["id"], rows["first_ts"]))
+        s.rows = {k: v[order] for k, v in rows.items()}
+        s.version += 1
+        out = self._relabel(s.rows, s.anchor_ts)
+        if out is None:  # withdrawn for good (a cancel only ever removes more): no
+            # packet leads here any more; dropped at commit, once its id is known
+            s.withdrawn = True
+            for pid in s.rows["id"].tolist():
+                self._by_packet.pop(int(pid), None)
+            legs_left = len(set(s.rows["symbol"].tolist()))
+            out = dict(s.out)  # type: ignore[arg-type]
+            out.update(
+                status="retracted",
+                confidence=0.0,
+                trace=[
+                    {
+                        "condition": "cancel.structure_withdrawn",
+                        "value": float(legs_left),
+                        "threshold": 2.0,
+                        "passed": False,
+                    }
+                ],
+                evidence_override=sorted(int(i) for i in s.rows["id"].tolist()),
+            )
+        else:
+            s.out = out
+            out = dict(out, status="correction")
+        out.update(ts=ts, anchor_id=key, _sv=s.version)
+        return [out]
+
+    def _relabel(self, rows: dict[str, np.ndarray], anchor_ts: int) -> dict[str, Any] | None:
+        n_sym = len(set(rows["symbol"].tolist()))
+        if n_sym < 2 or n_sym > MAX_LEGS:
+            return None
+        return self._one(rows, np.arange(len(rows["id"])), anchor_ts)
+
+    def _decide(self, watermark: int) -> list[dict[str, Any]]:
+        """Label and emit every pending group decided below ``watermark``."""
         p = self._pending
         if p is None or len(p["id"]) == 0:
-            return None
+            return []
         key_text = np.char.add(
             np.char.add(
                 p["root"].astype(str), "|" + np.char.add(p["_first_exch"].astype(str), "|")
@@ -443,7 +587,7 @@ class Structures:
         keep = order[~decided]
         self._pending = {k: v[np.sort(keep)] for k, v in p.items()} if len(keep) else None
         if not decided.any():
-            return None
+            return []
         starts = np.flatnonzero(anchor)
         sizes = np.diff(np.append(starts, len(order)))
         pick = decided[starts] & (sizes >= 2)
@@ -458,7 +602,13 @@ class Structures:
             row = self._one(p, idx, int(anchor_ts[s]))
             if row is not None:
                 rows.append(row)
-        return self._frame(rows) if rows else None
+                key = int(row["anchor_id"])
+                self._issued[key] = _Issued(
+                    {k: p[k][idx] for k in LEG_COLS}, int(anchor_ts[s]), int(row["ts"]), row
+                )
+                for pid in p["id"][idx].tolist():
+                    self._by_packet[int(pid)] = key
+        return rows
 
     @staticmethod
     def _may_score(
@@ -577,13 +727,31 @@ class Structures:
                     "net_premium": float(sum(leg.side * leg.premium for leg in legs))
                     if known
                     else None,
-                    "evidence": sorted(i for leg in legs for i in leg.packet_ids),
+                    "evidence": r.get("evidence_override")
+                    or sorted(i for leg in legs for i in leg.packet_ids),
                     "trace": r["trace"],
+                    "status": r.get("status", "new"),
+                    "corrects": None,
+                    "_sv": r.get("_sv", 0),
                 }
             )
-        schema = {**ev.polars_schema(ev.FLOW_STRUCTURES), "_anchor": pl.Int64}
+        schema = {**ev.polars_schema(ev.FLOW_STRUCTURES), "_anchor": pl.Int64, "_sv": pl.Int64}
         schema = {k: v for k, v in schema.items() if k not in ("seq", "id")}
-        return pl.DataFrame(recs, schema=schema).sort("ts", "_anchor")
+        return pl.DataFrame(recs, schema=schema).sort("ts", "_anchor", "_sv")
+
+
+@dataclass(slots=True)
+class _Issued:
+    """An emitted structure a cancel can still reach: its legs' packet rows (LEG_COLS),
+    anchor time, emission ts, version, current id and last label result."""
+
+    rows: dict[str, np.ndarray]
+    anchor_ts: int
+    ts: int
+    out: dict[str, Any] | None = None
+    version: int = 0
+    id: int = -1
+    withdrawn: bool = False
 
 
 def _day(expiry: Any) -> str:

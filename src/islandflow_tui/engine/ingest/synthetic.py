@@ -205,11 +205,19 @@ PATTERN_KINDS: Final = (
     "equity_accumulation",
 )
 
+#: Golden sweeps (a sweep of >= $1M on a contract whose open interest is below its
+#: size) per second of event time in the realistic profile, times ``pattern_scale``.
+#: Drawn from their own generator, after the other kinds, so adding them left every
+#: other pattern of a seed where it was.
+GOLDEN_SWEEP_RATE: Final = 0.02
+#: Share of contracts with thin open interest (0-300): far strikes and fresh listings.
+THIN_OI_SHARE: Final = 0.04
+
 #: Columns of :attr:`SyntheticMarket.patterns` (one row per injected pattern).
 PATTERN_SCHEMA: Final = pl.Schema(
     {
         "pattern_id": pl.Int64,  # 0, 1, 2 ... in injection order
-        "kind": pl.String,  # one of PATTERN_KINDS
+        "kind": pl.String,  # one of PATTERN_KINDS, or golden_sweep
         "ts_start": pl.Int64,  # first print ts
         "ts_end": pl.Int64,  # last print ts (may be after now_ns: still pending)
         "root": pl.String,  # underlying / ticker
@@ -514,6 +522,9 @@ class SyntheticMarket:
         self._est_ask = np.zeros(n_u, dtype=np.int64)
         self._est_ts = np.full(n_u, -1, dtype=np.int64)
 
+        self._g_gold = np.random.default_rng([seed, 0x601D])  # golden sweeps
+        self._build_open_interest()
+
         self._opt_pending = _Pending(_OPT_PENDING)
         self._eq_pending = _Pending(_EQ_PENDING)
         self._pattern_rows: list[dict[str, object]] = []
@@ -545,6 +556,19 @@ class SyntheticMarket:
                 "expiry": pl.Series(self._c_expiry, dtype=pl.Date),
                 "right": np.where(self._c_sign > 0, "C", "P"),
                 "strike": self._c_strike,
+            }
+        )
+
+    @property
+    def open_interest(self) -> pl.DataFrame:
+        """Open interest per contract as of the event date (symbol, as_of,
+        open_interest): what ``Packets.set_open_interest`` / ``flow.open_interest_path``
+        take.  Fixed for the session (exchanges publish it once a day)."""
+        return pl.DataFrame(
+            {
+                "symbol": self._sym_series,
+                "as_of": pl.Series([self.event_date] * self.n_contracts, dtype=pl.Date),
+                "open_interest": self._c_oi,
             }
         )
 
@@ -635,6 +659,22 @@ class SyntheticMarket:
         # Normalise per root so a root's share does not depend on its chain's size.
         per_root = np.bincount(self._c_root, weights=exp_w, minlength=len(UNDERLYINGS))
         self._c_base_w = root_w[self._c_root] * exp_w / per_root[self._c_root] * 100.0
+
+    def _build_open_interest(self) -> None:
+        """Deterministic open interest per contract (seed and start date only, its own
+        generator): lognormal around a level that follows the contract's activity
+        weight at the start (near the money and short-dated carry most), and a thin
+        tail (``THIN_OI_SHARE`` of contracts: 0-300) where opening trades show."""
+        g = np.random.default_rng([self.seed, 0x0151])
+        s = self._spot[self._c_root]
+        t_years = np.maximum((self._c_exp_ns - self.start_ns) / _YEAR_NS, _WEIGHT_T_FLOOR)
+        mw = np.log(self._c_strike / s) / (self._c_iv * np.sqrt(t_years))
+        w = self._c_base_w * (np.exp(-0.5 * (mw / 1.2) ** 2) + 0.02)
+        level = 5_000.0 * w / w.mean()
+        oi = np.rint(np.exp(g.normal(np.log(np.maximum(level, 1.0)), 0.9)))
+        thin = g.random(len(oi)) < THIN_OI_SHARE
+        oi = np.where(thin, g.integers(0, 301, len(oi)), oi)
+        self._c_oi = np.clip(oi, 0, 400_000).astype(np.int64)
 
     def _refresh_contracts(self, t0: int) -> None:
         """Theoretical values, spreads and activity weights for every contract at t0."""
@@ -922,6 +962,10 @@ class SyntheticMarket:
             for _ in range(int(g.poisson(self.params.rate(kind) * self._tick_s))):
                 ts0 = int(g.integers(t0, t1))
                 getattr(self, f"_inject_{kind}")(g, ts0)
+        gg = self._g_gold
+        rate = GOLDEN_SWEEP_RATE * self.params.pattern_scale
+        for _ in range(int(gg.poisson(rate * self._tick_s))):
+            self._inject_golden_sweep(gg, int(gg.integers(t0, t1)))
 
     def _pick_contract(self, g: np.random.Generator) -> int:
         return int(_sample(self._w_cdf, g.random(1))[0])
@@ -1011,6 +1055,25 @@ class SyntheticMarket:
         mode = np.where(g.random(n) < 0.75, _A, _AA)
         self._push_options("sweep", ts, c, sizes, venue, _OC["ISOI"], mode, intent="ask")
 
+    def _inject_golden_sweep(self, g: np.random.Generator, ts0: int) -> None:
+        """A sweep of $1.15M+ at/above the ask on a thin contract (open interest below
+        the sweep's size): 4-8 ISO prints, distinct venues, 50-300 ms."""
+        cand = np.flatnonzero((self._c_oi <= 300) & (self._theo_c >= 200.0))
+        if not len(cand):
+            return
+        c = int(cand[int(g.integers(0, len(cand)))])
+        n = int(g.integers(4, 9))
+        dur = int(g.integers(50, 301)) * NS_PER_MS
+        ts = ts0 + np.sort(np.concatenate([[0, dur], g.integers(0, dur, n - 2)]))
+        venue = g.choice(len(OPTION_VENUES), size=n, replace=False)
+        premium = max(1_150_000.0, float(np.exp(g.normal(np.log(1_600_000.0), 0.3))))
+        total = max(int(np.ceil(premium / self._theo_c[c])), int(self._c_oi[c]) + n)
+        share = g.uniform(0.6, 1.4, n)
+        sizes = np.maximum(np.floor(total * share / share.sum()).astype(np.int64), 1)
+        sizes[0] += total - int(sizes.sum())  # exactly ``total``
+        mode = np.where(g.random(n) < 0.75, _A, _AA)
+        self._push_options("golden_sweep", ts, c, sizes, venue, _OC["ISOI"], mode, intent="ask")
+
     def _inject_block(self, g: np.random.Generator, ts0: int) -> None:
         """One large print (>= 500 contracts) on one venue."""
         c = self._pick_contract(g)
@@ -1024,12 +1087,21 @@ class SyntheticMarket:
         self._push_options("block", ts, c, size, venue, cond, np.array([mode]), intent=intent)
 
     def _multi_leg(
-        self, g: np.random.Generator, kind: str, ts0: int, legs: list[int], flagged_modes: list[int]
+        self,
+        g: np.random.Generator,
+        kind: str,
+        ts0: int,
+        legs: list[int],
+        flagged_modes: list[int],
+        size_within: tuple[int, int] | None = None,
     ) -> None:
         """Legs at one ts on one venue, same size; ~80 % flagged MULTI_LEG (ML* codes),
-        the rest legged as plain single-leg prints (harder to find, as in real tape)."""
+        the rest legged as plain single-leg prints (harder to find, as in real tape).
+        ``size_within`` (lo, hi) clamps the drawn size (a roll's open/close evidence)."""
         n = len(legs)
         size = int(np.clip(round(np.exp(g.normal(np.log(200.0), 0.9))), 20, 5000))
+        if size_within is not None and size_within[0] <= size_within[1]:
+            size = int(np.clip(size, *size_within))
         venue = int(_COMPLEX_VENUES[int(g.integers(0, len(_COMPLEX_VENUES)))])
         ts = np.full(n, ts0, dtype=np.int64)
         if g.random() < 0.8:
@@ -1081,7 +1153,11 @@ class SyntheticMarket:
         _, _, base2, ks2 = self._groups[gj]
         pos2 = int(np.argmin(np.abs(ks2 - ks[pos])))
         c2 = base2 + 2 * pos2 + (c - base) % 2
-        self._multi_leg(g, "roll", ts0, [c, c2], [_B, _A])
+        # a roll closes what is open and opens what is not: size within the closed
+        # leg's open interest and above the opened one's (when the two allow it;
+        # otherwise the roll is, on the tape, a calendar or diagonal)
+        within = (int(self._c_oi[c2]) + 1, int(self._c_oi[c]))
+        self._multi_leg(g, "roll", ts0, [c, c2], [_B, _A], size_within=within)
 
     def _inject_repeat(self, g: np.random.Generator, ts0: int) -> None:
         """6-15 hits on one contract spread over 1-3 minutes, mostly at the ask."""

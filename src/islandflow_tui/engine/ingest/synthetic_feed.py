@@ -3,17 +3,67 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import polars as pl
 
-from islandflow_tui.config import SyntheticConfig
+from islandflow_tui.config import Config, SyntheticConfig
 from islandflow_tui.engine.events import FeedBatch
 from islandflow_tui.engine.ingest.base import FeedAdapter, FeedStatus
 from islandflow_tui.engine.ingest.synthetic import SyntheticMarket, start_ns_from_config
 
 BACKFILL_GROUP = 10
+log = logging.getLogger("islandflow.synthetic")
+
+
+def _drop_stale_tmp(folder: Path) -> None:
+    """Half-written tables of processes that died mid-write (``*.tmp<pid>``)."""
+    if not folder.is_dir():
+        return
+    for f in folder.glob("synthetic-open-interest-*.tmp*"):
+        pid = f.suffix.removeprefix(".tmp")
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            f.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
+def use_synthetic_open_interest(cfg: Config, market: SyntheticMarket) -> Path | None:
+    """Give the flow engine the synthetic market's open-interest table.
+
+    Why a file: ``flow.open_interest_path`` is part of the compute config a session
+    records, so a replay or ``islandflow verify`` of the session loads the very same
+    table and recomputes exactly what live did.  The table depends only on the seed and
+    the event date; it is written once under ``<data dir>/reference/``.  Nothing
+    happens when ``synthetic.open_interest`` is off or a path is already configured
+    (a real table wins).  A data dir that cannot be written only costs the open
+    interest (logged): packets then carry none, as before.
+    """
+    if not cfg.synthetic.open_interest or cfg.flow.open_interest_path:
+        return None
+    path = (
+        cfg.data_path()
+        / "reference"
+        / f"synthetic-open-interest-seed{market.seed}-{market.event_date.isoformat()}.csv"
+    )
+    try:
+        _drop_stale_tmp(path.parent)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            market.open_interest.write_csv(tmp)
+            tmp.replace(path)
+    except OSError as exc:
+        log.warning("synthetic open interest not written (%s): packets carry none", exc)
+        return None
+    cfg.flow.open_interest_path = str(path)
+    return path
 
 
 class SyntheticFeed(FeedAdapter):
