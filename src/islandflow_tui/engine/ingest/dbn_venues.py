@@ -8,8 +8,8 @@ an id to its venue MIC and dataset; this module maps MICs to participant codes. 
 MIC without a known code is kept as the MIC itself (never guessed), so the venue is
 still distinct and recognisable.
 
-Unify with the equities venue table (TRF/ADF codes) when both land on main: that
-table should own the MIC -> code map below and ``OFF_EXCHANGE_MICS``.
+Equity venues come from the engine's one venue table (engine/venues.py: codes,
+MICs, off-exchange); OPRA's option participant codes are only needed here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import databento as db
 import numpy as np
 import pandas as pd
 import polars as pl
+
+from islandflow_tui.engine import venues
 
 #: OPRA participant ids by venue MIC (the ``exchange`` column of options.prints)
 OPTION_CODES: Final[dict[str, str]] = {
@@ -45,33 +47,17 @@ OPTION_CODES: Final[dict[str, str]] = {
     "BATO": "Z",  # Cboe BZX Options
 }
 
-#: CTA/UTP participant ids by venue MIC (the ``venue`` column of equities.prints)
+#: CTA/UTP participant ids by venue MIC (the ``venue`` column of equities.prints),
+#: read from the engine's one venue table (engine/venues.py), which also says which
+#: venues are off-exchange (FINRA TRFs and ADF: ``D``)
 EQUITY_CODES: Final[dict[str, str]] = {
-    "XASE": "A",  # NYSE American
-    "XBOS": "B",  # Nasdaq BX (Texas)
-    "XCIS": "C",  # NYSE National
-    "FINN": "D",  # FINRA/Nasdaq TRF Carteret
-    "FINC": "D",  # FINRA/Nasdaq TRF Chicago
-    "FINY": "D",  # FINRA/NYSE TRF
-    "XADF": "D",  # FINRA ADF
-    "EPRL": "H",  # MIAX Pearl Equities
-    "XISX": "I",  # Nasdaq ISE
-    "EDGA": "J",  # Cboe EDGA
-    "EDGX": "K",  # Cboe EDGX
-    "LTSE": "L",  # Long-Term Stock Exchange
-    "XCHI": "M",  # NYSE Texas (Chicago)
-    "XNYS": "N",  # NYSE
-    "ARCX": "P",  # NYSE Arca
-    "XNAS": "Q",  # Nasdaq
-    "MEMX": "U",  # MEMX
-    "IEXG": "V",  # IEX
-    "XPSX": "X",  # Nasdaq PSX
-    "BATY": "Y",  # Cboe BYX
-    "BATS": "Z",  # Cboe BZX
+    mic: v.code for v in venues.VENUES.values() for mic in v.mics
 }
 
 #: MICs whose prints are reported off-exchange (TRF/ADF)
-OFF_EXCHANGE_MICS: Final = frozenset({"FINN", "FINC", "FINY", "XADF"})
+OFF_EXCHANGE_MICS: Final = frozenset(
+    mic for v in venues.VENUES.values() if v.off_exchange for mic in v.mics
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +84,7 @@ def publisher(publisher_id: int) -> PublisherInfo:
         str(pub.dataset),
         mic,
         OPTION_CODES.get(mic, mic),
-        EQUITY_CODES.get(mic, mic),
+        venues.venue_for_publisher(int(publisher_id)) or EQUITY_CODES.get(mic, mic),
         mic in OFF_EXCHANGE_MICS,
     )
 
