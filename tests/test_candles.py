@@ -235,3 +235,17 @@ def test_late_print_updates_or_is_dropped_and_counted() -> None:
     assert compute.candles.late_dropped[1000] == 1
     assert compute.candles.late_dropped[3000] == 0  # its 3 s candle is still open
     assert compute.extra_stats() == {"candles late": "1 updated, 1 dropped (candles.max_late_ms)"}
+
+
+def test_late_candle_counts_show_in_the_status_bar() -> None:
+    from islandflow_tui.config import Config
+    from islandflow_tui.engine.core import Engine
+    from islandflow_tui.widgets.status_bar import status_text
+
+    engine = Engine(Config())
+    stats = engine.stats()
+    assert "candles late" not in status_text(stats, paused=False, width=240).plain
+    stats.extra["candles late"] = "1 updated, 1 dropped (candles.max_late_ms)"
+    wide = status_text(stats, paused=False, width=240).plain
+    assert "candles late: 1 updated, 1 dropped" in wide
+    assert "candles late" in status_text(stats, paused=False, width=80).plain

@@ -178,12 +178,24 @@ def _drop_parts(stats: EngineStats, level: int) -> list[Part]:
     return [(f"drop {compact_number(stats.display_gap)}", "status--warn")]
 
 
+def _extra_parts(stats: EngineStats, level: int) -> list[Part]:
+    """Engine counters that are not rejections (``candles late: 3 updated, 1 dropped``):
+    counted input the engine could not use in full is shown, never silent."""
+    parts: list[Part] = []
+    for key, value in sorted(stats.extra.items()):
+        if parts:
+            parts.append((" ", ""))
+        parts.append((key if level >= 2 else f"{key}: {value}", "status--warn"))
+    return parts
+
+
 SECTIONS: Final[tuple[Callable[[EngineStats, int], list[Part]], ...]] = (
     _feed_parts,
     _gap_parts,
     _rate_parts,
     _reject_parts,
     _drop_parts,
+    _extra_parts,
 )
 LEVELS: Final = 5
 DIVIDER: Final = " │ "
