@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date
 
 import polars as pl
 import pytest
@@ -26,7 +25,6 @@ from islandflow_tui.widgets.tape_view import (
     ARRIVAL,
     EQUITY_COLUMNS,
     OPTION_COLUMNS,
-    OPTION_FIELDS,
     TapeFilter,
     TapeModel,
     TapeView,
@@ -36,7 +34,7 @@ from islandflow_tui.widgets.tape_view import (
     layout_columns,
 )
 from tests.conftest import TapeRig, tape_config
-from tests.helpers import equity_prints
+from tests.helpers import equity_prints, firehose_tick
 
 Rig = Callable[..., TapeRig]
 
@@ -240,38 +238,13 @@ def test_model_pause_freezes_display_and_counts_pending() -> None:
     assert model.display["id"][0] == 149
 
 
-def _firehose_tick(rows: int, start: int) -> pl.DataFrame:
-    """One repaint tick's worth of options.enriched rows with every field the tape keeps."""
-    schema = ev.polars_schema(ev.OPTIONS_ENRICHED)
-    i = pl.int_range(start, start + rows, dtype=pl.Int64, eager=True)
-    return pl.DataFrame(
-        {
-            "ts": START_NS + i * 20_000,
-            "id": i,
-            "root": pl.Series(["SPY", "QQQ", "TSLA", "NVDA"] * (rows // 4 + 1))[:rows],
-            "expiry": pl.Series([date(2025, 12, 19)] * rows),
-            "right": pl.Series(["C", "P"] * (rows // 2 + 1))[:rows],
-            "strike": (i % 50).cast(pl.Float64) + 560.0,
-            "price": (i % 300).cast(pl.Float64) / 10 + 0.05,
-            "size": i % 40 + 1,
-            "exchange": pl.Series(["C", "X", "I"] * (rows // 3 + 1))[:rows],
-            "flags": (i % 2).cast(pl.Int32),
-            "bid": (i % 300).cast(pl.Float64) / 10,
-            "ask": (i % 300).cast(pl.Float64) / 10 + 0.1,
-            "placement": pl.Series(["A", "B", "MID", "AA", "BB"] * (rows // 5 + 1))[:rows],
-            "premium": ((i % 300) * (i % 40 + 1) * 10).cast(pl.Float64),
-            "signal_mask": pl.Series([7, 6, 4, 4] * (rows // 4 + 1))[:rows].cast(pl.Int8),
-        }
-    ).select([pl.col(k).cast(schema[k]) for k in OPTION_FIELDS])
-
-
 def test_model_caps_the_hot_window_under_firehose_ticks() -> None:
     """One second at 51 000 prints/s in 15 repaint ticks: the model keeps the newest
     ``cap`` rows and counts every arrival (its speed: bench/bench_tape_model.py)."""
-    model = TapeModel(_firehose_tick(1, 0).schema, cap=25_000)
+    model = TapeModel(firehose_tick(1, 0).schema, cap=25_000)
     model.set_filter(TapeFilter(min_premium=5_000).options_expr())
     for k in range(15):
-        model.extend(_firehose_tick(3_400, k * 3_400))
+        model.extend(firehose_tick(3_400, k * 3_400))
         format_option_rows(model.display.slice(0, 60))
     assert model.rows.height == 25_000 and model.arrived == 51_000
     assert model.rows["ts"].is_sorted(descending=True)
