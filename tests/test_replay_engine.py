@@ -282,3 +282,30 @@ def test_checkpoints_stop_at_their_disk_budget(tmp_path):
     assert len(list_checkpoints(rec.path)) == 1
     # the session itself is complete and replays
     assert (rec.path / ev.OPTIONS_PRINTS).is_dir()
+
+
+def test_step_forward_fast_forwards_from_the_engine_itself(session):
+    """A forward step with no checkpoint in between restores nothing and still shows
+    exactly what a straight replay shows."""
+    target = T0 + 12 * ev.NS_PER_S
+    straight, sfeed = replay_engine(session, ts_to=target)
+    s_sub = straight.subscribe(list(DISPLAY), DISPLAY)
+    asyncio.run(play_until(straight, sfeed, target))
+    expected = shown(s_sub)
+
+    seeking, feed = replay_engine(session)
+    sub = seeking.subscribe(list(DISPLAY), DISPLAY)
+    feed.control("seek", T0 + 11 * ev.NS_PER_S)
+    feed._apply_commands()
+    restores: list[int] = []
+    real_restore = seeking.restore
+    seeking.restore = lambda state: (restores.append(1), real_restore(state))[1]
+    feed.control("step", ev.NS_PER_S)
+    feed._apply_commands()
+    assert feed.position == target and restores == []
+    got = shown(sub)
+    for stream in DISPLAY:
+        assert got[stream].equals(expected[stream]), stream
+    feed.control("step", -ev.NS_PER_S)  # backwards always restores
+    feed._apply_commands()
+    assert restores == [1]

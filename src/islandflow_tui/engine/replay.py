@@ -467,6 +467,15 @@ class ReplayFeed(FeedAdapter):
             while len(self._memory_checkpoints) > 32:
                 self._memory_checkpoints.pop(next(iter(self._memory_checkpoints)))
 
+    def _nearest_checkpoint_ts(self, target: int) -> int | None:
+        """Where the checkpoint :meth:`_nearest_checkpoint` would restore lies (no load)."""
+        i = bisect.bisect_right(self._checkpoints, target) - 1
+        best = self._checkpoints[i] if i >= 0 else None
+        mem = max((w for w in self._memory_checkpoints if w <= target), default=None)
+        if mem is not None and (best is None or mem > best):
+            best = mem
+        return best
+
     def _nearest_checkpoint(self, target: int) -> tuple[int, dict[str, pl.DataFrame]] | None:
         best_disk = None
         i = bisect.bisect_right(self._checkpoints, target) - 1
@@ -498,13 +507,20 @@ class ReplayFeed(FeedAdapter):
             return
         t0 = time.perf_counter()
         target = max(self.start_ns, min(target, self.end_ns))
-        found = self._nearest_checkpoint(target)
-        if found is not None:
-            pos, state = found
-            engine.restore(state)
+        here = self.position
+        nearest = self._nearest_checkpoint_ts(target)
+        if here <= target and (nearest is None or nearest <= here) and engine.watermark == here:
+            # forward, and no checkpoint between here and the target: the engine's own
+            # state is the best checkpoint (a step forward costs its events only)
+            pos = here
         else:
-            pos = self.source.first_ts
-            engine.reset()
+            found = self._nearest_checkpoint(target)
+            if found is not None:
+                pos, state = found
+                engine.restore(state)
+            else:
+                pos = self.source.first_ts
+                engine.reset()
         display = engine.bus.display_streams()
         before = {
             s: (engine.seq.get(s) if s in engine.seq else engine.compute.seq[s]) for s in display
