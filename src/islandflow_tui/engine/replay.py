@@ -52,6 +52,9 @@ MAX_CHUNK_NS = 1 * ev.NS_PER_S  # largest step at "max" speed
 #: fast-forward step: output does not depend on batching and each batch has a fixed
 #: cost, so a seek fast-forwards a whole checkpoint interval in one or two batches
 FF_CHUNK_NS = 15 * ev.NS_PER_S
+#: a forward seek at most this far fast-forwards from where the replay is rather than
+#: restoring a checkpoint in between (a restore costs about 2 s of firehose events)
+FORWARD_FF_NS = 3 * ev.NS_PER_S
 #: checkpoints kept in memory after loading (each is a few MB to tens of MB)
 LOADED_CHECKPOINTS = 2
 
@@ -509,9 +512,15 @@ class ReplayFeed(FeedAdapter):
         target = max(self.start_ns, min(target, self.end_ns))
         here = self.position
         nearest = self._nearest_checkpoint_ts(target)
-        if here <= target and (nearest is None or nearest <= here) and engine.watermark == here:
-            # forward, and no checkpoint between here and the target: the engine's own
-            # state is the best checkpoint (a step forward costs its events only)
+        near = target - here <= FORWARD_FF_NS
+        if (
+            here <= target
+            and (nearest is None or nearest <= here or near)
+            and engine.watermark == here
+        ):
+            # forward, and no checkpoint between here and the target (or the target
+            # is so close that fast-forwarding is cheaper than any restore): the
+            # engine's own state is the best checkpoint; a step costs its events only
             pos = here
         else:
             found = self._nearest_checkpoint(target)
