@@ -596,10 +596,15 @@ def test_sessions_command_json_and_table(tmp_path: Path) -> None:
     for r in rows:
         assert r["status"] == "closed" and r["profile"] == "firehose" and r["bytes"] > 0
         assert r["duration_s"] is not None
+    # the data's own event-time span, from the segment statistics
+    for r, info in zip(rows, list_sessions(tmp_path / "data"), strict=True):
+        prints = SessionReader(info.path).read(ev.OPTIONS_PRINTS)
+        assert (info.first_ts, info.last_ts) == (prints["ts"].min(), prints["ts"].max())
+        assert r["first_event"].endswith("Z") and r["first_event"] <= r["last_event"]
     table = subprocess.run([*base, "sessions"], capture_output=True, text=True, env=env, timeout=60)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert "ID" in lines[0] and "START" in lines[0]
+    assert "ID" in lines[0] and "START" in lines[0] and "DATA FROM" in lines[0]
     assert [ln.split()[0] for ln in lines[1:3]] == [r["id"] for r in rows]
     assert "OP 123" in lines[1]
 

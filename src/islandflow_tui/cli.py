@@ -169,7 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if secrets_warning:
         print(f"islandflow: warning: {secrets_warning}", file=sys.stderr)
     if getattr(args, "func", None) is not None:
-        return int(args.func(args, cfg))
+        try:
+            return int(args.func(args, cfg))
+        except BrokenPipeError:  # `islandflow sessions --json | head`: the reader left
+            sys.stdout = None  # type: ignore[assignment]  # no flush error at exit
+            return 0
 
     from islandflow_tui.engine.feeds import preflight
 

@@ -1,9 +1,10 @@
 """``islandflow sessions [--json]``: the recorded sessions, oldest first.
 
-People get a table (id, start in UTC, duration, status, events per stream in
-compact form, size on disk); scripts get ``--json``: a list of objects, each with
-an ``id`` field, in the same order.  Listing never changes anything on disk
-(interrupted sessions are shown as such; the next recording run recovers them).
+People get a table (id, start in UTC, duration, the first event time of the data,
+status, size on disk, events per stream in compact form); scripts get ``--json``:
+a list of objects, each with an ``id`` field, in the same order.  Listing never
+changes anything on disk (interrupted sessions are shown as such; the next
+recording run recovers them).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from islandflow_tui.config import Config
@@ -49,18 +51,28 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             i.id,
             i.start.strftime("%Y-%m-%d %H:%M:%S") if i.start else "?",
             duration_text(i.duration_s),
+            event_time_text(i.first_ts),
             i.status,
             size_text(i.bytes_on_disk),
             events_text(i.events),
         )
         for i in infos
     ]
-    head = ("ID", "START (UTC)", "DURATION", "STATUS", "SIZE", "EVENTS")
-    widths = [max(len(r[k]) for r in (head, *rows)) for k in range(5)]
+    head = ("ID", "START (UTC)", "DURATION", "DATA FROM (UTC)", "STATUS", "SIZE", "EVENTS")
+    last = len(head) - 1
+    widths = [max(len(r[k]) for r in (head, *rows)) for k in range(last)]
+    size = head.index("SIZE")
     for r in (head, *rows):
-        cells = [r[k].ljust(widths[k]) if k != 4 else r[k].rjust(widths[k]) for k in range(5)]
-        print("  ".join([*cells, r[5]]).rstrip())
+        cells = [r[k].ljust(widths[k]) if k != size else r[k].rjust(widths[k]) for k in range(last)]
+        print("  ".join([*cells, r[last]]).rstrip())
     return 0
+
+
+def event_time_text(ts: int | None) -> str:
+    """First event time of a session (an import's data can be years before its start)."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def duration_text(seconds: float | None) -> str:

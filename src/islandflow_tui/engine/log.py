@@ -1236,6 +1236,10 @@ class SessionInfo:
     events: dict[str, int]  # sealed rows per stream
     bytes_on_disk: int
     meta: dict[str, Any]
+    #: event-time span of the sealed raw rows (ns; None: nothing sealed).  For an
+    #: imported or replayed-from-vendor session it differs from the wall clock start.
+    first_ts: int | None = None
+    last_ts: int | None = None
 
     @property
     def events_total(self) -> int:
@@ -1250,6 +1254,8 @@ class SessionInfo:
             "start": self.start.isoformat().replace("+00:00", "Z") if self.start else None,
             "end": self.end.isoformat().replace("+00:00", "Z") if self.end else None,
             "duration_s": self.duration_s,
+            "first_event": _iso_ns(self.first_ts),
+            "last_event": _iso_ns(self.last_ts),
             "events": self.events,
             "events_total": self.events_total,
             "bytes": self.bytes_on_disk,
@@ -1282,8 +1288,31 @@ def session_info(path: Path) -> SessionInfo:
     ref = end or (datetime.now(UTC) if status == OPEN else None)
     duration = (ref - start).total_seconds() if ref and start else None
     events = {str(k): int(v) for k, v in (meta.get("rows") or {}).items() if int(v)}
+    first, last = _event_span(path)
     return SessionInfo(
-        path.name, path, status, start, end, duration, events, _dir_bytes(path), meta
+        path.name, path, status, start, end, duration, events, _dir_bytes(path), meta, first, last
+    )
+
+
+def _event_span(path: Path) -> tuple[int | None, int | None]:
+    """(first, last) event time of the sealed raw segments, from their statistics."""
+    try:
+        reader = SessionReader(path)
+        segs = [g for s in ev.RAW_STREAMS for g in reader.segments(s) if g.rows]
+    except Exception:  # an unreadable session still lists, without a span
+        return None, None
+    if not segs:
+        return None, None
+    return min(g.min_ts for g in segs), max(g.max_ts for g in segs)
+
+
+def _iso_ns(ts: int | None) -> str | None:
+    if ts is None:
+        return None
+    return (
+        datetime.fromtimestamp(ts / 1e9, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 
