@@ -19,8 +19,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from islandflow_tui.engine.core import EngineStats
+from islandflow_tui.widgets.filter_line import filter_line, joined_or_all
 from islandflow_tui.widgets.flow_view import ALERT_COLUMNS, CursorView, format_alert_rows
-from islandflow_tui.widgets.prompt import PromptScreen, parse_symbols
+from islandflow_tui.widgets.prompt import symbols_prompt, when_given
 from islandflow_tui.widgets.scrub_bar import REPLAY_BINDINGS, ReplayControls, ScrubBar
 from islandflow_tui.widgets.status_bar import StatusBar
 from islandflow_tui.widgets.tape_view import TapeView, compact_number
@@ -57,24 +58,9 @@ class AlertFilter:
 
 def alert_line_text(filt: AlertFilter, shown: int, window: int, *, width: int) -> Text:
     severity = {"low": "all", "medium": "medium+", "high": "high"}[filt.min_severity]
-    parts = [
-        ("severity ", severity),
-        ("sym ", ",".join(sorted(filt.symbols)) if filt.symbols else "all"),
-    ]
-    text = Text(no_wrap=True, overflow="ellipsis")
-    for i, (label, value) in enumerate(parts):
-        if i:
-            text.append(" │ ", "dim")
-        text.append(label, "dim")
-        text.append(value, "bold")
-    text.append(" │ ", "dim")
-    text.append("enter: evidence", "dim")
+    parts = [("severity ", severity), ("sym ", joined_or_all(filt.symbols, 24))]
     count = f"{compact_number(shown)}/{compact_number(window)} alerts"
-    pad = width - text.cell_len - len(count)
-    if pad >= 2:
-        text.append(" " * pad)
-        text.append(count, "dim")
-    return text
+    return filter_line(parts, count, width=width, hint="enter: evidence")
 
 
 class AlertsScreen(ReplayControls, Screen[None], inherit_bindings=False):
@@ -202,19 +188,7 @@ class AlertsScreen(ReplayControls, Screen[None], inherit_bindings=False):
         self._set_filter(AlertFilter())
 
     def action_filter_symbols(self) -> None:
-        current = self.ifapp.alert_filter
-
-        def apply(symbols: frozenset[str] | None) -> None:
-            if symbols is not None:
-                self._set_filter(replace(self.ifapp.alert_filter, symbols=symbols))
-
         self.app.push_screen(
-            PromptScreen(
-                "Underlyings (comma-separated; empty shows all)",
-                parse_symbols,
-                value=",".join(sorted(current.symbols)),
-                placeholder="e.g. SPY,NVDA",
-                hint="enter applies · escape cancels",
-            ),
-            apply,
+            symbols_prompt("Underlyings", self.ifapp.alert_filter.symbols, "e.g. SPY,NVDA"),
+            when_given(lambda s: self._set_filter(replace(self.ifapp.alert_filter, symbols=s))),
         )

@@ -34,7 +34,8 @@ from islandflow_tui.widgets.dark_model import (
     format_offex_rows,
 )
 from islandflow_tui.widgets.dark_view import DarkDetail, DarkEventsView
-from islandflow_tui.widgets.prompt import PromptScreen, parse_symbols
+from islandflow_tui.widgets.filter_line import filter_line, joined_or_all
+from islandflow_tui.widgets.prompt import symbols_prompt, when_given
 from islandflow_tui.widgets.scrub_bar import REPLAY_BINDINGS, ReplayControls, ScrubBar
 from islandflow_tui.widgets.status_bar import StatusBar
 from islandflow_tui.widgets.tape_view import TapeView, compact_number
@@ -56,24 +57,12 @@ def dark_filter_line(
     filt: DarkFilter, events: tuple[int, int], prints: tuple[int, int], *, width: int
 ) -> Text:
     """``kind all patterns │ sym all │ 12/40 events │ 312/2.1k prints``."""
-    symbols = ",".join(sorted(filt.symbols)) if filt.symbols else "all"
-    if len(symbols) > 24:
-        symbols = symbols[:23] + "…"
-    text = Text(no_wrap=True, overflow="ellipsis")
-    for i, (label, value) in enumerate((("kind ", PATTERN_LABEL[filt.pattern]), ("sym ", symbols))):
-        if i:
-            text.append(" │ ", "dim")
-        text.append(label, "dim")
-        text.append(value, "bold")
+    parts = [("kind ", PATTERN_LABEL[filt.pattern]), ("sym ", joined_or_all(filt.symbols, 24))]
     count = (
         f"{compact_number(events[0])}/{compact_number(events[1])} events │ "
         f"{compact_number(prints[0])}/{compact_number(prints[1])} prints"
     )
-    pad = width - text.cell_len - len(count)
-    if pad >= 2:
-        text.append(" " * pad)
-        text.append(count, "dim")
-    return text
+    return filter_line(parts, count, width=width)
 
 
 class DarkScreen(ReplayControls, Screen[None], inherit_bindings=False):
@@ -265,19 +254,7 @@ class DarkScreen(ReplayControls, Screen[None], inherit_bindings=False):
         self._set_filter(DarkFilter())
 
     def action_filter_symbols(self) -> None:
-        current = self.data.filter
-
-        def apply(symbols: frozenset[str] | None) -> None:
-            if symbols is not None:
-                self._set_filter(replace(self.data.filter, symbols=symbols))
-
         self.app.push_screen(
-            PromptScreen(
-                "Symbols (comma-separated; empty shows all)",
-                parse_symbols,
-                value=",".join(sorted(current.symbols)),
-                placeholder="e.g. AAPL,TSLA,SPY",
-                hint="enter applies · escape cancels",
-            ),
-            apply,
+            symbols_prompt("Symbols", self.data.filter.symbols, "e.g. AAPL,TSLA,SPY"),
+            when_given(lambda s: self._set_filter(replace(self.data.filter, symbols=s))),
         )

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from islandflow_tui.engine.core import EngineStats
+from islandflow_tui.widgets.filter_line import filter_line, joined_or_all
 from islandflow_tui.widgets.flow_view import (
     PACKET_COLUMNS,
     STRUCTURE_COLUMNS,
@@ -30,7 +31,7 @@ from islandflow_tui.widgets.flow_view import (
     format_structure_rows,
     parse_kinds,
 )
-from islandflow_tui.widgets.prompt import PromptScreen, parse_money, parse_symbols
+from islandflow_tui.widgets.prompt import PromptScreen, money_prompt, symbols_prompt, when_given
 from islandflow_tui.widgets.scrub_bar import REPLAY_BINDINGS, ReplayControls, ScrubBar
 from islandflow_tui.widgets.status_bar import StatusBar
 from islandflow_tui.widgets.tape_view import TapeView, compact_money, compact_number
@@ -43,28 +44,16 @@ WIDE_AT: Final = 240  # columns from which the panes sit side by side (all packe
 
 def flow_line_text(filt: FlowFilter, sort: str, shown: int, window: int, *, width: int) -> Text:
     """``preset notable │ sort premium │ sym all │ kind all │ dir any │ min none │ 12/40``."""
-    symbols = ",".join(sorted(filt.symbols)) if filt.symbols else "all"
-    kinds = ",".join(sorted(filt.kinds)) if filt.kinds else "all"
     parts = [
         ("preset ", filt.preset),
         ("sort ", sort),
-        ("sym ", symbols if len(symbols) <= 20 else symbols[:19] + "…"),
-        ("kind ", kinds if len(kinds) <= 20 else kinds[:19] + "…"),
+        ("sym ", joined_or_all(filt.symbols, 20)),
+        ("kind ", joined_or_all(filt.kinds, 20)),
         ("dir ", filt.direction or "any"),
         ("min ", compact_money(filt.min_premium) if filt.min_premium else "none"),
     ]
-    text = Text(no_wrap=True, overflow="ellipsis")
-    for i, (label, value) in enumerate(parts):
-        if i:
-            text.append(" │ ", "dim")
-        text.append(label, "dim")
-        text.append(value, "bold")
     count = f"{compact_number(shown)}/{compact_number(window)} packets"
-    pad = width - text.cell_len - len(count)
-    if pad >= 2:
-        text.append(" " * pad)
-        text.append(count, "dim")
-    return text
+    return filter_line(parts, count, width=width)
 
 
 class FlowScreen(ReplayControls, Screen[None], inherit_bindings=False):
@@ -267,55 +256,27 @@ class FlowScreen(ReplayControls, Screen[None], inherit_bindings=False):
         self._set_filter(FlowFilter(preset=self.ifapp.flow_filter.preset))
 
     def action_filter_symbols(self) -> None:
-        current = self.ifapp.flow_filter
-
-        def apply(symbols: frozenset[str] | None) -> None:
-            if symbols is not None:
-                self._set_filter(replace(self.ifapp.flow_filter, symbols=symbols))
-
         self.app.push_screen(
-            PromptScreen(
-                "Underlyings (comma-separated; empty shows all)",
-                parse_symbols,
-                value=",".join(sorted(current.symbols)),
-                placeholder="e.g. SPY,NVDA",
-                hint="enter applies · escape cancels",
-            ),
-            apply,
+            symbols_prompt("Underlyings", self.ifapp.flow_filter.symbols, "e.g. SPY,NVDA"),
+            when_given(lambda s: self._set_filter(replace(self.ifapp.flow_filter, symbols=s))),
         )
 
     def action_filter_kinds(self) -> None:
-        current = self.ifapp.flow_filter
-
-        def apply(kinds: frozenset[str] | None) -> None:
-            if kinds is not None:
-                self._set_filter(replace(self.ifapp.flow_filter, kinds=kinds))
-
         self.app.push_screen(
             PromptScreen(
                 "Packet kinds / structure labels (comma-separated; empty shows all)",
                 parse_kinds,
-                value=",".join(sorted(current.kinds)),
+                value=",".join(sorted(self.ifapp.flow_filter.kinds)),
                 placeholder="e.g. sweep,golden_sweep,block,vertical",
                 hint="enter applies · escape cancels",
             ),
-            apply,
+            when_given(lambda k: self._set_filter(replace(self.ifapp.flow_filter, kinds=k))),
         )
 
     def action_min_premium(self) -> None:
-        current = self.ifapp.flow_filter
-
-        def apply(amount: float | None) -> None:
-            if amount is not None:
-                self._set_filter(replace(self.ifapp.flow_filter, min_premium=amount))
-
         self.app.push_screen(
-            PromptScreen(
-                "Minimum premium for packets and structures",
-                parse_money,
-                value=f"{current.min_premium:g}" if current.min_premium else "",
-                placeholder="e.g. 25000, 25k, 1.5m",
-                hint="enter applies · empty clears · escape cancels",
+            money_prompt(
+                "Minimum premium for packets and structures", self.ifapp.flow_filter.min_premium
             ),
-            apply,
+            when_given(lambda m: self._set_filter(replace(self.ifapp.flow_filter, min_premium=m))),
         )

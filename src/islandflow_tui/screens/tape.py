@@ -26,7 +26,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from islandflow_tui.engine.core import EngineStats
-from islandflow_tui.widgets.prompt import PromptScreen, parse_money, parse_symbols
+from islandflow_tui.widgets.filter_line import filter_line, joined_or_all
+from islandflow_tui.widgets.prompt import money_prompt, symbols_prompt, when_given
 from islandflow_tui.widgets.scrub_bar import REPLAY_BINDINGS, ReplayControls, ScrubBar
 from islandflow_tui.widgets.status_bar import StatusBar
 from islandflow_tui.widgets.tape_view import (
@@ -49,28 +50,15 @@ WIDE_AT: Final = 140  # columns from which the panes sit side by side
 
 def filter_line_text(filt: TapeFilter, shown: int, window: int, *, width: int) -> Text:
     """``preset smart-money │ calls+puts │ sym AAPL,TSLA │ min $25.0k │ 312/2.1k``."""
-    symbols = ",".join(sorted(filt.symbols)) if filt.symbols else "all"
-    if len(symbols) > 24:
-        symbols = symbols[:23] + "…"
     minimum = compact_money(filt.min_premium) if filt.min_premium else "none"
     parts = [
         ("preset ", filt.preset),
         ("", RIGHTS_LABEL[filt.rights]),
-        ("sym ", symbols),
+        ("sym ", joined_or_all(filt.symbols, 24)),
         ("min ", minimum),
     ]
-    text = Text(no_wrap=True, overflow="ellipsis")
-    for i, (label, value) in enumerate(parts):
-        if i:
-            text.append(" │ ", "dim")
-        text.append(label, "dim")
-        text.append(value, "bold")
     count = f"{compact_number(shown)}/{compact_number(window)} rows"
-    pad = width - text.cell_len - len(count)
-    if pad >= 2:
-        text.append(" " * pad)
-        text.append(count, "dim")
-    return text
+    return filter_line(parts, count, width=width)
 
 
 class TapeScreen(ReplayControls, Screen[None], inherit_bindings=False):
@@ -249,37 +237,13 @@ class TapeScreen(ReplayControls, Screen[None], inherit_bindings=False):
         self._set_filter(TapeFilter(preset=self.ifapp.tape_filter.preset))
 
     def action_filter_symbols(self) -> None:
-        current = self.ifapp.tape_filter
-
-        def apply(symbols: frozenset[str] | None) -> None:
-            if symbols is not None:
-                self._set_filter(replace(self.ifapp.tape_filter, symbols=symbols))
-
         self.app.push_screen(
-            PromptScreen(
-                "Symbols (comma-separated; empty shows all)",
-                parse_symbols,
-                value=",".join(sorted(current.symbols)),
-                placeholder="e.g. AAPL,TSLA,SPY",
-                hint="enter applies · escape cancels",
-            ),
-            apply,
+            symbols_prompt("Symbols", self.ifapp.tape_filter.symbols, "e.g. AAPL,TSLA,SPY"),
+            when_given(lambda s: self._set_filter(replace(self.ifapp.tape_filter, symbols=s))),
         )
 
     def action_min_premium(self) -> None:
-        current = self.ifapp.tape_filter
-
-        def apply(amount: float | None) -> None:
-            if amount is not None:
-                self._set_filter(replace(self.ifapp.tape_filter, min_premium=amount))
-
         self.app.push_screen(
-            PromptScreen(
-                "Minimum premium for option prints",
-                parse_money,
-                value=f"{current.min_premium:g}" if current.min_premium else "",
-                placeholder="e.g. 25000, 25k, 1.5m",
-                hint="enter applies · empty clears · escape cancels",
-            ),
-            apply,
+            money_prompt("Minimum premium for option prints", self.ifapp.tape_filter.min_premium),
+            when_given(lambda m: self._set_filter(replace(self.ifapp.tape_filter, min_premium=m))),
         )

@@ -117,3 +117,37 @@ class PromptScreen(ModalScreen[T | None], Generic[T]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def symbols_prompt(
+    title: str, current: frozenset[str], placeholder: str
+) -> PromptScreen[frozenset[str]]:
+    """The comma-separated symbol prompt every filtering screen uses."""
+    return PromptScreen(
+        f"{title} (comma-separated; empty shows all)",
+        parse_symbols,
+        value=",".join(sorted(current)),
+        placeholder=placeholder,
+        hint="enter applies · escape cancels",
+    )
+
+
+def money_prompt(title: str, current: float) -> PromptScreen[float]:
+    """The minimum-premium prompt (``25k``, ``1.5m``; empty clears)."""
+    return PromptScreen(
+        title,
+        parse_money,
+        value=f"{current:g}" if current else "",
+        placeholder="e.g. 25000, 25k, 1.5m",
+        hint="enter applies · empty clears · escape cancels",
+    )
+
+
+def when_given(apply: Callable[[T], None]) -> Callable[[T | None], None]:
+    """A prompt callback that applies the answer and ignores escape (``None``)."""
+
+    def callback(value: T | None) -> None:
+        if value is not None:
+            apply(value)
+
+    return callback
