@@ -40,6 +40,7 @@ import pyarrow as pa
 from islandflow_tui.config import EquitiesConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.evidence import evidence_list
+from islandflow_tui.engine.compute.quote_join import QuoteJoin
 from islandflow_tui.engine.compute.retail import retail_flags
 
 _QUOTE_COLS = ["ts", "seq", "id", "symbol", "bid", "ask"]
@@ -52,7 +53,7 @@ _PLC_SERIES = pl.Series("placement", PLACEMENTS, dtype=pl.String)
 _SIDE_SERIES = pl.Series("retail_side", ["sell", None, "buy"], dtype=pl.String)
 
 
-class EquitiesJoin:
+class EquitiesJoin(QuoteJoin):
     """Stateful operator: (prints, quotes, watermark) -> joined prints (equities.joins
     columns without seq/id, plus internal ``flags``, ``plc`` and ``retail_code``)."""
 
@@ -60,28 +61,13 @@ class EquitiesJoin:
         self.max_age_ns = cfg.quote_max_age_ms * ev.NS_PER_MS
         self.tol = cfg.at_tolerance
         self.rule = cfg.retail_side_rule
-        self._pending_prints: list[pl.DataFrame] = []
-        self._pending_quotes: list[pl.DataFrame] = []
         schema = ev.polars_schema(ev.EQUITIES_QUOTES)
-        self._last_quote = pl.DataFrame(
-            schema={k: _CAT if k == "symbol" else schema[k] for k in _QUOTE_COLS}
-        )
-
-    # -- state ----------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        return {
-            "last_quote": self._last_quote,
-            "pending_prints": _concat(self._pending_prints),
-            "pending_quotes": _concat(self._pending_quotes),
-        }
+        last = pl.DataFrame(schema={k: _CAT if k == "symbol" else schema[k] for k in _QUOTE_COLS})
+        super().__init__(last, key="symbol", quote_id="quote_id")
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Absent pending parts mean nothing pending (an engine checkpoint drops them:
-        replay re-feeds raw rows from its watermark)."""
-        self._last_quote = state["last_quote"].with_columns(pl.col("symbol").cast(_CAT))
-        prints, quotes = state.get("pending_prints"), state.get("pending_quotes")
-        self._pending_prints = [prints] if prints is not None and prints.height else []
-        self._pending_quotes = [quotes] if quotes is not None and quotes.height else []
+        super().restore(state)
+        self._last_quote = self._last_quote.with_columns(pl.col("symbol").cast(_CAT))
 
     # -- processing -------------------------------------------------------------
     def process(
@@ -91,40 +77,11 @@ class EquitiesJoin:
         # symbols as Categorical: join_asof by a categorical key is ~5x faster than by
         # string (measured: 8 ms vs 41 ms for 100 000 prints against 200 000 quotes)
         if prints is not None and prints.height:
-            self._pending_prints.append(
-                prints.select(_PRINT_COLS).with_columns(pl.col("symbol").cast(_CAT))
-            )
+            prints = prints.select(_PRINT_COLS).with_columns(pl.col("symbol").cast(_CAT))
         if quotes is not None and quotes.height:
-            self._pending_quotes.append(
-                quotes.select(_QUOTE_COLS).with_columns(pl.col("symbol").cast(_CAT))
-            )
-        rel_quotes = _release(self._pending_quotes, watermark)
-        rel_prints = _release(self._pending_prints, watermark)
-        joined: pl.DataFrame | None = None
-        if rel_quotes is not None:
-            rel_quotes = _time_ordered(rel_quotes)
-        if rel_prints is not None:
-            rel_prints = _time_ordered(rel_prints)
-            right = self._last_quote
-            if rel_quotes is not None:
-                right = pl.concat([right, rel_quotes], how="vertical")
-            right = right.rename({"ts": "quote_ts", "seq": "quote_seq", "id": "quote_id"})
-            joined = rel_prints.join_asof(
-                right,
-                left_on="ts",
-                right_on="quote_ts",
-                by="symbol",
-                strategy="backward",
-                check_sortedness=False,
-            )
-            joined = self._label(joined)
-        if rel_quotes is not None:
-            self._last_quote = (
-                pl.concat([self._last_quote, rel_quotes], how="vertical")
-                .unique(subset="symbol", keep="last", maintain_order=False)
-                .sort("symbol")
-            )
-        return joined
+            quotes = quotes.select(_QUOTE_COLS).with_columns(pl.col("symbol").cast(_CAT))
+        joined = self._join(prints, quotes, watermark)
+        return self._label(joined) if joined is not None else None
 
     def _label(self, df: pl.DataFrame) -> pl.DataFrame:
         """Placement, improvement and retail columns, computed in numpy (one pass)."""
@@ -186,32 +143,3 @@ class EquitiesJoin:
 
     def flush(self) -> pl.DataFrame | None:
         return self.process(None, None, 2**62)
-
-
-def _time_ordered(frame: pl.DataFrame) -> pl.DataFrame:
-    if frame.get_column("ts").is_sorted():
-        return frame
-    return frame.sort("ts", "seq")
-
-
-def _release(pending: list[pl.DataFrame], watermark: int) -> pl.DataFrame | None:
-    """Pop rows with ts < watermark from ``pending`` (in place); None if there are none."""
-    frame = _concat(pending)
-    pending.clear()
-    if frame is None or frame.height == 0:
-        return None
-    ts = frame.get_column("ts")
-    if ts.max() < watermark:  # type: ignore[operator]
-        return frame
-    mask = ts < watermark
-    keep = frame.filter(~mask)
-    if keep.height:
-        pending.append(keep)
-    out = frame.filter(mask)
-    return out if out.height else None
-
-
-def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
-    if not frames:
-        return None
-    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")

@@ -32,17 +32,16 @@ CROSSED or NONE for every row.
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
 from islandflow_tui.config import NbboConfig
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.quote_join import QuoteJoin
 
 _QUOTE_COLS = ["ts", "seq", "id", "cid", "bid", "ask", "bid_size", "ask_size"]
 
 
-class NbboJoin:
+class NbboJoin(QuoteJoin):
     """Stateful operator: (prints, quotes, watermark) -> joined prints with placement.
 
     Frames carry the engine's interned contract id ``cid`` (see validate.OsiCache),
@@ -52,28 +51,9 @@ class NbboJoin:
     def __init__(self, cfg: NbboConfig) -> None:
         self.max_age_ns = cfg.max_age_ms * ev.NS_PER_MS
         self.tol = cfg.at_tolerance
-        self._pending_prints: list[pl.DataFrame] = []
-        self._pending_quotes: list[pl.DataFrame] = []
         nbbo = ev.polars_schema(ev.OPTIONS_NBBO)
-        self._last_quote = pl.DataFrame(
-            schema={k: pl.UInt32 if k == "cid" else nbbo[k] for k in _QUOTE_COLS}
-        )
-
-    # -- state (checkpointed by the engine) -------------------------------
-    def state(self) -> dict[str, Any]:
-        return {
-            "last_quote": self._last_quote,
-            "pending_prints": _concat(self._pending_prints),
-            "pending_quotes": _concat(self._pending_quotes),
-        }
-
-    def restore(self, state: dict[str, Any]) -> None:
-        """Inverse of :meth:`state`; absent or None pending parts mean nothing pending
-        (an engine checkpoint drops them: replay re-feeds raw rows from its watermark)."""
-        self._last_quote = state["last_quote"]
-        prints, quotes = state.get("pending_prints"), state.get("pending_quotes")
-        self._pending_prints = [prints] if prints is not None else []
-        self._pending_quotes = [quotes] if quotes is not None else []
+        last = pl.DataFrame(schema={k: pl.UInt32 if k == "cid" else nbbo[k] for k in _QUOTE_COLS})
+        super().__init__(last, key="cid", quote_id="nbbo_id")
 
     @property
     def contracts_quoted(self) -> int:
@@ -84,40 +64,9 @@ class NbboJoin:
         self, prints: pl.DataFrame | None, quotes: pl.DataFrame | None, watermark: int
     ) -> pl.DataFrame | None:
         """Release and join every print with ``ts < watermark``; None if there is none."""
-        if prints is not None and prints.height:
-            self._pending_prints.append(prints)
-        if quotes is not None and quotes.height:
-            self._pending_quotes.append(quotes.select(_QUOTE_COLS))
-        rel_quotes = _release(self._pending_quotes, watermark)
-        rel_prints = _release(self._pending_prints, watermark)
-
-        joined: pl.DataFrame | None = None
-        if rel_quotes is not None:
-            rel_quotes = _time_ordered(rel_quotes)
-        if rel_prints is not None:
-            rel_prints = _time_ordered(rel_prints)
-            right = self._last_quote
-            if rel_quotes is not None:
-                right = pl.concat([right, rel_quotes], how="vertical")
-            # last_quote rows are all older than the released quotes, so the
-            # concatenation is already in (ts, seq) order
-            right = right.rename({"ts": "quote_ts", "seq": "quote_seq", "id": "nbbo_id"})
-            joined = rel_prints.join_asof(
-                right,
-                left_on="ts",
-                right_on="quote_ts",
-                by="cid",
-                strategy="backward",
-                check_sortedness=False,
-            )
-            joined = self._label(joined)
-        if rel_quotes is not None:
-            self._last_quote = (
-                pl.concat([self._last_quote, rel_quotes], how="vertical")
-                .unique(subset="cid", keep="last", maintain_order=False)
-                .sort("cid")
-            )
-        return joined
+        quotes = quotes.select(_QUOTE_COLS) if quotes is not None and quotes.height else None
+        joined = self._join(prints, quotes, watermark)
+        return self._label(joined) if joined is not None else None
 
     def flush(self) -> pl.DataFrame | None:
         """Release everything still buffered (end of a replay or shutdown)."""
@@ -165,35 +114,3 @@ class NbboJoin:
             (ask - bid).alias("spread"),
             (price * pl.col("size") * 100.0).alias("premium"),
         ).with_columns(placement)
-
-
-def _time_ordered(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rows in (ts, seq) order; seq already rises with arrival, so sorted ts is enough."""
-    if frame.get_column("ts").is_sorted():
-        return frame
-    return frame.sort("ts", "seq")
-
-
-def _release(pending: list[pl.DataFrame], watermark: int) -> pl.DataFrame | None:
-    """Pop rows with ts < watermark from ``pending`` (in place); None if there are none."""
-    if not pending:
-        return None
-    frame = _concat(pending)
-    pending.clear()
-    if frame is None:
-        return None
-    ts = frame.get_column("ts")
-    if ts.max() < watermark:  # type: ignore[operator]
-        return frame
-    mask = ts < watermark
-    keep = frame.filter(~mask)
-    if keep.height:
-        pending.append(keep)
-    out = frame.filter(mask)
-    return out if out.height else None
-
-
-def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
-    if not frames:
-        return None
-    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
