@@ -135,19 +135,26 @@ class OsiCache:
         Only valid symbols are cached, so a feed spewing garbage cannot grow the cache;
         the valid universe (every listed contract) bounds it.
         """
-        distinct = frame.select(pl.col("symbol").unique())
-        new = distinct.join(self._parsed, on="symbol", how="anti")
-        if new.height:
-            parsed = (
-                new.sort("symbol")
-                .with_columns(osi_columns(pl.col("symbol")))
-                .filter(pl.col("root").is_not_null() & pl.col("expiry").is_not_null())
-            )
-            start = self._parsed.height
-            parsed = parsed.with_columns(
-                pl.int_range(start, start + parsed.height, dtype=pl.UInt32).alias("cid")
-            ).select(self._parsed.columns)
-            self._parsed = pl.concat([self._parsed, parsed], how="vertical")
+        # join first: a symbol left without a cid is new (or invalid), so the distinct
+        # symbols are hashed only in the rare batch that brings new ones (a separate
+        # unique + anti join on every batch cost as much as the join itself)
+        right = self._parsed if contract_columns else self._parsed.select("symbol", "cid")
+        out = frame.join(right, on="symbol", how="left", maintain_order="left")
+        if not out.get_column("cid").null_count():
+            return out
+        new = out.filter(pl.col("cid").is_null()).select(pl.col("symbol").unique())
+        parsed = (
+            new.sort("symbol")
+            .with_columns(osi_columns(pl.col("symbol")))
+            .filter(pl.col("root").is_not_null() & pl.col("expiry").is_not_null())
+        )
+        if not parsed.height:  # only invalid symbols (never cached)
+            return out
+        start = self._parsed.height
+        parsed = parsed.with_columns(
+            pl.int_range(start, start + parsed.height, dtype=pl.UInt32).alias("cid")
+        ).select(self._parsed.columns)
+        self._parsed = pl.concat([self._parsed, parsed], how="vertical")
         right = self._parsed if contract_columns else self._parsed.select("symbol", "cid")
         return frame.join(right, on="symbol", how="left", maintain_order="left")
 

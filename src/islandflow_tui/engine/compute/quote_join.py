@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+
+from islandflow_tui.engine.compute.baselines import stable_argsort
 
 
 class QuoteJoin:
@@ -64,21 +68,100 @@ class QuoteJoin:
                 # concatenation is already in (ts, seq) order
                 right = pl.concat([right, rel_quotes], how="vertical")
             right = right.rename({"ts": "quote_ts", "seq": "quote_seq", "id": self.quote_id})
-            joined = rel_prints.join_asof(
-                right,
-                left_on="ts",
-                right_on="quote_ts",
-                by=self.key,
-                strategy="backward",
-                check_sortedness=False,
-            )
+            joined = _asof_int(rel_prints, right, self.key)
+            if joined is None:
+                joined = rel_prints.join_asof(
+                    right,
+                    left_on="ts",
+                    right_on="quote_ts",
+                    by=self.key,
+                    strategy="backward",
+                    check_sortedness=False,
+                )
         if rel_quotes is not None:
+            both = pl.concat([self._last_quote, rel_quotes], how="vertical")
+            last = _last_per_int_key(both, self.key)
             self._last_quote = (
-                pl.concat([self._last_quote, rel_quotes], how="vertical")
-                .unique(subset=self.key, keep="last", maintain_order=False)
-                .sort(self.key)
+                last
+                if last is not None
+                else both.unique(subset=self.key, keep="last", maintain_order=False).sort(self.key)
             )
         return joined
+
+
+def _int_key(frame: pl.DataFrame, key: str) -> np.ndarray | None:
+    """The by-key as non-negative int64 (a Categorical as its physical codes), or None
+    when it is neither (then the polars path runs)."""
+    col = frame.get_column(key)
+    if col.dtype == pl.Categorical:  # codes of the one global category mapping
+        col = col.to_physical()
+    if not col.dtype.is_unsigned_integer() or col.null_count():
+        return None
+    return col.to_numpy().astype(np.int64, copy=False)
+
+
+def _asof_int(left: pl.DataFrame, right: pl.DataFrame, key: str) -> pl.DataFrame | None:
+    """``left.join_asof(right, by=key, backward)`` for an unsigned int key, by numpy:
+    ``right`` is in (ts, seq) order, so a stable sort by key gives (key, ts, seq) and
+    one searchsorted over a (key, ts) composite finds each print's quote, the last of
+    equal ts (highest seq) as polars picks.  ~3x faster than polars' hashed join_asof
+    by key at firehose sizes.  None when the composite would overflow."""
+    lk, rk = _int_key(left, key), _int_key(right, key)
+    if lk is None or rk is None:
+        return None
+    lts = left.get_column("ts").to_numpy()
+    rts = right.get_column("quote_ts").to_numpy()
+    if len(rts) == 0 or len(lts) == 0:
+        return None
+    t0 = min(int(lts.min()), int(rts.min()))
+    span = max(int(lts.max()), int(rts.max())) - t0 + 1
+    top = max(int(lk.max()), int(rk.max())) + 1
+    if top * span >= 2**62:
+        return None
+    order = stable_argsort(rk)
+    rks = rk[order]
+    g_right = rks * span + (rts[order] - t0)
+    # queries in (key, ts) order too: searchsorted then walks the right side once
+    # instead of jumping around it (random probes cost ~5x more at firehose sizes)
+    lorder = stable_argsort(lk)
+    lks = lk[lorder]
+    at_s = np.searchsorted(g_right, lks * span + (lts[lorder] - t0), side="right") - 1
+    ok_s = at_s >= 0
+    ok_s[ok_s] = rks[at_s[ok_s]] == lks[ok_s]
+    at = np.empty(len(lk), dtype=np.int64)
+    at[lorder] = np.where(ok_s, order[np.maximum(at_s, 0)], -1)
+    ok = at >= 0
+    cols = []
+    for name in right.columns:
+        if name == key:
+            continue
+        col = right.get_column(name)
+        if col.null_count() or not col.dtype.is_numeric():
+            idx = pl.Series("", np.where(ok, at, 0), dtype=pl.Int64)
+            if not ok.all():
+                idx = pl.select(pl.when(pl.Series(ok)).then(idx)).to_series()
+            cols.append(col.gather(idx))
+            continue
+        vals = col.to_numpy()[np.where(ok, at, 0)]
+        if not ok.all():
+            vals[~ok] = 0  # the value under a null, as polars writes it
+        arr = pa.array(vals, mask=None if ok.all() else ~ok)
+        cols.append(pl.Series(name, arr, dtype=col.dtype))
+    return left.hstack(cols)
+
+
+def _last_per_int_key(frame: pl.DataFrame, key: str) -> pl.DataFrame | None:
+    """``frame.unique(key, keep="last").sort(key)`` for an unsigned int key, by numpy."""
+    k = _int_key(frame, key)
+    if k is None:
+        return None
+    if len(k) == 0:
+        return frame
+    order = stable_argsort(k)
+    ks = k[order]
+    last = np.ones(len(ks), dtype=bool)
+    last[:-1] = ks[1:] != ks[:-1]
+    return frame[order[last]]
 
 
 def _time_ordered(frame: pl.DataFrame) -> pl.DataFrame:
