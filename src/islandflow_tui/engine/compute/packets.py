@@ -454,16 +454,28 @@ class SpotTracker:
                     t, o, p = t[srt], o[srt], p[srt]
             self._rows[str(root)] = (t, o, p)
 
-    def lookup(self, roots: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    def lookup(
+        self, roots: np.ndarray, ts: np.ndarray, codes: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Spot of each row's root as of its ts (NaN: none yet).  ``codes`` (optional)
+        are small ints naming the roots (``roots[i] == names[codes[i]]``): grouping by
+        them avoids sorting strings."""
         out = np.full(len(ts), np.nan)
         if not self._rows or len(ts) == 0:
             return out
-        uniq, inv = np.unique(roots, return_inverse=True)
-        for i, root in enumerate(uniq.tolist()):
+        if codes is None:
+            uniq, inv = np.unique(roots, return_inverse=True)
+            groups = [(root, np.flatnonzero(inv == i)) for i, root in enumerate(uniq.tolist())]
+        else:
+            order = stable_argsort(codes)
+            sc = codes[order]
+            start = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
+            bounds = np.append(start, len(sc)).tolist()
+            groups = [(roots[order[a]], order[a:b]) for a, b in pairwise(bounds)]
+        for root, m in groups:
             got = self._rows.get(root)
             if got is None:
                 continue
-            m = inv == i
             j = np.searchsorted(got[0], ts[m], side="right") - 1
             out[m] = np.where(j >= 0, got[2][np.maximum(j, 0)], np.nan)
         return out
@@ -1208,7 +1220,7 @@ class Packets:
         p["strike"], expiry = ct.strike[cid], ct.expiry[cid]
         date = ny_days(p["first_ts"])
         p["dte"] = expiry - date
-        p["spot"] = self.spot.lookup(p["root"], p["first_ts"])
+        p["spot"] = self.spot.lookup(p["root"], p["first_ts"], ct.root_code[cid])
         with np.errstate(invalid="ignore", divide="ignore"):
             p["moneyness"] = (p["strike"] - p["spot"]) / p["spot"]
         p["open_interest"] = self._oi(p["symbol"], date)
