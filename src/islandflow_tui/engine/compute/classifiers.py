@@ -115,6 +115,13 @@ class Rule:
     variant: pl.Expr = field(default_factory=lambda: pl.lit(None, pl.String))
 
 
+def _spread(x: np.ndarray, mine: np.ndarray, n: int, fill: float | bool) -> np.ndarray:
+    """``x`` (one rule's rows) placed at ``mine`` in a length-``n`` column of ``fill``."""
+    out = np.full(n, fill, dtype=bool if isinstance(fill, bool) else np.float64)
+    out[mine] = x
+    return out
+
+
 def _excess(values: list[np.ndarray], magnitude: list[tuple[pl.Expr, float, str]]) -> np.ndarray:
     """Best margin past the magnitude thresholds, in [0, 1] (numpy: see the module doc)."""
     out = np.zeros(len(values[0]) if values else 0)
@@ -474,19 +481,32 @@ class Classifiers:
         vals: pl.DataFrame,
         base: dict[str, np.ndarray],
     ) -> list[dict[str, Any]]:
+        """Per fired rule: its rows, name, order and confidence.  Direction, variant and
+        trace of every fired rule's rows (concatenated in rule order) are built once and
+        returned on the first rule's entry (``all_direction``, ``all_variant``,
+        ``all_trace``): one gather and one trace array instead of one per rule."""
         out = []
-        for i in fired:
+        height = source.height
+        items: list[ArrayItem] = []
+        idxs = [np.flatnonzero(fires.get_column(f"f{i}").to_numpy()) for i in fired]
+        lens = [len(x) for x in idxs]
+        n = sum(lens)
+        rule_of = np.repeat(np.arange(len(fired)), lens)
+        at = np.concatenate(idxs)
+        for pos, (i, idx) in enumerate(zip(fired, idxs, strict=True)):
             r = rules[i]
-            idx = np.flatnonzero(fires.get_column(f"f{i}").to_numpy())
-            items = [
-                ArrayItem(
-                    it.condition,
-                    vals.get_column(f"v{i}_{j}").to_numpy()[idx],
-                    vals.get_column(f"t{i}_{j}").to_numpy()[idx],
-                    vals.get_column(f"p{i}_{j}").to_numpy()[idx],
+            mine = rule_of == pos
+            for j, it in enumerate(r.items):
+                # this rule's columns over the combined rows (only its rows carry them)
+                items.append(
+                    ArrayItem(
+                        it.condition,
+                        _spread(vals.get_column(f"v{i}_{j}").to_numpy()[idx], mine, n, np.nan),
+                        _spread(vals.get_column(f"t{i}_{j}").to_numpy()[idx], mine, n, np.nan),
+                        _spread(vals.get_column(f"p{i}_{j}").to_numpy()[idx], mine, n, False),
+                        mine,
+                    )
                 )
-                for j, it in enumerate(r.items)
-            ]
             out.append(
                 {
                     "idx": idx,
@@ -503,11 +523,13 @@ class Classifiers:
                         ),
                         {c: v[idx] for c, v in base.items()},
                     ),
-                    "direction": vals.get_column(f"d{i}").gather(idx),
-                    "variant": vals.get_column(f"v{i}").gather(idx),
-                    "trace": trace_from_arrays(len(idx), items),
                 }
             )
+        flat = pl.Series(at + rule_of * height, dtype=pl.Int64)
+        for col, key in (("d", "all_direction"), ("v", "all_variant")):
+            stacked = pl.concat([vals.get_column(f"{col}{i}").cast(pl.String) for i in fired])
+            out[0][key] = stacked.gather(flat)
+        out[0]["all_trace"] = trace_from_arrays(n, items)
         return out
 
     def _packet_conf(self, excess: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -610,19 +632,19 @@ class Classifiers:
             {
                 "ts": gathered["ts"],
                 "classifier": names.gather(rule_of),
-                "variant": pl.concat([f["variant"].cast(pl.String) for f in fired]),
+                "variant": fired[0]["all_variant"],
                 "source": pl.Series([kind] * n, dtype=pl.String),
                 "source_id": ids[idx_all],
                 "root": gathered["root"],
                 "symbol": gathered["symbol"]
                 if kind == "packet"
                 else pl.Series([None] * n, dtype=pl.String),
-                "direction": pl.concat([f["direction"].cast(pl.String) for f in fired]),
+                "direction": fired[0]["all_direction"],
                 "confidence": np.concatenate([f["confidence"] for f in fired]),
                 "premium": gathered["premium"],
                 "size": gathered["total_size"].cast(pl.Int64),
                 "evidence": evidence,
-                "trace": pl.concat([f["trace"] for f in fired]),
+                "trace": fired[0]["all_trace"],
                 "_s": np.full(n, 0 if kind == "packet" else 1, dtype=np.int8),
                 "_c": np.repeat(np.array([f["order"] for f in fired], dtype=np.int64), lens),
             }
