@@ -242,7 +242,7 @@ class Alerts:
         fixes: dict[int, int] = {}  # corrected source id -> id of the version it replaces
         for frame in (packets, structures):
             if frame is not None and frame.height:
-                redo = frame.filter(pl.col("status") != "new")
+                redo = frame.select("id", "corrects", "status").filter(pl.col("status") != "new")
                 fixes.update(zip(redo["id"].to_list(), redo["corrects"].to_list(), strict=True))
         cands = self._candidates(hits, structures)
         events: list[tuple[int, int, int]] = []  # (ts, source id, candidate row or -1)
@@ -261,7 +261,7 @@ class Alerts:
             for frame in (packets, structures):
                 if frame is None or frame.height == 0:
                     continue
-                gone = frame.filter(pl.col("id").is_in(quiet))
+                gone = frame.select("ts", "id").filter(pl.col("id").is_in(quiet))
                 events += [
                     (t, i, -1)
                     for t, i in zip(gone["ts"].to_list(), gone["id"].to_list(), strict=True)
@@ -547,12 +547,14 @@ class Alerts:
     ) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}
         wanted = ids.cast(pl.Int64)
+        # select before filtering: filtering the trace and evidence lists of every
+        # packet cost more than the rest of the alert operator
         if packets is not None and packets.height:
-            sub = packets.filter(pl.col("id").is_in(wanted.implode())).select(_PACKET_FIELDS)
+            sub = packets.select(_PACKET_FIELDS).filter(pl.col("id").is_in(wanted.implode()))
             for r in sub.iter_rows(named=True):
                 out[r["id"]] = {**r, "_type": "packet"}
         if structures is not None and structures.height:
-            sub = structures.filter(pl.col("id").is_in(wanted.implode())).select(_STRUCT_FIELDS)
+            sub = structures.select(_STRUCT_FIELDS).filter(pl.col("id").is_in(wanted.implode()))
             for r in sub.iter_rows(named=True):
                 out[r["id"]] = {**r, "_type": "structure"}
         return out

@@ -889,10 +889,10 @@ class Packets:
             at = srt[np.searchsorted(keys[srt], members["_pkey"])]
             members["_pts"] = pts[at]
             self._chunks.append(
-                _Chunk(int(pts.max()), members, out.filter(pl.Series(new)).select(RETAIN_COLS))
+                _Chunk(int(pts.max()), members, out.select(RETAIN_COLS).filter(pl.Series(new)))
             )
         if (~new).any():
-            corr = out.filter(pl.Series(~new))
+            corr = out.select(RETAIN_COLS).filter(pl.Series(~new))
             for chunk in self._chunks:
                 mine = corr.filter(
                     pl.col("_pkey").is_in(chunk.packets.get_column("_pkey").implode())

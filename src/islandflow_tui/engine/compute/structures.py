@@ -461,6 +461,9 @@ class Structures:
     def process(self, packets: pl.DataFrame | None, watermark: int) -> pl.DataFrame | None:
         recs: list[dict[str, Any]] = []
         if packets is not None and packets.height:
+            # only the leg columns: filtering the packets' trace and evidence lists
+            # cost more than the rest of this operator's input handling
+            packets = packets.select(*dict.fromkeys([*LEG_COLS, "status", "corrects"]))
             new = packets.filter(pl.col("status") == "new")
             if new.height:
                 cols = {k: new.get_column(k).to_numpy() for k in LEG_COLS}
