@@ -67,6 +67,21 @@ def _bad_number(col: str, *, strictly_positive: bool) -> pl.Expr:
 
 def _row_reason(stream: str, watermark: int) -> pl.Expr:
     """One expression giving each row's rejection reason, or null if it is good."""
+    checks = _row_checks(stream, watermark)
+    expr = pl.when(checks[0][1]).then(pl.lit(checks[0][0]))
+    for reason, cond in checks[1:]:
+        expr = expr.when(cond).then(pl.lit(reason))
+    return expr.otherwise(pl.lit(None, pl.String)).alias("_reject")
+
+
+def _any_bad(stream: str, watermark: int) -> pl.Expr:
+    """True if any row fails any check (a null check counts as passed, as in
+    :func:`_row_reason`): the common all-good batch skips building reason strings."""
+    return pl.any_horizontal([c for _, c in _row_checks(stream, watermark)]).fill_null(False).any()
+
+
+def _row_checks(stream: str, watermark: int) -> list[tuple[str, pl.Expr]]:
+    """(reason, condition) per check, in priority order."""
     checks: list[tuple[str, pl.Expr]] = [
         ("bad_ts", pl.col("ts").is_null() | (pl.col("ts") <= 0)),
         ("late", pl.col("ts") < watermark),
@@ -93,10 +108,7 @@ def _row_reason(stream: str, watermark: int) -> pl.Expr:
                 bid_size.is_null() | ask_size.is_null() | (bid_size < 0) | (ask_size < 0),
             )
         )
-    expr = pl.when(checks[0][1]).then(pl.lit(checks[0][0]))
-    for reason, cond in checks[1:]:
-        expr = expr.when(cond).then(pl.lit(reason))
-    return expr.otherwise(pl.lit(None, pl.String)).alias("_reject")
+    return checks
 
 
 class OsiCache:
@@ -186,6 +198,8 @@ def validate(
 
     if stream in _OPTION_STREAMS:
         typed = (osi or OsiCache()).attach(typed, contract_columns=stream == ev.OPTIONS_PRINTS)
+    if not typed.select(_any_bad(stream, watermark)).item():
+        return Verdict(typed)
     checked = typed.with_columns(_row_reason(stream, watermark))
     reasons = checked.get_column("_reject")
     if reasons.null_count() == checked.height:
