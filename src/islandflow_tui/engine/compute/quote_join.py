@@ -104,8 +104,11 @@ def _asof_int(left: pl.DataFrame, right: pl.DataFrame, key: str) -> pl.DataFrame
     """``left.join_asof(right, by=key, backward)`` for an unsigned int key, by numpy:
     ``right`` is in (ts, seq) order, so a stable sort by key gives (key, ts, seq) and
     one searchsorted over a (key, ts) composite finds each print's quote, the last of
-    equal ts (highest seq) as polars picks.  ~3x faster than polars' hashed join_asof
-    by key at firehose sizes.  None when the composite would overflow."""
+    equal ts (highest seq) as polars picks.  ~2x faster than polars' hashed join_asof
+    by key at firehose sizes (8 vs 15 ms per 1 s batch: 60 000 prints, 126 000
+    quotes).  Values under nulls are 0, as polars writes them (bench/flow_digest.py
+    hashes raw buffers).  None (caller runs polars) for an empty side or when the
+    composite would overflow."""
     lk, rk = _int_key(left, key), _int_key(right, key)
     if lk is None or rk is None:
         return None
