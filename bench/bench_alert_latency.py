@@ -62,10 +62,11 @@ def main() -> None:
     t_start = time.time()
     seen = 0
     orig_tick = app.tick
+    # the early alerts-only tick (app.alerts_tick), where the app has one
+    orig_alerts_tick = getattr(app, "alerts_tick", None)
 
-    def tick(only: tuple[str, ...] | None = None) -> None:
+    def stamp_new() -> None:
         nonlocal seen
-        orig_tick(only)
         stats = app.last_stats
         if stats is not None:
             for entered, published, after in stats.ingest_marks:
@@ -85,6 +86,16 @@ def main() -> None:
 
         app.call_after_refresh(stamp)
 
+    def tick() -> None:
+        orig_tick()
+        stamp_new()
+
+    def alerts_tick() -> None:
+        orig_alerts_tick()  # type: ignore[misc]
+        stamp_new()
+
+    if orig_alerts_tick is not None:
+        app.alerts_tick = alerts_tick  # type: ignore[method-assign]
     app.tick = tick  # type: ignore[method-assign]
     received: dict[int, float] = {}  # alert seq -> wall time it reached the app's feed
     feed_push = app.feed.push

@@ -190,11 +190,12 @@ async def test_an_alert_is_painted_by_an_early_tick(make_rig: Rig) -> None:
         else:
             pytest.fail("no alert in 300 ticks")
         assert app.alerts_model.arrived == before  # scheduled: it runs on the UI loop
-        calls: list[object] = []
-        tick = app.tick
-        app.tick = lambda only=None: (calls.append(only), tick(only))
+        calls: list[str] = []
+        tick, alerts_tick = app.tick, app.alerts_tick
+        app.tick = lambda: (calls.append("tick"), tick())
+        app.alerts_tick = lambda: (calls.append("alerts"), alerts_tick())
         await pilot.pause()
-        assert calls and calls[0] == (ev.ALERTS,)  # the early tick, alerts only
+        assert calls and calls[0] == "alerts"  # the early tick, alerts only
         assert app.alerts_model.arrived > before
         assert not app._early_tick_pending
         newest = app.alerts_model.display["explanation"][0][:40]

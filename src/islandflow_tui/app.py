@@ -296,25 +296,27 @@ class IslandflowApp(App[None], inherit_bindings=False):
             self.set_timer(wait, self._early_tick)
             return
         self._early_tick_pending = False
-        self.tick(only=(ev.ALERTS,))
+        self.alerts_tick()
 
-    def tick(self, only: tuple[str, ...] | None = None) -> None:
-        """Drain the display feed once, update the models, repaint the visible screen.
+    def alerts_tick(self) -> None:
+        """The early tick (see :meth:`_feed_pushed`): alerts only, Alerts screen only."""
+        self._drain((ev.ALERTS,))
+        screen = self.live_screen()
+        if isinstance(screen, AlertsScreen):
+            screen.repaint(self.last_stats)
 
-        ``only``: an early tick for these streams (see :meth:`_feed_pushed`).
-        """
+    def _drain(self, streams: tuple[str, ...] | None) -> None:
         self._last_tick = time.monotonic()
-        for stream, delta in self.feed.drain(only).items():
+        for stream, delta in self.feed.drain(streams).items():
             model = self.models.get(stream)
             if model is not None:
                 if delta.reset:  # a replay seek: the stream's state starts again
                     model.clear()
                 model.extend(delta.frame, delta.gap)
-        if only is not None:
-            screen = self.live_screen()
-            if isinstance(screen, AlertsScreen):
-                screen.repaint(self.last_stats)
-            return
+
+    def tick(self) -> None:
+        """Drain the display feed once, update the models, repaint the visible screen."""
+        self._drain(None)
         self.eq_data.drain()
         stats = self.engine.stats()
         self.last_stats = stats
