@@ -504,6 +504,34 @@ def test_a_retraction_rewinds_the_baselines(steps: list[int] | None) -> None:
     assert with_cancel["baseline_n"] == 8
 
 
+def test_a_rewind_after_a_checkpoint_restore() -> None:
+    """The observations' packet keys are in the checkpoint: a cancel that arrives after
+    a restore still rewinds the baselines exactly."""
+    packet = [pr(10_000, size=30), pr(10_100, size=200, exch="X")]
+    before = [*_HISTORY, *packet]
+    later = [pr(11_000, size=200, exch="X", flags=CXL), pr(12_000, size=25)]
+
+    def feed(engine: Engine, prints: list[dict], wm: int) -> list[pl.DataFrame]:
+        out = engine.ingest(
+            batch(
+                wm,
+                quotes=option_quotes(_quotes_for(prints)),
+                prints=option_prints(prints),
+            )
+        )
+        return [out[ev.FLOW_PACKETS]] if ev.FLOW_PACKETS in out else []
+
+    first = Engine(Config())
+    feed(first, before, T0 + 10_800 * MS)  # the packet is decided, the cancel not yet
+    restored = Engine(Config())
+    restored.compute.restore(first.compute.state())
+    got = feed(restored, later, T0 + 10_800 * MS)
+    got += [restored.flush().get(ev.FLOW_PACKETS, ev.empty_frame(ev.FLOW_PACKETS))]
+    after = pl.concat(got).filter(pl.col("status") == "new").row(-1, named=True)
+    never = _after_cancel([*_HISTORY, packet[0], pr(12_000, size=25)])
+    assert {c: after[c] for c in _Z_COLS} == {c: never[c] for c in _Z_COLS}
+
+
 def test_a_retraction_from_a_full_window_is_one_short() -> None:
     """The documented limit: a full window loses the retracted observation and does not
     get back the older one it had pushed out, until the key's next observation."""
