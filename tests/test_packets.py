@@ -351,6 +351,20 @@ def test_repeat_side_share_end_to_end(sells: int, share: float, repeat: bool) ->
     assert ("repeat" in last["tags"]) is repeat
 
 
+def test_repeat_windows_emptied_by_the_other_side_expire() -> None:
+    """A sell hit leaves its window when a later buy hit looks at it; the emptied
+    window is dropped by the periodic expiry (it used to assume a non-empty one)."""
+    cfg = Config()
+    cfg.flow.repeat_window_ms = 1000
+    cfg.flow.rolling_ttl_s = 8  # expiry every ttl / 8 = 1 s of event time
+    prints = [pr(0, price=1.00, size=2000), pr(1500, size=2000)]  # one batch, then expiry
+    prints += [pr(4000 + i * 3000, size=10) for i in range(4)]
+    res = run(prints, _quotes_for(prints), cfg=cfg, steps=[3000, 6000, 12_000])
+    assert packets(res)["repeat_hits"].to_list()[:2] == [1, 1]
+    state = res["_engine"].compute.packets._repeat
+    assert all(state.values())  # no empty window kept
+
+
 @pytest.mark.parametrize(
     ("last_size", "consistent"),
     [(1000, 5), (2500, 5), (2501, 0), (400, 5), (399, 0)],

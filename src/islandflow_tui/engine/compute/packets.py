@@ -1575,7 +1575,8 @@ class Packets:
 
     def _expire_repeats(self, watermark: int) -> None:
         horizon = watermark - self.window_ns - self.repeat_ns
-        for key in [k for k, q in self._repeat.items() if q[-1][0] <= horizon]:
+        # a window emptied by the other side's hit or by a cancel's rewind goes too
+        for key in [k for k, q in self._repeat.items() if not q or q[-1][0] <= horizon]:
             del self._repeat[key]
             self._repeat_cents.pop(key, None)
 
