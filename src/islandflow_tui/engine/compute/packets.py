@@ -62,9 +62,23 @@ removed, evidence = remaining members + the cancel; one correction per cancel)
 recomputed from the remaining members with
 the original's context (spot, open interest, baseline stats); a packet left with no
 member is re-issued as ``retracted``.  A cancel reaches back ``flow.cancel_lookback_ms``
-from the original packet's ts.  Not rewound by a cancel (documented limits): the
-tick-rule state, rolling baselines and repeat windows.  The contract's day volume is
-rewound; structures re-issue themselves from the corrected packet (structures.py).
+from the original packet's ts.  Structures re-issue themselves from the corrected
+packet (structures.py).
+
+Rewound by a cancel, at the cancel's event time (``_rewind_plan`` / ``_rewind``): the
+contract's day volume; the rolling baselines (the packet's observation, contract and
+underlying, is replaced by the corrected packet's values or removed when retracted;
+see baselines.py for the one inexact case, a retraction from a full window); the
+repeat windows (the packet's hit is taken out and, if the corrected packet is still
+a hit, put back with its corrected premium and first print time, its evidence id
+then naming the correction).  Packets decided at or before the cancel's ts are
+scored before the rewind and later ones after it: ``_context`` scores a batch in
+segments cut at its cancels' times, so the batching cannot move a packet across a
+rewind (every packet at or before a cancel's ts is decided by the watermark that
+released the cancel).  Not rewound: the tick-rule state (side.py), packets issued
+before the cancel (their z-scores and repeat counts were right at their time; a
+correction keeps its original's ``repeat_hits``), and the clustering itself (a
+cancelled first print would have anchored its packet's window elsewhere).
 
 What is kept for cancels: the member prints of every packet emitted within the
 lookback (found per contract by binary search, not by scanning) and one slim ledger
