@@ -62,10 +62,11 @@ def main() -> None:
     t_start = time.time()
     seen = 0
     orig_tick = app.tick
+    # the early alerts-only tick (app.alerts_tick), where the app has one
+    orig_alerts_tick = getattr(app, "alerts_tick", None)
 
-    def tick() -> None:
+    def stamp_new() -> None:
         nonlocal seen
-        orig_tick()
         stats = app.last_stats
         if stats is not None:
             for entered, published, after in stats.ingest_marks:
@@ -85,7 +86,28 @@ def main() -> None:
 
         app.call_after_refresh(stamp)
 
+    def tick() -> None:
+        orig_tick()
+        stamp_new()
+
+    def alerts_tick() -> None:
+        orig_alerts_tick()  # type: ignore[misc]
+        stamp_new()
+
+    if orig_alerts_tick is not None:
+        app.alerts_tick = alerts_tick  # type: ignore[method-assign]
     app.tick = tick  # type: ignore[method-assign]
+    received: dict[int, float] = {}  # alert seq -> wall time it reached the app's feed
+    feed_push = app.feed.push
+
+    def push(stream: str, frame: object) -> None:
+        if stream == ev.ALERTS:
+            now = time.time()
+            for i in frame["id"].to_list():  # type: ignore[index]
+                received.setdefault(ev.split_id(int(i))[1], now)
+        feed_push(stream, frame)  # type: ignore[arg-type]
+
+    app.feed.push = push  # type: ignore[method-assign]
 
     def stop_later() -> None:
         app.set_timer(args.seconds, app.exit)
@@ -97,6 +119,8 @@ def main() -> None:
     lat: list[float] = []
     engine_ms: list[float] = []
     after_ms: list[float] = []
+    hop_ms: list[float] = []
+    ui_ms: list[float] = []
     windows: dict[int, list[float]] = {}
     unmatched = 0
     first_paint = min(painted.values(), default=t_start)
@@ -111,6 +135,9 @@ def main() -> None:
         lat.append((t_paint - entered) * 1000)
         engine_ms.append((published - entered) * 1000)
         after_ms.append((t_paint - published) * 1000)
+        if seq in received:
+            hop_ms.append((received[seq] - published) * 1000)
+            ui_ms.append((t_paint - received[seq]) * 1000)
         windows.setdefault(int((t_paint - first_paint) // 5) * 5, []).append(lat[-1])
     stats = app.last_stats
     load = os.getloadavg()
@@ -147,6 +174,15 @@ def main() -> None:
         f"    and after it (process hop, display feed, repaint tick, refresh): "
         f"p50 {pct(after_ms, 0.5):.0f}  p99 {pct(after_ms, 0.99):.0f}"
     )
+    if hop_ms:
+        print(
+            f"      = hop to the app's display feed (engine process: sender, pipe, decode): "
+            f"p50 {pct(hop_ms, 0.5):.0f}  p99 {pct(hop_ms, 0.99):.0f}"
+        )
+        print(
+            f"      + feed -> painted (repaint tick, model, refresh): "
+            f"p50 {pct(ui_ms, 0.5):.0f}  p99 {pct(ui_ms, 0.99):.0f}"
+        )
     print(
         "    p99 by 5 s window after the first alert: "
         + "  ".join(f"{w}s:{pct(v, 0.99):.0f}" for w, v in sorted(windows.items()))

@@ -84,3 +84,15 @@ def test_concurrent_push_and_drain_lose_nothing_but_the_counted_gap():
     t.join()
     assert len(got) + gap == 50_000
     assert got == sorted(got) and len(set(got)) == len(got)
+
+
+def test_display_drain_of_some_streams_and_push_hook():
+    bus = Bus()
+    feed = bus.subscribe_display(["a", "b"], max_rows=100)
+    heard: list[str] = []
+    feed.on_push = heard.append
+    bus.publish("a", frame(0, 3))
+    bus.publish("b", frame(0, 2))
+    assert heard == ["a", "b"]
+    assert list(feed.drain(["b"])) == ["b"]  # "a" stays buffered
+    assert feed.drain()["a"].frame["seq"].to_list() == [0, 1, 2]

@@ -173,6 +173,35 @@ async def test_alerts_severity_key_and_colours(make_rig: Rig) -> None:
         assert app.alerts_model.display.height == alerts.height
 
 
+async def test_an_alert_is_painted_by_an_early_tick(make_rig: Rig) -> None:
+    """An alert pushed to the display feed schedules a repaint of the Alerts screen at
+    once (app._feed_pushed) instead of waiting for the regular tick (1 Hz here); that
+    early tick takes only the alerts, the firehose streams wait for the regular one."""
+    rig = make_rig("active", batches=40, refresh_hz=1)
+    app = rig.app
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("3")
+        await paint(rig, pilot)
+        before = app.alerts_model.arrived
+        for _ in range(300):  # engine ticks until one publishes an alert
+            rig.ingest(1)
+            if app._early_tick_pending:
+                break
+        else:
+            pytest.fail("no alert in 300 ticks")
+        assert app.alerts_model.arrived == before  # scheduled: it runs on the UI loop
+        calls: list[str] = []
+        tick, alerts_tick = app.tick, app.alerts_tick
+        app.tick = lambda: (calls.append("tick"), tick())
+        app.alerts_tick = lambda: (calls.append("alerts"), alerts_tick())
+        await pilot.pause()
+        assert calls and calls[0] == "alerts"  # the early tick, alerts only
+        assert app.alerts_model.arrived > before
+        assert not app._early_tick_pending
+        newest = app.alerts_model.display["explanation"][0][:40]
+        assert newest in "\n".join(app.screen.view.visible_text())  # repainted
+
+
 async def test_drill_down_and_back(make_rig: Rig) -> None:
     """alert -> evidence (hits + packet) -> packet -> member prints -> escape x3."""
     rig = make_rig("active", batches=80)

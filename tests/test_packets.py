@@ -197,6 +197,8 @@ def kind_row(**over: object) -> dict[str, np.ndarray]:
         "max_size": 100,
         "max_print_premium": 20_000.0,
         "repeat_hits": 0,
+        "_repeat_share": 1.0,
+        "_repeat_consistent": 0,
         "right": "C",
         "side": "buy",
     }
@@ -256,7 +258,7 @@ def test_split_boundary(count: int, split: bool) -> None:
 
 @pytest.mark.parametrize(("hits", "repeat"), [(4, False), (5, True), (6, True)])
 def test_repeat_boundary(hits: int, repeat: bool) -> None:
-    assert ("repeat" in kinds_of(repeat_hits=hits)) is repeat
+    assert ("repeat" in kinds_of(repeat_hits=hits, _repeat_consistent=hits)) is repeat
 
 
 def test_kind_priority_and_trace() -> None:
@@ -269,6 +271,7 @@ def test_kind_priority_and_trace() -> None:
             iso_exchanges=0,
             count=4,
             repeat_hits=7,
+            _repeat_consistent=7,
         ),
         FlowConfig(),
     )
@@ -309,6 +312,75 @@ def test_small_or_passive_packets_are_not_repeat_hits() -> None:
     assert got["repeat_hits"].to_list() == [1, 2, 3, 4, 5, 6]
     got = packets(run([pr(i * 1000, size=50) for i in range(6)]))  # $5.5k < $20k
     assert got["repeat_hits"].to_list() == [0] * 6
+
+
+@pytest.mark.parametrize(("share", "repeat"), [(0.79, False), (0.8, True), (0.81, True)])
+def test_repeat_side_share_boundary(share: float, repeat: bool) -> None:
+    tags = kinds_of(repeat_hits=5, _repeat_consistent=5, _repeat_share=share)
+    assert ("repeat" in tags) is repeat
+
+
+@pytest.mark.parametrize(("consistent", "repeat"), [(4, False), (5, True), (6, True)])
+def test_repeat_consistent_hits_boundary(consistent: int, repeat: bool) -> None:
+    out = label_kinds(kind_row(repeat_hits=6, _repeat_consistent=consistent), FlowConfig())
+    assert ("repeat" in out["tags"].to_list()[0]) is repeat
+    item = {t["condition"]: t for t in out["trace"].to_list()[0]}["repeat.consistent_hits"]
+    assert (item["value"], item["threshold"], item["passed"]) == (consistent, 5, repeat)
+
+
+def _trace(row: dict) -> dict[str, dict]:
+    return {t["condition"]: t for t in row["trace"]}
+
+
+@pytest.mark.parametrize(
+    ("sells", "share", "repeat"), [(0, 1.0, True), (1, 0.8, True), (2, 4 / 6, False)]
+)
+def test_repeat_side_share_end_to_end(sells: int, share: float, repeat: bool) -> None:
+    """Aggressive selling on the same contract in the window dilutes the buy hits:
+    4 buys at the ask after ``sells`` sells at the bid (all $200k+)."""
+    cfg = Config()
+    cfg.flow.repeat_min_hits = 4
+    prints = [pr(i * 10_000, price=1.00, size=2000) for i in range(sells)]
+    prints += [pr((sells + i) * 10_000, size=2000) for i in range(4)]
+    quotes = [{**Q, "ts": p["ts"] - MS} for p in prints]
+    got = packets(run(prints, quotes, cfg=cfg))
+    last = got.row(-1, named=True)
+    assert last["repeat_hits"] == 4 and last["side"] == "buy"
+    item = _trace(last)["repeat.side_share"]
+    assert item["value"] == pytest.approx(share) and item["passed"] is repeat
+    assert ("repeat" in last["tags"]) is repeat
+
+
+def test_repeat_windows_emptied_by_the_other_side_expire() -> None:
+    """A sell hit leaves its window when a later buy hit looks at it; the emptied
+    window is dropped by the periodic expiry (it used to assume a non-empty one)."""
+    cfg = Config()
+    cfg.flow.repeat_window_ms = 1000
+    cfg.flow.rolling_ttl_s = 8  # expiry every ttl / 8 = 1 s of event time
+    prints = [pr(0, price=1.00, size=2000), pr(1500, size=2000)]  # one batch, then expiry
+    prints += [pr(4000 + i * 3000, size=10) for i in range(4)]
+    res = run(prints, _quotes_for(prints), cfg=cfg, steps=[3000, 6000, 12_000])
+    assert packets(res)["repeat_hits"].to_list()[:2] == [1, 1]
+    state = res["_engine"].compute.packets._repeat
+    assert all(state.values())  # no empty window kept
+
+
+@pytest.mark.parametrize(
+    ("last_size", "consistent"),
+    [(1000, 5), (2500, 5), (2501, 0), (400, 5), (399, 0)],
+)
+def test_repeat_consistent_hits_end_to_end(last_size: int, consistent: int) -> None:
+    """4 hits of 1 000 lots, then one of ``last_size``: it belongs to the repeated order
+    while its premium is within a factor 2.5 of the hits' median (both ends inclusive)."""
+    sizes = [1000] * 4 + [last_size]
+    prints = [pr(i * 10_000, size=s) for i, s in enumerate(sizes)]
+    quotes = [{**Q, "ts": p["ts"] - MS} for p in prints]
+    got = packets(run(prints, quotes))
+    last = got.row(-1, named=True)
+    assert last["repeat_hits"] == 5
+    item = _trace(last)["repeat.consistent_hits"]
+    assert item["value"] == consistent and item["passed"] is (consistent >= 5)
+    assert ("repeat" in last["tags"]) is (consistent >= 5)
 
 
 # -- baselines ---------------------------------------------------------------------------
@@ -401,6 +473,116 @@ def test_second_cancel_corrects_the_correction() -> None:
     assert got["status"].to_list() == ["new", "correction", "correction"]
     assert got["corrects"].to_list() == [None, got["id"][0], got["id"][1]]
     assert got["total_size"].to_list() == [6, 4, 1]
+
+
+# -- cancels rewind baselines and repeat windows ------------------------------------------
+_Z_COLS = ("premium_z", "size_z", "spread_z", "root_premium_z", "root_size_z", "baseline_n")
+#: earlier packets of the contract (one a second, sizes that vary) and of the root
+_HISTORY = [pr(i * 1000, size=s) for i, s in enumerate([10, 14, 9, 12, 20, 11, 8, 15])]
+_HISTORY += [pr(i * 1000 + 300, size=7 + i, symbol=SPY_P) for i in range(4)]
+
+
+def _quotes_for(prints: list[dict]) -> list[dict]:
+    return [{**Q, "symbol": p["symbol"], "ts": p["ts"] - MS} for p in prints]
+
+
+def _after_cancel(prints: list[dict], steps: list[int] | None = None) -> dict:
+    """The last new packet of a run (the packet after the cancel)."""
+    got = packets(run(prints, _quotes_for(prints), steps=steps)).filter(pl.col("status") == "new")
+    return got.row(-1, named=True)
+
+
+@pytest.mark.parametrize("steps", [None, [9_000, 10_400, 11_000], [10_600, 12_100]])
+def test_a_correction_rewinds_the_baselines(steps: list[int] | None) -> None:
+    """A packet corrected by a cancel counts in the baselines with its corrected values:
+    the next packet's z-scores are those of a run where the cancelled print never was."""
+    packet = [pr(10_000, size=30), pr(10_100, size=200, exch="X")]  # the second is cancelled
+    cancel = pr(11_000, size=200, exch="X", flags=CXL)
+    after = pr(12_000, size=25)
+    with_cancel = _after_cancel([*_HISTORY, *packet, cancel, after], steps)
+    never = _after_cancel([*_HISTORY, packet[0], after])
+    no_rewind_z = _after_cancel([*_HISTORY, *packet, after])["premium_z"]
+    assert {c: with_cancel[c] for c in _Z_COLS} == {c: never[c] for c in _Z_COLS}
+    assert with_cancel["premium_z"] != no_rewind_z  # the cancelled print mattered
+
+
+@pytest.mark.parametrize("steps", [None, [10_200, 11_500]])
+def test_a_retraction_rewinds_the_baselines(steps: list[int] | None) -> None:
+    """A packet retracted by a cancel leaves the baselines (window not full): exact."""
+    gone = pr(10_000, size=300)
+    cancel = pr(11_000, size=300, flags=CXL)
+    after = pr(12_000, size=25)
+    with_cancel = _after_cancel([*_HISTORY, gone, cancel, after], steps)
+    never = _after_cancel([*_HISTORY, after])
+    assert {c: with_cancel[c] for c in _Z_COLS} == {c: never[c] for c in _Z_COLS}
+    assert with_cancel["baseline_n"] == 8
+
+
+def test_a_rewind_after_a_checkpoint_restore() -> None:
+    """The observations' packet keys are in the checkpoint: a cancel that arrives after
+    a restore still rewinds the baselines exactly."""
+    packet = [pr(10_000, size=30), pr(10_100, size=200, exch="X")]
+    before = [*_HISTORY, *packet]
+    later = [pr(11_000, size=200, exch="X", flags=CXL), pr(12_000, size=25)]
+
+    def feed(engine: Engine, prints: list[dict], wm: int) -> list[pl.DataFrame]:
+        out = engine.ingest(
+            batch(
+                wm,
+                quotes=option_quotes(_quotes_for(prints)),
+                prints=option_prints(prints),
+            )
+        )
+        return [out[ev.FLOW_PACKETS]] if ev.FLOW_PACKETS in out else []
+
+    first = Engine(Config())
+    feed(first, before, T0 + 10_800 * MS)  # the packet is decided, the cancel not yet
+    restored = Engine(Config())
+    restored.compute.restore(first.compute.state())
+    got = feed(restored, later, T0 + 10_800 * MS)
+    got += [restored.flush().get(ev.FLOW_PACKETS, ev.empty_frame(ev.FLOW_PACKETS))]
+    after = pl.concat(got).filter(pl.col("status") == "new").row(-1, named=True)
+    never = _after_cancel([*_HISTORY, packet[0], pr(12_000, size=25)])
+    assert {c: after[c] for c in _Z_COLS} == {c: never[c] for c in _Z_COLS}
+
+
+def test_a_retraction_from_a_full_window_is_one_short() -> None:
+    """The documented limit: a full window loses the retracted observation and does not
+    get back the older one it had pushed out, until the key's next observation."""
+    cfg = Config()
+    cfg.flow.rolling_window_size = 4
+    prints = [*_HISTORY, pr(10_000, size=300), pr(11_000, size=300, flags=CXL)]
+    prints += [pr(12_000, size=25), pr(13_000, size=26)]
+    got = packets(run(prints, _quotes_for(prints), cfg=cfg)).filter(
+        (pl.col("status") == "new") & (pl.col("symbol") == SPY_C)
+    )
+    assert got["baseline_n"].to_list()[-3:] == [4, 3, 4]
+
+
+def _hits(prints: list[dict], steps: list[int] | None = None) -> pl.DataFrame:
+    got = packets(run(prints, _quotes_for(prints), steps=steps))
+    return got.filter(pl.col("status") == "new")
+
+
+@pytest.mark.parametrize("steps", [None, [25_000], [21_000, 26_000, 31_000]])
+def test_a_retracted_hit_leaves_the_repeat_window(steps: list[int] | None) -> None:
+    hits = [pr(i * 10_000, size=2000) for i in range(5)]  # $220k at the ask, 10 s apart
+    cancel = pr(25_000, size=2000, flags=CXL)  # retracts the hit at 20 s
+    with_cancel = _hits([*hits, cancel], steps)
+    never = _hits([h for i, h in enumerate(hits) if i != 2])
+    assert with_cancel["repeat_hits"].to_list() == [1, 2, 3, 3, 4]
+    assert never["repeat_hits"].to_list() == [1, 2, 3, 4]
+
+
+def test_a_correction_below_the_hit_premium_leaves_the_repeat_window() -> None:
+    """A hit of two $12.1k prints ($24.2k) loses one to a cancel: $12.1k is no hit."""
+    first = [pr(0, size=2000)]
+    pair = [pr(10_000, size=110), pr(10_100, size=110, exch="X")]
+    cancel = pr(11_000, size=110, exch="X", flags=CXL)
+    later = [pr(20_000, size=2000)]
+    got = _hits([*first, *pair, cancel, *later])
+    assert got["repeat_hits"].to_list() == [1, 2, 2]
+    assert _hits([*first, *pair, *later])["repeat_hits"].to_list() == [1, 2, 3]
 
 
 def test_unmatched_and_too_old_cancels_change_nothing() -> None:

@@ -11,7 +11,9 @@ it shows: the status clock is the engine's event-time watermark.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
+import time
 from collections.abc import Iterable
 from functools import partial
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -42,6 +44,9 @@ from islandflow_tui.widgets.flow_view import SORT_COLUMNS, SORTS, FlowFilter, So
 from islandflow_tui.widgets.tape_view import EQUITY_FIELDS, OPTION_FIELDS, TapeFilter, TapeModel
 
 EngineFacade = Engine | ProcessEngine
+#: an alert's early repaint tick comes at least this long after the previous tick
+#: (at most ~60 ticks/s however fast alerts arrive; Textual paints at most 60 fps)
+EARLY_TICK_MIN_GAP_S = 1 / 60
 
 
 @runtime_checkable
@@ -227,6 +232,10 @@ class IslandflowApp(App[None], inherit_bindings=False):
         # Dark and Candles screens: their own feed and models (widgets/equity_data.py).
         self.eq_data = EquityScreensData(engine, ui)
         self.last_stats: EngineStats | None = None
+        self._last_tick = 0.0  # time.monotonic() of the last repaint tick
+        self._early_tick_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tick_context: contextvars.Context | None = None
         self._first_watermark = 0
         self._warned: set[str] = set()  # replay warnings already notified
 
@@ -250,6 +259,9 @@ class IslandflowApp(App[None], inherit_bindings=False):
             except Exception as exc:  # a feed that cannot start is shown, not raised
                 self.notify(f"engine did not start: {exc}", severity="error", timeout=30)
         self.set_interval(1 / self.cfg.ui.refresh_hz, self.tick, name="repaint")
+        self._loop = asyncio.get_running_loop()
+        self._tick_context = contextvars.copy_context()  # Textual's active app, for the early tick
+        self.feed.on_push = self._feed_pushed
         if self.tune_gc:
             self.call_after_refresh(tune_gc)
 
@@ -261,14 +273,50 @@ class IslandflowApp(App[None], inherit_bindings=False):
             await asyncio.to_thread(self.engine.stop)
 
     # -- the repaint tick ---------------------------------------------------------
-    def tick(self) -> None:
-        """Drain the display feed once, update the models, repaint the visible screen."""
-        for stream, delta in self.feed.drain().items():
+    def _feed_pushed(self, stream: str) -> None:
+        """Any thread: an alert arrived; repaint soon rather than at the next tick.
+
+        Alerts are rare and are what a person waits for; at ``ui.refresh_hz`` (15) they
+        waited up to a whole tick period.  The early tick takes only the alerts (the
+        firehose streams wait for the regular tick, so it is cheap) and repaints only
+        the Alerts screen; at most one per ``EARLY_TICK_MIN_GAP_S`` after any tick.
+        """
+        loop = self._loop
+        if stream != ev.ALERTS or loop is None or self._early_tick_pending:
+            return
+        self._early_tick_pending = True
+        try:
+            loop.call_soon_threadsafe(self._early_tick, context=self._tick_context)
+        except RuntimeError:  # the loop has closed (app exiting)
+            self._early_tick_pending = False
+
+    def _early_tick(self) -> None:
+        wait = self._last_tick + EARLY_TICK_MIN_GAP_S - time.monotonic()
+        if wait > 0:
+            self.set_timer(wait, self._early_tick)
+            return
+        self._early_tick_pending = False
+        self.alerts_tick()
+
+    def alerts_tick(self) -> None:
+        """The early tick (see :meth:`_feed_pushed`): alerts only, Alerts screen only."""
+        self._drain((ev.ALERTS,))
+        screen = self.live_screen()
+        if isinstance(screen, AlertsScreen):
+            screen.repaint(self.last_stats)
+
+    def _drain(self, streams: tuple[str, ...] | None) -> None:
+        self._last_tick = time.monotonic()
+        for stream, delta in self.feed.drain(streams).items():
             model = self.models.get(stream)
             if model is not None:
                 if delta.reset:  # a replay seek: the stream's state starts again
                     model.clear()
                 model.extend(delta.frame, delta.gap)
+
+    def tick(self) -> None:
+        """Drain the display feed once, update the models, repaint the visible screen."""
+        self._drain(None)
         self.eq_data.drain()
         stats = self.engine.stats()
         self.last_stats = stats

@@ -244,6 +244,18 @@ class FlowConfig:
     repeat_min_premium: float = knob(
         20_000.0, "repeat: premium for a packet to count as a hit", min=0
     )
+    repeat_size_band: float = knob(
+        2.5,
+        "repeat: a hit belongs to the repeated order when its premium is within this "
+        "factor of the median premium of its side's hits in the window",
+        min=1,
+    )
+    repeat_min_side_share: float = knob(
+        0.8,
+        "repeat: this side's hits over both sides' hits on the contract in the window",
+        min=0,
+        max=1,
+    )
     structure_window_ms: int = knob(
         1,
         "structure: legs' first prints within this of the first leg, same root and venue",

@@ -48,6 +48,9 @@ class DisplayFeed:
         self._reset = dict.fromkeys(self.streams, False)
         self.total_gap = 0
         self.closed = False
+        #: called (on the pushing thread, after the push) with the stream name: lets a
+        #: reader that normally polls on a timer hear at once about a rare, urgent stream
+        self.on_push: Callable[[str], None] | None = None
 
     def push(self, stream: str, frame: pl.DataFrame) -> None:
         limit = self._limit[stream]
@@ -72,6 +75,9 @@ class DisplayFeed:
                 self._rows[stream] -= cut
                 self._gap[stream] += cut
                 self.total_gap += cut
+        hook = self.on_push
+        if hook is not None:
+            hook(stream)
 
     def limit(self, stream: str) -> int:
         return self._limit[stream]
@@ -92,11 +98,12 @@ class DisplayFeed:
             self._gap[stream] += rows
             self.total_gap += rows
 
-    def drain(self) -> dict[str, Delta]:
-        """Take everything buffered; streams with nothing new are absent."""
+    def drain(self, streams: Iterable[str] | None = None) -> dict[str, Delta]:
+        """Take everything buffered (of ``streams``, default all); streams with nothing
+        new are absent."""
         with self._lock:
             out: dict[str, Delta] = {}
-            for stream in self.streams:
+            for stream in self.streams if streams is None else streams:
                 frames = self._frames[stream]
                 if not frames and not self._gap[stream] and not self._reset[stream]:
                     continue

@@ -12,7 +12,8 @@ Shape:
   and a sender thread drains those at ``SEND_HZ`` into Arrow IPC bytes sent over a
   pipe together with a stats snapshot.  Conflation therefore happens *before* the
   pipe: a slow UI costs the child nothing and the pipe carries at most a hot
-  window per tick.
+  window per tick.  An alert (``URGENT_STREAMS``) wakes the sender at once and
+  goes alone, ahead of the firehose streams' frames.
 * the parent has a receiver thread that turns messages back into polars frames
   and pushes them into its own local ``DisplayFeed`` s, so the app code is the
   same whether the engine is a thread (tests, benchmarks) or a process.
@@ -42,6 +43,11 @@ from islandflow_tui.engine.ingest.base import FeedState, FeedStatus
 log = logging.getLogger("islandflow.engine.process")
 
 SEND_HZ = 30.0
+#: streams whose arrival sends at once instead of at the next ``SEND_HZ`` tick (rare
+#: and what a person waits for; the firehose streams keep the 30 Hz conflation)
+URGENT_STREAMS = frozenset({"alerts"})
+#: an urgent send still waits this long after the previous send (bounds the rate)
+URGENT_MIN_GAP_S = 0.005
 ENGINE_NICENESS = 10
 
 
@@ -87,28 +93,54 @@ def _child_main(cfg: Config, conn: Connection, subs: list[tuple[int, list[str], 
     _, notes = attach_recording(engine, cfg)
     for note in notes:
         log.info("%s", note)
+    stop = threading.Event()
+    wake = threading.Event()  # set by an urgent push or by stop
+
+    def urgent(stream: str) -> None:
+        if stream in URGENT_STREAMS:
+            wake.set()
+
+    def subscribe(streams: list[str], max_rows: Any) -> DisplayFeed:
+        feed = engine.subscribe(streams, max_rows)
+        feed.on_push = urgent
+        return feed
+
+    def halt() -> None:
+        stop.set()
+        wake.set()
+
     feeds: dict[int, DisplayFeed] = {}
     for sub_id, streams, max_rows in subs:
-        feeds[sub_id] = engine.subscribe(streams, max_rows)
-    stop = threading.Event()
+        feeds[sub_id] = subscribe(streams, max_rows)
 
     def sender() -> None:
+        """Every ``1 / SEND_HZ``: everything buffered.  In between, as soon as an urgent
+        stream is pushed: that stream alone (a few rows), so an alert does not wait for
+        the tick nor for the encoding of the firehose streams' conflated frames."""
         period = 1.0 / SEND_HZ
+        next_full = time.perf_counter()
         while not stop.is_set():
             t0 = time.perf_counter()
+            full = t0 >= next_full
+            wake.clear()  # before draining: a push from now on is in this send or wakes the next
+            only = None if full else URGENT_STREAMS
             payload: dict[int, dict[str, tuple[bytes | None, int, bool]]] = {}
             for sub_id, feed in list(feeds.items()):
                 out = {}
-                for stream, delta in feed.drain().items():
+                for stream, delta in feed.drain(only).items():
                     data = _to_ipc(delta.frame) if delta.frame.height else None
                     out[stream] = (data, delta.gap, delta.reset)
                 if out:
                     payload[sub_id] = out
-            if not send(("tick", payload, engine.stats())):
-                stop.set()
+            if (full or payload) and not send(("tick", payload, engine.stats())):
+                halt()
                 adapter.close()
                 return
-            stop.wait(max(0.0, period - (time.perf_counter() - t0)))
+            if full:
+                next_full = t0 + period
+            # the next full tick, or an urgent push (not sooner than URGENT_MIN_GAP_S)
+            time.sleep(max(0.0, URGENT_MIN_GAP_S - (time.perf_counter() - t0)))
+            wake.wait(max(0.0, next_full - time.perf_counter()))
 
     def control() -> None:
         while not stop.is_set():
@@ -118,12 +150,12 @@ def _child_main(cfg: Config, conn: Connection, subs: list[tuple[int, list[str], 
                 msg = ("stop",)
             kind = msg[0]
             if kind == "stop":
-                stop.set()
+                halt()
                 adapter.close()
                 return
             if kind == "subscribe":
                 _, sub_id, streams, max_rows = msg
-                feeds[sub_id] = engine.subscribe(streams, max_rows)
+                feeds[sub_id] = subscribe(streams, max_rows)
             elif kind == "control":
                 try:
                     engine.control(msg[1], msg[2])
@@ -159,7 +191,7 @@ def _child_main(cfg: Config, conn: Connection, subs: list[tuple[int, list[str], 
     engine.run_forever()  # returns when the feed ends or is closed
     stats = engine.stats()
     time.sleep(1.5 / SEND_HZ)  # let the sender ship the last tick
-    stop.set()
+    halt()
     send(("finished", stats))
 
 

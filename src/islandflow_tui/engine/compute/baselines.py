@@ -21,6 +21,18 @@ exact differences of prefix sums, whatever batch a window started in; the varian
 ``(n * S2 - S1^2) / (n (n - 1))`` is then formed in extended precision.  The state is
 the last ``window`` observations per key; it exports to (and restores from) polars
 frames exactly.
+
+Cancels (packets.py): a packet corrected by a cancel has its observation replaced by
+the corrected packet's values, in place, and a retracted packet's observation is
+removed, at the cancel's event time: each observation carries its packet key
+(``tag``) for that.  Packets scored after the cancel then see the baseline of a run in
+which the corrected packet had been that way from the start, exactly, with two
+documented exceptions: (1) removing an observation from a *full* window (``window``
+values held) leaves ``window - 1`` until the key's next observation, where a run
+without it would still hold the older value that was pushed out (it is not kept);
+(2) the key's idle clock (TTL) keeps the removed packet's time.  Packets scored
+before the cancel are not re-issued (their z-scores were right at their time), and an
+observation already pushed out of its window needs nothing undone.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ _STATE_SCHEMA: Final = {
     "premium": pl.Int64,
     "size": pl.Int64,
     "spread": pl.Int64,
+    "tag": pl.Int64,
 }
 #: observations are kept as integers: whole dollars, contracts, spread in parts per
 #: million (-1: no spread); SCALE turns their statistics back into the metric's units
@@ -74,6 +87,7 @@ class _Store:
         self.slot_of = np.full(0, -1, dtype=np.int64)  # code -> slot
         self.code_of = np.zeros(0, dtype=np.int64)  # slot -> code
         self.ring = np.zeros((0, window, 3), dtype=np.int64)
+        self.tags = np.zeros((0, window), dtype=np.int64)  # who made each value (rewind)
         self.head = np.zeros(0, dtype=np.int64)
         self.n = np.zeros(0, dtype=np.int64)
         self.s1 = np.zeros((0, 3), dtype=np.int64)
@@ -112,6 +126,7 @@ class _Store:
             return np.concatenate([a, np.zeros((grow, *a.shape[1:]), dtype=a.dtype)])
 
         self.ring, self.head, self.n = more(self.ring), more(self.head), more(self.n)
+        self.tags = more(self.tags)
         self.s1, self.s2, self.c = more(self.s1), more(self.s2), more(self.c)
         self.last_ts, self.code_of = more(self.last_ts), more(self.code_of)
         self.free.extend(range(cap - 1, size - 1, -1))
@@ -123,13 +138,24 @@ class _Store:
         slot = np.repeat(slots, m)
         return self.ring[slot, (self.head[slot] + within) % self.window]
 
+    def oldest_tags(self, slots: np.ndarray, m: np.ndarray) -> np.ndarray:
+        within = np.arange(int(m.sum())) - np.repeat(np.cumsum(m) - m, m)
+        slot = np.repeat(slots, m)
+        return self.tags[slot, (self.head[slot] + within) % self.window]
+
     def set(
-        self, slots: np.ndarray, vals: np.ndarray, counts: np.ndarray, last_ts: np.ndarray
+        self,
+        slots: np.ndarray,
+        vals: np.ndarray,
+        counts: np.ndarray,
+        last_ts: np.ndarray,
+        tags: np.ndarray,
     ) -> None:
         """Replace each slot's content with its ``counts[i]`` values (time order)."""
         within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         slot = np.repeat(slots, counts)
         self.ring[slot, within] = vals
+        self.tags[slot, within] = tags
         self.head[slots] = 0
         self.n[slots] = counts
         self.last_ts[slots] = last_ts
@@ -156,6 +182,43 @@ class _Store:
         n = int(self.n[slot])
         return self.ring[slot, (self.head[slot] + np.arange(n)) % self.window]
 
+    def rewind(self, code: int, tag: int, new: np.ndarray | None) -> bool:
+        """Replace (``new``: one quantised observation) or remove (None) the value
+        ``tag`` added; False when the key no longer holds it (out of its window)."""
+        if code >= len(self.slot_of) or self.slot_of[code] < 0:
+            return False
+        slot = int(self.slot_of[code])
+        n = int(self.n[slot])
+        pos = (self.head[slot] + np.arange(n)) % self.window
+        at = np.flatnonzero(self.tags[slot, pos] == tag)
+        if not len(at):
+            return False
+        k = int(at[-1])
+        old = self.ring[slot, pos[k]].copy()
+        if new is not None:
+            self.ring[slot, pos[k]] = new
+            o_has, n_has = old >= 0, new >= 0
+            xo, xn = np.where(o_has, old, 0), np.where(n_has, new, 0)
+            with np.errstate(over="ignore"):
+                self.s1[slot] += xn - xo
+                self.s2[slot] += xn * xn - xo * xo
+            self.c[slot] += n_has.astype(np.int64) - o_has.astype(np.int64)
+            return True
+        keep = np.delete(pos, k)
+        if not len(keep):  # its only observation: the key starts afresh
+            self.n[slot] = 0
+            self.slot_of[code] = -1
+            self.free.append(slot)
+            return True
+        self.set(
+            np.array([slot]),
+            self.ring[slot, keep],
+            np.array([n - 1]),
+            self.last_ts[slot : slot + 1].copy(),
+            self.tags[slot, keep],
+        )
+        return True
+
 
 class RollingBaselines:
     """Stateful: score observations (in order) against, then add them to, their keys."""
@@ -175,12 +238,14 @@ class RollingBaselines:
             live = np.flatnonzero(st.n > 0)
             counts = st.n[live]
             vals = st.oldest(live, counts) if len(live) else np.zeros((0, 3), dtype=np.int64)
+            tags = st.oldest_tags(live, counts) if len(live) else np.zeros(0, dtype=np.int64)
             slot = np.repeat(live, counts)
             out[scope] = pl.DataFrame(
                 {
                     "key": pl.Series(names[scope][st.code_of[slot]], dtype=pl.String),
                     "ts": st.last_ts[slot],
                     **{m: vals[:, j] for j, m in enumerate(METRICS)},
+                    "tag": tags,
                 },
                 schema=_STATE_SCHEMA,
             )
@@ -205,6 +270,11 @@ class RollingBaselines:
                 continue
             ts = frame.get_column("ts").to_numpy()[known]
             vals = frame.select(list(METRICS)).to_numpy().astype(np.int64)[known]
+            tags = (  # checkpoints from before rewinds: no tags (-1 never matches)
+                frame.get_column("tag").to_numpy()
+                if "tag" in frame.columns
+                else np.full(frame.height, -1, dtype=np.int64)
+            )[known]
             start = np.ones(len(code), dtype=bool)
             start[1:] = code[1:] != code[:-1]
             first = np.flatnonzero(start)
@@ -214,17 +284,23 @@ class RollingBaselines:
             within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
             take = np.repeat(begin, counts) + within
             last_ts = np.maximum.reduceat(ts, first)
-            st.set(st.slots(code[first]), vals[take], counts, last_ts)
+            st.set(st.slots(code[first]), vals[take], counts, last_ts, tags[take])
 
     # -- scoring ----------------------------------------------------------------
     def score(
-        self, scope: str, codes: np.ndarray, ts: np.ndarray, values: np.ndarray
+        self,
+        scope: str,
+        codes: np.ndarray,
+        ts: np.ndarray,
+        values: np.ndarray,
+        tags: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean, std, n), each (rows, 3), of every row's baseline before it; adds the rows.
 
         ``codes`` are small non-negative ints naming each row's key (the contract id or
         a root code); ``values`` (rows, 3) are premium, size and spread (NaN: no
-        observation of that metric).
+        observation of that metric); ``tags`` name each row's observation for
+        :meth:`rewind` (the packet key; -1 if not given).
         """
         n_rows = len(codes)
         mean = np.full((n_rows, 3), np.nan)
@@ -238,6 +314,7 @@ class RollingBaselines:
         sc = codes[order]
         t = ts[order]
         v = quantise(values[order])
+        tg = tags[order] if tags is not None else np.full(n_rows, -1, dtype=np.int64)
         first = np.ones(n_rows, dtype=bool)
         first[1:] = sc[1:] != sc[:-1]
         key_start = np.flatnonzero(first)
@@ -302,7 +379,7 @@ class RollingBaselines:
         mean[order] = np.where(n > 0, mu, np.nan) * SCALE
         std[order] = np.where(n > 1, sd, np.nan) * SCALE
         cnt[order] = n
-        self._add(st, slots, key_start, k, seg0, h, v, t)
+        self._add(st, slots, key_start, k, seg0, h, v, t, tg)
         return mean, std, cnt
 
     def _add(
@@ -315,6 +392,7 @@ class RollingBaselines:
         h: np.ndarray,
         v: np.ndarray,
         t: np.ndarray,
+        tg: np.ndarray,
     ) -> None:
         """Each key keeps the last ``window`` values of its final segment: a key that
         continues its history appends to the ring and drops only what leaves it; a key
@@ -330,8 +408,8 @@ class RollingBaselines:
         if len(r):
             cnt = np.minimum(m[r], w)
             within = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            vals = v[np.repeat(last[r] + 1 - cnt, cnt) + within]
-            st.set(slots[r], vals, cnt, t[last[r]])
+            src = np.repeat(last[r] + 1 - cnt, cnt) + within
+            st.set(slots[r], v[src], cnt, t[last[r]], tg[src])
         # appending keys: m < w new values, the oldest max(0, h + m - w) leave
         a = np.flatnonzero(~rewrite)
         if not len(a):
@@ -340,9 +418,11 @@ class RollingBaselines:
         drop = np.maximum(0, hh + mm - w)
         gone = st.oldest(sl, drop)
         within = np.arange(int(mm.sum())) - np.repeat(np.cumsum(mm) - mm, mm)
-        new = v[np.repeat(seg_first[a], mm) + within]
+        src = np.repeat(seg_first[a], mm) + within
+        new = v[src]
         pos = (np.repeat(st.head[sl] + hh, mm) + within) % w
         st.ring[np.repeat(sl, mm), pos] = new
+        st.tags[np.repeat(sl, mm), pos] = tg[src]
 
         def sums(vals: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
             has = vals >= 0
@@ -366,6 +446,17 @@ class RollingBaselines:
         st.head[sl] = (st.head[sl] + drop) % w
         st.n[sl] = hh + mm - drop
         st.last_ts[sl] = t[last[a]]
+
+    def rewind(self, scope: str, code: int, tag: int, values: np.ndarray | None) -> bool:
+        """Undo the observation ``tag`` of key ``code``: replace it by ``values``
+        (premium, size, spread_pct; a corrected packet) or remove it (None: a retracted
+        one).  See the module doc ("Cancels") for what this makes exact."""
+        new = (
+            quantise(np.asarray(values, dtype=np.float64).reshape(1, 3))[0]
+            if values is not None
+            else None
+        )
+        return self._stores[scope].rewind(code, tag, new)
 
     def expire(self, now: int) -> None:
         """Drop keys idle past the TTL (memory only: scoring already ignores them)."""

@@ -26,7 +26,11 @@ whose rules pass; ``kind`` is the first of them in this priority order:
 ``split``         one venue, many pieces: one venue and >= ``flow.split_min_prints``
 ``repeat``        the contract hit again and again: >= ``flow.repeat_min_hits``
                   aggressive packets on the same side within
-                  ``flow.repeat_window_ms`` (counted by the packet operator)
+                  ``flow.repeat_window_ms``, as many of them of a similar premium
+                  (within ``flow.repeat_size_band`` of their median), and that
+                  side's hits are >= ``flow.repeat_min_side_share`` of both sides'
+                  hits on the contract in the window (counted by the packet
+                  operator, see packets.py "Repeat hits")
 ``plain``         none of the above
 ===============  ==============================================================
 
@@ -64,7 +68,8 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
 
     Needs count, iso_count, iso_size, iso_exchanges, _iso_taking (ISO size on the
     dominant taking side), complex, exchanges, premium, total_size, open_interest
-    (float, NaN unknown), max_size, max_print_premium, repeat_hits, right, side.
+    (float, NaN unknown), max_size, max_print_premium, repeat_hits, _repeat_share,
+    _repeat_consistent, right, side.
     """
     n = len(p["count"])
     total = p["total_size"].astype(np.float64)
@@ -87,7 +92,11 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
     block_prem = p["max_print_premium"] >= cfg.block_min_premium
     split_one = exchanges == 1
     split_n = p["count"] >= cfg.split_min_prints
-    repeat = p["repeat_hits"] >= cfg.repeat_min_hits
+    hit = p["repeat_hits"] > 0
+    repeat_n = p["repeat_hits"] >= cfg.repeat_min_hits
+    repeat_same = p["_repeat_consistent"] >= cfg.repeat_min_hits
+    repeat_share = p["_repeat_share"] >= cfg.repeat_min_side_share
+    repeat = repeat_n & repeat_same & repeat_share
     passes = np.column_stack(
         [
             cplx,
@@ -127,7 +136,21 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
         ),
         ArrayItem("split.one_venue", exchanges, 1, split_one, simple),
         ArrayItem("split.prints", p["count"], cfg.split_min_prints, split_n, simple & split_one),
-        ArrayItem("repeat.hits", p["repeat_hits"], cfg.repeat_min_hits, repeat, simple),
+        ArrayItem("repeat.hits", p["repeat_hits"], cfg.repeat_min_hits, repeat_n, simple),
+        ArrayItem(
+            "repeat.side_share",
+            p["_repeat_share"],
+            cfg.repeat_min_side_share,
+            repeat_share,
+            simple & hit,
+        ),
+        ArrayItem(
+            "repeat.consistent_hits",
+            p["_repeat_consistent"],
+            cfg.repeat_min_hits,
+            repeat_same,
+            simple & hit,
+        ),
     ]
     return {
         "kind": names[first],
