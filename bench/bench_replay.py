@@ -48,7 +48,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--seeks", type=int, default=40)
     ap.add_argument("--profile", default="firehose")
+    ap.add_argument(
+        "--session", help="seek in this recorded session instead of recording one (skips 1-3)"
+    )
+    ap.add_argument("--breakdown", action="store_true", help="print each seek's cost split")
     args = ap.parse_args()
+    if args.session:
+        path = Path(args.session)
+        seeks(path, path.parent.parent, args)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="islandflow-bench-"))
     cfg = Config()
     cfg.paths.data_dir = str(tmp)
@@ -98,6 +106,18 @@ def main() -> None:
         f"({totals[ev.OPTIONS_PRINTS] / dt:,.0f} option prints/s)"
     )
 
+    seeks(path, tmp, args)
+    size = sum(p.stat().st_size for p in (path / ev.OPTIONS_PRINTS).glob("*.parquet"))
+    print(
+        "bytes on disk per option print (sealed Parquet, zstd): "
+        f"{size / totals[ev.OPTIONS_PRINTS]:.1f}"
+    )
+    print(f"session left at {path}", file=sys.stderr)
+
+
+def seeks(path: Path, tmp: Path, args: argparse.Namespace) -> None:
+    """4. seek latency, the → key, checkpoint size / load / restore."""
+    source = ReplaySource(SessionReader(path))
     rcfg = Config()
     rcfg.paths.data_dir = str(tmp)
     rcfg.feed.adapter = "replay"
@@ -115,6 +135,15 @@ def main() -> None:
         feed.control("seek", target)
         feed._apply_commands()
         lat.append((time.perf_counter() - t0) * 1000)
+        cost = feed.last_seek
+        if args.breakdown and cost is not None:
+            print(
+                f"  seek +{(target - source.first_ts) / 1e9:6.2f}s from "
+                f"+{(cost.start - source.first_ts) / 1e9:6.2f}s: {lat[-1]:5.0f} ms = load "
+                f"{cost.load:4.0f} + restore {cost.restore:4.0f} + fast-forward "
+                f"{cost.fast_forward:4.0f} ({cost.events:,} raw events) + display "
+                f"{cost.display:4.0f}"
+            )
     lat.sort()
     print(
         f"seek latency over {args.seeks} random targets (ms): p50 {statistics.median(lat):.0f}  "
@@ -131,6 +160,13 @@ def main() -> None:
         f"step forward 1 s, 20 times (ms): p50 {statistics.median(steps):.0f}  max {steps[-1]:.0f}"
     )
     cps = list_checkpoints(path)
+    if not cps:
+        return
+    gaps = [b - a for a, b in zip([source.first_ts, *cps], [*cps, source.last_ts], strict=True)]
+    print(
+        f"checkpoint spacing (event time): max {max(gaps) / 1e9:.2f}s, "
+        f"median {statistics.median(gaps) / 1e9:.2f}s"
+    )
     cp_bytes = [
         sum(f.stat().st_size for f in (path / "checkpoints" / f"{w:020d}").glob("*.arrow"))
         for w in cps
@@ -143,19 +179,13 @@ def main() -> None:
         replay.restore(state)
         load_ms.append((t1 - t0) * 1000)
         restore_ms.append((time.perf_counter() - t1) * 1000)
-    if cps:
-        print(
-            f"checkpoints: {len(cps)} ({len(cps) / args.seconds:.2f}/s of event time), "
-            f"median {statistics.median(cp_bytes) / 2**20:.1f} MiB on disk; "
-            f"load median {statistics.median(load_ms):.0f} ms, "
-            f"restore median {statistics.median(restore_ms):.0f} ms"
-        )
-    size = sum(p.stat().st_size for p in (path / ev.OPTIONS_PRINTS).glob("*.parquet"))
+    span = (source.last_ts - source.first_ts) / ev.NS_PER_S
     print(
-        "bytes on disk per option print (sealed Parquet, zstd): "
-        f"{size / totals[ev.OPTIONS_PRINTS]:.1f}"
+        f"checkpoints: {len(cps)} ({len(cps) / span:.2f}/s of event time), "
+        f"median {statistics.median(cp_bytes) / 2**20:.1f} MiB on disk; "
+        f"load median {statistics.median(load_ms):.0f} ms, "
+        f"restore median {statistics.median(restore_ms):.0f} ms"
     )
-    print(f"session left at {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

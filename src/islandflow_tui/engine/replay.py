@@ -261,6 +261,24 @@ def session_alert_times(session: Path | str) -> np.ndarray:
 # The feed
 # ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
+class SeekCost:
+    """Where the last seek's time went (ms): bench/bench_replay.py prints the split so
+    the slow part of a slow seek is visible."""
+
+    target: int
+    start: int  # where the fast-forward started (a checkpoint or the old position)
+    events: int  # raw events fast-forwarded
+    load: float
+    restore: float
+    fast_forward: float
+    display: float
+
+    @property
+    def total(self) -> float:
+        return self.load + self.restore + self.fast_forward + self.display
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayState:
     """What the status bar and the scrub bar show; travels with EngineStats."""
 
@@ -320,6 +338,7 @@ class ReplayFeed(FeedAdapter):
 
         self._gaps = load_gaps(self.path)
         self.on_seek: Callable[[int], None] | None = None
+        self.last_seek: SeekCost | None = None
 
     # -- wiring -----------------------------------------------------------------
     def bind(self, engine: Engine) -> None:
@@ -511,6 +530,7 @@ class ReplayFeed(FeedAdapter):
         t0 = time.perf_counter()
         target = max(self.start_ns, min(target, self.end_ns))
         here = self.position
+        parts = {"load": 0.0, "restore": 0.0}
         nearest = self._nearest_checkpoint_ts(target)
         near = target - here <= FORWARD_FF_NS
         if (
@@ -524,12 +544,18 @@ class ReplayFeed(FeedAdapter):
             pos = here
         else:
             found = self._nearest_checkpoint(target)
+            t_load = time.perf_counter()
+            parts["load"] = t_load - t0
             if found is not None:
                 pos, state = found
                 engine.restore(state)
             else:
                 pos = self.source.first_ts
                 engine.reset()
+            parts["restore"] = time.perf_counter() - t_load
+        t_ff = time.perf_counter()
+        ff_events = 0
+        pos_from = pos
         display = engine.bus.display_streams()
         before = {
             s: (engine.seq.get(s) if s in engine.seq else engine.compute.seq[s]) for s in display
@@ -540,6 +566,7 @@ class ReplayFeed(FeedAdapter):
             while pos < target:
                 t1 = self.source.step_end(pos, FF_CHUNK_NS, target)
                 frames = self.source.window(pos, t1)
+                ff_events += sum(f.height for f in frames.values())
                 derived = engine.ingest(ev.FeedBatch(frames, t1, recorded=True))
                 for s in display:
                     got = derived.get(s) if s in derived else frames.get(s)
@@ -548,6 +575,8 @@ class ReplayFeed(FeedAdapter):
                 pos = t1
         finally:
             engine.quiet = False
+        t_disp = time.perf_counter()
+        parts["fast_forward"] = t_disp - t_ff
         limits = engine.bus.display_limits()
         for s in display:
             need = limits.get(s, 0)
@@ -559,6 +588,13 @@ class ReplayFeed(FeedAdapter):
         with self._lock:
             self.position = target
             self._seek_ms = (time.perf_counter() - t0) * 1000
+        parts["display"] = time.perf_counter() - t_disp
+        self.last_seek = SeekCost(
+            target=target,
+            start=pos_from,
+            events=ff_events,
+            **{k: v * 1000 for k, v in parts.items()},
+        )
         if self.on_seek is not None:
             self.on_seek(target)
 
