@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import islice, pairwise
 from pathlib import Path
@@ -281,6 +281,10 @@ def _members_frames(chunks: list[Cols]) -> dict[str, pl.DataFrame]:
         else parts[0][k]
         for k in ("retained_runs", "retained_members")
     }
+
+
+def _collected(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
 
 
 def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
@@ -594,13 +598,60 @@ class _Contracts:
 # ---------------------------------------------------------------------------
 # The operator
 # ---------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Chunk:
-    """Members and rows of the packets emitted in one batch, kept for cancels."""
+#: checkpoint frames a restore may leave unread (``pl.LazyFrame``) until a cancel, a
+#: correction or the next checkpoint needs them (see :class:`_Chunk`)
+LAZY_STATE: Final = ("retained_runs", "retained_members", "retained_packets")
 
-    max_ts: int
-    members: Cols  # work rows + _pkey + _pts (ts of the original packet)
-    packets: pl.DataFrame  # every emitted version (internal columns, id)
+
+class _Chunk:
+    """Members and rows of the packets emitted in one batch, kept for cancels.
+
+    A chunk restored from a checkpoint can hold its frames unread (``load``): the
+    retained prints are only needed when a cancel or a correction reaches back or
+    the next checkpoint is taken, and a stretch of the firehose without cancels
+    never needs them before they expire.  Decoding them cost a seek ~0.2 s of its
+    1 s budget (3.6 M prints at firehose rates).  The first access decodes them
+    exactly as an eager restore does, so nothing downstream can tell the difference.
+    """
+
+    __slots__ = ("_load", "_members", "_packets", "max_ts")
+
+    def __init__(
+        self,
+        max_ts: int,
+        members: Cols | None,
+        packets: pl.DataFrame | None,
+        load: Callable[[], tuple[Cols, pl.DataFrame]] | None = None,
+    ) -> None:
+        self.max_ts = max_ts
+        self._members = members  # work rows + _pkey + _pts (ts of the original packet)
+        self._packets = packets  # every emitted version (internal columns, id)
+        self._load = load
+
+    def _materialise(self) -> None:
+        if self._load is not None:
+            load, self._load = self._load, None
+            self._members, self._packets = load()
+
+    @property
+    def members(self) -> Cols:
+        self._materialise()
+        return self._members  # type: ignore[return-value]
+
+    @members.setter
+    def members(self, value: Cols) -> None:
+        self._materialise()
+        self._members = value
+
+    @property
+    def packets(self) -> pl.DataFrame:
+        self._materialise()
+        return self._packets  # type: ignore[return-value]
+
+    @packets.setter
+    def packets(self, value: pl.DataFrame) -> None:
+        self._materialise()
+        self._packets = value
 
 
 class Packets:
@@ -649,6 +700,11 @@ class Packets:
         rep_rows = [(*k, *h) for k in rep_keys for h in self._repeat[k]]
         rep_cols = list(zip(*rep_rows, strict=True)) if rep_rows else [()] * 6
         members = [c.members for c in self._chunks]
+        retained = (
+            pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
+            if self._chunks
+            else pl.DataFrame()
+        )
         day = np.flatnonzero(self._day_date > 0)
         return {
             "pending": cols_frame(self._pending),
@@ -658,10 +714,11 @@ class Packets:
             ),
             "contracts": self._contracts.state(),
             **_members_frames(members),
-            "retained_packets": (
-                pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
-                if self._chunks
-                else pl.DataFrame()
+            "retained_packets": retained,
+            # lets a restore keep the retained frames unread (LAZY_STATE)
+            "retained_max_ts": pl.DataFrame(
+                {"max_ts": [retained["ts"].max() if retained.height else None]},
+                schema={"max_ts": pl.Int64},
             ),
             "day_volume": pl.DataFrame(
                 {"cid": day, "date": self._day_date[day], "cum": self._day_cum[day]}
@@ -704,10 +761,7 @@ class Packets:
         self._venues = dict(zip(venues["venue"].to_list(), venues["code"].to_list(), strict=True))
         self._contracts.restore(state["contracts"])
         self._chunks = []
-        packets = state["retained_packets"]
-        if packets.height:
-            members = members_restore(state["retained_runs"], state["retained_members"])
-            self._chunks.append(_Chunk(int(packets["ts"].max()), members, packets))  # type: ignore[arg-type]
+        self._restore_retained(state)
         day = state["day_volume"]
         size = int(day["cid"].max()) + 1 if day.height else 0  # type: ignore[arg-type]
         self._day_date = np.zeros(size, dtype=np.int64)
@@ -730,6 +784,26 @@ class Packets:
                 "root": {name: code for code, name in enumerate(ct.root_names().tolist())},
             },
         )
+
+    def _restore_retained(self, state: dict[str, Any]) -> None:
+        """The retained members and ledger as one chunk; left unread when the
+        checkpoint passed them as ``pl.LazyFrame`` and says their newest ts."""
+        runs, rows, packets = (state[k] for k in LAZY_STATE)
+        lazy = isinstance(packets, pl.LazyFrame) or isinstance(rows, pl.LazyFrame)
+        if lazy and "retained_max_ts" in state:
+            max_ts = state["retained_max_ts"]["max_ts"][0]
+            if max_ts is None:
+                return
+
+            def load() -> tuple[Cols, pl.DataFrame]:
+                return members_restore(_collected(runs), _collected(rows)), _collected(packets)
+
+            self._chunks.append(_Chunk(int(max_ts), None, None, load))
+            return
+        packets = _collected(packets)
+        if packets.height:
+            members = members_restore(_collected(runs), _collected(rows))
+            self._chunks.append(_Chunk(int(packets["ts"].max()), members, packets))  # type: ignore[arg-type]
 
     def _restore_repeats(self, rep: pl.DataFrame) -> None:
         """The repeat windows from their checkpoint rows (state() writes them key by
