@@ -1,14 +1,20 @@
 """Replay figures on a recorded firehose session.
 
-    python bench/bench_replay.py [--seconds 60] [--seeks 40]
+    python bench/bench_replay.py [--seconds 60] [--seeks 40] [--breakdown] [--seeks-only]
+    python bench/bench_replay.py --session PATH [--seeks 40] [--breakdown]
 
 1. records SECONDS of the firehose synthetic market live (raw + derived streams +
-   checkpoints every 10 s), unpaced, into a temporary data dir;
+   checkpoints every 10 s or 500 000 raw events), unpaced, into a temporary data
+   dir, and prints the checkpoints' count and bytes;
 2. replay read throughput of the log reader alone (``ReplaySource.window`` over the
    whole session in 1 s windows) in raw events/s;
 3. replay through the full compute pipeline (what ``islandflow verify`` does);
 4. seek latency to random points (restore the nearest checkpoint, fast-forward,
-   rebuild the display streams): p50 / p99 / max.
+   rebuild the display streams): p50 / p99 / max of wall time and of process CPU
+   time (the machine is shared: CPU time moves less with other people's load);
+   ``--breakdown`` prints each seek's split (load / restore / fast-forward /
+   display rebuild, ``ReplayFeed.last_seek``).  ``--seeks-only`` skips 2 and 3;
+   ``--session`` seeks in an existing session without recording.
 
 A seek costs one checkpoint load plus at most one checkpoint interval of
 fast-forward (``replay.checkpoint_interval_s`` of event time or
@@ -20,6 +26,7 @@ and segments exist (looked up by binary search over their known ts ranges).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -52,6 +59,9 @@ def main() -> None:
         "--session", help="seek in this recorded session instead of recording one (skips 1-3)"
     )
     ap.add_argument("--breakdown", action="store_true", help="print each seek's cost split")
+    ap.add_argument(
+        "--seeks-only", action="store_true", help="record, then only seek (skips 2 and 3)"
+    )
     args = ap.parse_args()
     if args.session:
         path = Path(args.session)
@@ -82,6 +92,18 @@ def main() -> None:
         f"({totals[ev.OPTIONS_PRINTS] / rec_s:,.0f} option prints/s live pipeline + recording)"
     )
     path = rec.path
+    cps = list_checkpoints(path)
+    cp_dir = path / "checkpoints"
+    cp_size = sum(f.stat().st_size for f in cp_dir.rglob("*") if f.is_file()) if cps else 0
+    print(
+        f"checkpoints written while recording: {len(cps)}, {cp_size / 2**20:,.0f} MiB in all "
+        f"({cp_size / 2**20 / max(len(cps), 1):.1f} MiB each, "
+        f"{cp_size / 2**30 / args.seconds * 3600:.1f} GiB per hour of this market)"
+    )
+    if args.seeks_only:
+        seeks(path, tmp, args)
+        print(f"session left at {path}", file=sys.stderr)
+        return
 
     reader = SessionReader(path)
     source = ReplaySource(reader)
@@ -128,13 +150,15 @@ def seeks(path: Path, tmp: Path, args: argparse.Namespace) -> None:
         {ev.OPTIONS_ENRICHED: 25_000, ev.EQUITIES_PRINTS: 2_000},
     )
     rng = random.Random(1)
-    lat = []
+    lat: list[float] = []
+    cpu: list[float] = []  # process CPU time: less sensitive to other loads on the machine
     for _ in range(args.seeks):
         target = rng.randrange(source.first_ts, source.last_ts)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         feed.control("seek", target)
         feed._apply_commands()
         lat.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
         cost = feed.last_seek
         if args.breakdown and cost is not None:
             print(
@@ -142,12 +166,18 @@ def seeks(path: Path, tmp: Path, args: argparse.Namespace) -> None:
                 f"+{(cost.start - source.first_ts) / 1e9:6.2f}s: {lat[-1]:5.0f} ms = load "
                 f"{cost.load:4.0f} + restore {cost.restore:4.0f} + fast-forward "
                 f"{cost.fast_forward:4.0f} ({cost.events:,} raw events) + display "
-                f"{cost.display:4.0f}"
+                f"{cost.display:4.0f}  (cpu {cpu[-1]:5.0f} ms)"
             )
     lat.sort()
+    cpu.sort()
     print(
         f"seek latency over {args.seeks} random targets (ms): p50 {statistics.median(lat):.0f}  "
         f"p99 {lat[int(0.99 * (len(lat) - 1))]:.0f}  max {lat[-1]:.0f}   (target p99 < 1000)"
+    )
+    print(
+        f"seek CPU time (ms): p50 {statistics.median(cpu):.0f}  "
+        f"p99 {cpu[int(0.99 * (len(cpu) - 1))]:.0f}  max {cpu[-1]:.0f}   "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
     )
     steps = []
     for _ in range(20):  # the → key: one second forward from where the replay is

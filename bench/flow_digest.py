@@ -10,9 +10,10 @@ one chunk), plus row counts:
   (the golden test's input);
 * ``gen+cancels``: bench/_gen.py prints with every 50th print repeated later as a
   CANCEL of itself (exercises the packet/alert/structure correction paths);
-* ``gen+cancels/restored``: the same, checkpointed to disk (blocks shared between
-  checkpoints, retained frames restored unread until needed, as a seek does) and restored into a fresh
-  engine every 3 batches: its digests must equal ``gen+cancels``'s.
+* ``gen+cancels/restored``: the same, checkpointed to disk and restored into a fresh
+  engine every 3 batches, the way a seek does it (checkpoints of one folder share
+  blocks; the retained prints stay unread until a cancel needs them): its digests
+  must equal ``gen+cancels``'s.
 
     python bench/flow_digest.py [--out FILE] [--check FILE]
 

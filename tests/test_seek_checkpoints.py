@@ -195,10 +195,10 @@ def test_lazy_restore_then_a_cancel_of_a_retained_print_matches_a_straight_run(
     def watch(self: Engine, b: ev.FeedBatch):  # type: ignore[no-untyped-def]
         chunks = self.compute.packets._chunks
         if b is batches[8] and chunks:
-            seen["unread_before_cancel"] = chunks[0]._load is not None
+            seen["unread_before_cancel"] = chunks[0].unread
         out = original_ingest(self, b)
         if b is batches[8] and chunks:
-            seen["read_after_cancel"] = chunks[0]._load is None
+            seen["read_after_cancel"] = not chunks[0].unread
         return out
 
     monkeypatch.setattr(Engine, "ingest", watch)
@@ -232,7 +232,7 @@ def test_lazy_restore_without_cancels_never_reads_the_retained_prints(
     restored, engines = _run(batches, cfg, at=4, tmp=tmp_path)
     _same(straight, restored)
     assert read == []
-    assert all(c._load is None for c in engines[1].compute.packets._chunks)
+    assert not any(c.unread for c in engines[1].compute.packets._chunks)
 
 
 def test_a_restored_engine_checkpoints_the_same_state(tmp_path: Path) -> None:

