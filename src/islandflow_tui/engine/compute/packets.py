@@ -635,32 +635,27 @@ class _Chunk:
         self._stored = stored
         self._frames: dict[str, pl.DataFrame] | None = None
 
-    def _materialise(self) -> None:
-        if self._members is None:
-            frames = self.member_frames()
-            self._members = members_restore(frames["retained_runs"], frames["retained_members"])
-        if isinstance(self._packets, pl.LazyFrame):
-            self._packets = self._packets.collect()
-
     @property
     def members(self) -> Cols:
-        self._materialise()
-        return self._members  # type: ignore[return-value]
+        if self._members is None:  # restored unread: decode now, as an eager restore does
+            frames = self.member_frames()
+            self._members = members_restore(frames["retained_runs"], frames["retained_members"])
+        return self._members
 
     @members.setter
     def members(self, value: Cols) -> None:
-        self._materialise()
         self._members = value
         self._frames = None
+        self._stored = None
 
     @property
     def packets(self) -> pl.DataFrame:
-        self._materialise()
-        return self._packets  # type: ignore[return-value]
+        if isinstance(self._packets, pl.LazyFrame):
+            self._packets = self._packets.collect()
+        return self._packets
 
     @packets.setter
     def packets(self, value: pl.DataFrame) -> None:
-        self._materialise()
         self._packets = value
 
     @property
