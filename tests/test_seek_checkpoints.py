@@ -249,3 +249,61 @@ def test_a_restored_engine_checkpoints_the_same_state(tmp_path: Path) -> None:
     assert set(back) == set(state)
     for k in state:
         assert back[k].equals(state[k]), k
+
+
+def test_clock_skips_an_interval_multiple_right_after_a_count_checkpoint() -> None:
+    from islandflow_tui.engine.checkpoints import CheckpointClock
+
+    s = 1_000_000_000
+    clock = CheckpointClock(10 * s, max_events=1000)
+    clock.start(0)
+    assert clock.due(int(9.7 * s), 1000)  # the event count fires first
+    clock.taken(int(9.7 * s))
+    assert not clock.due(10 * s, 0)  # 0.3 s later: the multiple is skipped
+    assert not clock.due(19 * s, 0)
+    assert clock.due(20 * s, 0)  # the next one still applies
+    clock.taken(20 * s)
+    assert clock.due(30 * s, 0)
+
+
+def test_a_seek_reports_its_cost_and_leaves_the_collector_as_it_was(tmp_path: Path) -> None:
+    import gc
+
+    from islandflow_tui.engine.feeds import build_adapter
+    from islandflow_tui.engine.replay import ReplayFeed
+    from islandflow_tui.engine.session import attach_recording, finish_recording
+
+    cfg = Config()
+    cfg.paths.data_dir = str(tmp_path)
+    cfg.synthetic.profile = "active"
+    cfg.synthetic.start = START
+    cfg.synthetic.pace = False
+    cfg.synthetic.backfill_s = 0.0
+    cfg.feed.engine = "thread"
+    cfg.replay.checkpoint_interval_s = 2.0
+    engine = Engine(cfg, build_adapter(cfg))
+    rec, _ = attach_recording(engine, cfg)
+    assert rec is not None and rec.path is not None
+    for _ in range(80):  # 8 s
+        engine.ingest(engine.adapter.market.next_batch())  # type: ignore[attr-defined]
+    finish_recording(engine, rec)
+    rcfg = Config()
+    rcfg.paths.data_dir = str(tmp_path)
+    rcfg.feed.adapter = "replay"
+    feed = ReplayFeed(rec.path, paused=True, checkpoint_interval_s=2.0)
+    replayed = Engine(rcfg, feed)
+    target = feed.source.first_ts + 5_500_000_000
+    feed._seek(target)
+    cost = feed.last_seek
+    assert cost is not None and cost.target == target
+    assert feed.source.first_ts < cost.start <= target  # from a checkpoint, not the start
+    assert cost.events > 0 and cost.restore > 0 and cost.fast_forward > 0
+    assert cost.total >= cost.restore + cost.fast_forward
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        feed._seek(feed.source.first_ts + 1_000_000_000)
+        assert not gc.isenabled()  # a caller's own pause is kept
+    finally:
+        gc.enable()
+    assert replayed.watermark == feed.source.first_ts + 1_000_000_000
