@@ -56,9 +56,6 @@ MAX_CHUNK_NS = 1 * ev.NS_PER_S  # largest step at "max" speed
 #: fast-forward step: output does not depend on batching and each batch has a fixed
 #: cost, so a seek fast-forwards a whole checkpoint interval in one or two batches
 FF_CHUNK_NS = 15 * ev.NS_PER_S
-#: a forward seek at most this far fast-forwards from where the replay is rather than
-#: restoring a checkpoint in between (a restore costs about 2 s of firehose events)
-FORWARD_FF_NS = 3 * ev.NS_PER_S
 #: checkpoints kept in memory after loading (each is a few MB to tens of MB)
 LOADED_CHECKPOINTS = 2
 #: state frames a seek leaves unread until the engine needs them
@@ -763,6 +760,20 @@ class ReplayFeed(FeedAdapter):
             best = mem
         return best
 
+    def _closer_than_half_an_interval(self, here: int, checkpoint: int) -> bool:
+        """True when ``here`` lies in the second half of the interval ending at
+        ``checkpoint``: fast-forwarding from the engine to it then replays fewer
+        events than a restore costs.  Checkpoints are spaced by work (at most
+        ``checkpoint_max_events`` raw events), so half an interval is ~250 000 events
+        at firehose rates, about what a restore costs, and a few seconds of a quiet
+        market, which costs next to nothing to replay."""
+        i = bisect.bisect_left(self._checkpoints, checkpoint) - 1
+        earlier = [w for w in self._memory_checkpoints if w < checkpoint]
+        if i >= 0:
+            earlier.append(self._checkpoints[i])
+        start = max(earlier, default=self.source.first_ts)
+        return checkpoint - here < (checkpoint - start) / 2
+
     def _nearest_checkpoint(self, target: int) -> tuple[int, dict[str, pl.DataFrame]] | None:
         best_disk = None
         i = bisect.bisect_right(self._checkpoints, target) - 1
@@ -812,15 +823,15 @@ class ReplayFeed(FeedAdapter):
         parts = {"load": 0.0, "restore": 0.0}
         restored = False  # True: the fast-forward starts at a checkpoint, not here
         nearest = self._nearest_checkpoint_ts(target)
-        near = target - here <= FORWARD_FF_NS
+        near = nearest is not None and self._closer_than_half_an_interval(here, nearest)
         if (
             here <= target
             and (nearest is None or nearest <= here or near)
             and engine.watermark == here
         ):
-            # forward, and no checkpoint between here and the target (or the target
-            # is so close that fast-forwarding is cheaper than any restore): the
-            # engine's own state is the best checkpoint; a step costs its events only
+            # forward, and no checkpoint between here and the target (or here is so
+            # close before it that replaying up to it is cheaper than a restore):
+            # the engine's own state is the best checkpoint; a step costs its events
             pos = here
         else:
             restored = True
