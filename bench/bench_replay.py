@@ -4,7 +4,7 @@
     python bench/bench_replay.py --session PATH [--seeks 40] [--breakdown]
 
 1. records SECONDS of the firehose synthetic market live (raw + derived streams +
-   checkpoints every 10 s or 500 000 raw events), unpaced, into a temporary data
+   checkpoints every 10 s or 300 000 raw events), unpaced, into a temporary data
    dir, and prints the checkpoints' count and bytes;
 2. replay read throughput of the log reader alone (``ReplaySource.window`` over the
    whole session in 1 s windows) in raw events/s;
@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import polars as pl
+
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.core import Engine
@@ -62,6 +64,7 @@ def main() -> None:
     ap.add_argument(
         "--seeks-only", action="store_true", help="record, then only seek (skips 2 and 3)"
     )
+    ap.add_argument("--max-events", type=int, help="replay.checkpoint_max_events while recording")
     args = ap.parse_args()
     if args.session:
         path = Path(args.session)
@@ -75,7 +78,21 @@ def main() -> None:
     cfg.synthetic.pace = False
     cfg.synthetic.backfill_s = 0.0
     cfg.feed.engine = "thread"
+    if args.max_events is not None:
+        cfg.replay.checkpoint_max_events = args.max_events
     engine = Engine(cfg, build_adapter(cfg))
+    # the engine thread's share of checkpointing: state() (the write is on its own
+    # thread)
+    taken: list[float] = []
+    state = engine.checkpoint
+
+    def timed_checkpoint() -> dict[str, pl.DataFrame]:
+        t = time.perf_counter()
+        out = state()
+        taken.append(time.perf_counter() - t)
+        return out
+
+    engine.checkpoint = timed_checkpoint  # type: ignore[method-assign]
     rec, _ = attach_recording(engine, cfg)
     assert rec is not None and rec.path is not None
     market = engine.adapter.market  # type: ignore[union-attr]
@@ -98,7 +115,11 @@ def main() -> None:
     print(
         f"checkpoints written while recording: {len(cps)}, {cp_size / 2**20:,.0f} MiB in all "
         f"({cp_size / 2**20 / max(len(cps), 1):.1f} MiB each, "
-        f"{cp_size / 2**30 / args.seconds * 3600:.1f} GiB per hour of this market)"
+        f"{cp_size / 2**30 / args.seconds * 3600:.1f} GiB per hour of this market); "
+        f"engine thread in state(): {sum(taken):.1f} s in all, "
+        f"{1000 * statistics.median(taken) if taken else 0:.0f} ms median, "
+        f"{1000 * max(taken, default=0):.0f} ms max, over {len(taken)} "
+        f"(max_events {cfg.replay.checkpoint_max_events:,})"
     )
     if args.seeks_only:
         seeks(path, tmp, args)

@@ -106,7 +106,7 @@ def list_checkpoints(session: Path) -> list[int]:
 #: a state frame with at least this many rows is stored as blocks shared between
 #: checkpoints (the packets' retained members and ledger: ~60 s of prints, of which
 #: consecutive checkpoints share all but the newest few seconds)
-BLOCK_MIN_ROWS = 20_000
+BLOCK_MIN_ROWS = 10_000
 #: average rows per block; boundaries are content-defined (see :func:`block_bounds`)
 BLOCK_ROWS = 8_192
 #: columns hashed to place block boundaries (the first numeric ones)
