@@ -124,6 +124,9 @@ _MANIFEST_SCHEMA = {
     "digest": pl.String,
 }
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+#: a writer joining a session learns the blocks of at most this many of its newest
+#: checkpoints
+INDEX_CHECKPOINTS = 64
 
 
 def block_bounds(frame: pl.DataFrame) -> list[int] | None:
@@ -169,9 +172,10 @@ class BlockIndex:
     """The blocks already stored in one session's checkpoints, for one writer:
     (frame, digest) -> (checkpoint holding it, row offset in its blocks file, rows).
 
-    Learnt from the manifests on disk on first use (a replay adding checkpoints to a
-    recorded session shares the recording's blocks) and from each checkpoint this
-    writer puts in place.  Only the writer's thread uses it.
+    Learnt from the manifests of the session's newest checkpoints on first use (a
+    replay adding checkpoints to a recorded session shares the recording's blocks)
+    and from each checkpoint this writer puts in place.  Only the writer's thread
+    uses it.
     """
 
     def __init__(self, session: Path) -> None:
@@ -181,7 +185,10 @@ class BlockIndex:
     def _load(self) -> dict[tuple[str, str], tuple[int, int, int]]:
         if self._known is None:
             self._known = {}
-            for w in list_checkpoints(self.session):
+            # the newest checkpoints only: blocks are shared across the cancel
+            # lookback (~30 checkpoints of firehose), and reading every manifest of
+            # a long session would stall the first save
+            for w in list_checkpoints(self.session)[-INDEX_CHECKPOINTS:]:
                 folder = checkpoint_dir(self.session) / f"{w:020d}"
                 for p in folder.glob(f"*{_MANIFEST}.arrow"):
                     name = p.name.removesuffix(f"{_MANIFEST}.arrow")
