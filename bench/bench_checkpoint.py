@@ -3,8 +3,8 @@
 Runs ``--seconds`` of the synthetic market (``--profile firehose`` by default, one
 batch per second of event time, long enough to fill the packets' cancel lookback of
 60 s) through a default engine, then takes a checkpoint the way a recording session
-does (``Engine.checkpoint`` -> ``replay.save_checkpoint``: one LZ4 Arrow IPC file per
-state frame) and measures:
+does (``Engine.checkpoint`` -> ``replay.save_checkpoint``: one zstd Arrow IPC file per
+state frame, no block sharing: this measures one checkpoint alone) and measures:
 
 * ``state()``: ``Engine.checkpoint()`` wall time;
 * in-memory bytes (polars ``estimated_size``) and on-disk bytes, per state frame

@@ -11,7 +11,9 @@ one chunk), plus row counts:
 * ``gen+cancels``: bench/_gen.py prints with every 50th print repeated later as a
   CANCEL of itself (exercises the packet/alert/structure correction paths);
 * ``gen+cancels/restored``: the same, checkpointed to disk and restored into a fresh
-  engine every 3 batches: its digests must equal ``gen+cancels``'s.
+  engine every 3 batches, the way a seek does it (checkpoints of one folder share
+  blocks; the retained prints stay unread until a cancel needs them): its digests
+  must equal ``gen+cancels``'s.
 
     python bench/flow_digest.py [--out FILE] [--check FILE]
 
@@ -44,7 +46,12 @@ from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.core import Engine
 from islandflow_tui.engine.ingest.synthetic import SyntheticMarket, start_ns_from_config
-from islandflow_tui.engine.replay import load_checkpoint, save_checkpoint
+from islandflow_tui.engine.replay import (
+    LAZY_FRAMES,
+    BlockIndex,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 START = "2025-11-25T14:30:00Z"
 
@@ -72,17 +79,21 @@ def _run(
     is checkpointed to disk, and a fresh engine restored from it carries on."""
     engine = Engine(Config())
     got: dict[str, list[pl.DataFrame]] = {}
-    for i, b in enumerate(batches):
-        for stream, frame in engine.ingest(b).items():
+    # one session folder for the whole run, as a recording has: checkpoints share
+    # blocks (replay.BlockIndex) and a restore leaves the retained frames unread
+    # until a cancel needs them (replay.LAZY_FRAMES), exactly as a seek does
+    with tempfile.TemporaryDirectory() as tmp:
+        blocks = BlockIndex(Path(tmp))
+        for i, b in enumerate(batches):
+            for stream, frame in engine.ingest(b).items():
+                got.setdefault(stream, []).append(frame)
+            if restore_every and (i + 1) % restore_every == 0:
+                save_checkpoint(Path(tmp), engine.watermark, engine.checkpoint(), blocks)
+                state = load_checkpoint(Path(tmp), engine.watermark, lazy=LAZY_FRAMES)
+                engine = Engine(Config())
+                engine.restore(state)
+        for stream, frame in engine.flush().items():
             got.setdefault(stream, []).append(frame)
-        if restore_every and (i + 1) % restore_every == 0:
-            with tempfile.TemporaryDirectory() as tmp:
-                save_checkpoint(Path(tmp), engine.watermark, engine.checkpoint())
-                state = load_checkpoint(Path(tmp), engine.watermark)
-            engine = Engine(Config())
-            engine.restore(state)
-    for stream, frame in engine.flush().items():
-        got.setdefault(stream, []).append(frame)
     if save:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         for s, frames in got.items():

@@ -610,7 +610,7 @@ class ReplayConfig:
         10.0, "event time between engine checkpoints (a seek fast-forwards at most this)", min=0.5
     )
     checkpoint_max_events: int = knob(
-        750_000,
+        500_000,
         "also checkpoint after this many raw events, so a seek's fast-forward stays short "
         "at firehose rates (0: time only)",
         min=0,

@@ -385,12 +385,20 @@ def read_segment_info(path: Path | str, stream: str | None = None) -> SegmentInf
     )
 
 
-def read_segment(path: Path | str, stream: str | None = None) -> pl.DataFrame:
-    """All rows of one sealed segment; :class:`SegmentError` naming the file if it is bad."""
+def read_segment(
+    path: Path | str, stream: str | None = None, where: pl.Expr | None = None
+) -> pl.DataFrame:
+    """All rows of one sealed segment (or those matching ``where``, read through a
+    scan so row groups whose statistics exclude them are skipped); :class:`SegmentError`
+    naming the file if it is bad."""
     path = Path(path)
     stream = stream or path.parent.name
     try:
-        df = pl.read_parquet(path)
+        df = (
+            pl.read_parquet(path)
+            if where is None
+            else pl.scan_parquet(path).filter(where).collect()
+        )
     except Exception as exc:
         raise SegmentError(path, f"{type(exc).__name__}: {exc}") from exc
     return _conform(stream, df, path)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
+import hashlib
 import logging
 import queue
 import shutil
@@ -26,14 +28,16 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import polars as pl
 
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.checkpoints import CheckpointClock
+from islandflow_tui.engine.compute.packets import LAZY_STATE
 from islandflow_tui.engine.ingest.base import FeedAdapter, FeedStatus
 from islandflow_tui.engine.log import SessionReader, read_segment
 
@@ -52,11 +56,10 @@ MAX_CHUNK_NS = 1 * ev.NS_PER_S  # largest step at "max" speed
 #: fast-forward step: output does not depend on batching and each batch has a fixed
 #: cost, so a seek fast-forwards a whole checkpoint interval in one or two batches
 FF_CHUNK_NS = 15 * ev.NS_PER_S
-#: a forward seek at most this far fast-forwards from where the replay is rather than
-#: restoring a checkpoint in between (a restore costs about 2 s of firehose events)
-FORWARD_FF_NS = 3 * ev.NS_PER_S
 #: checkpoints kept in memory after loading (each is a few MB to tens of MB)
 LOADED_CHECKPOINTS = 2
+#: state frames a seek leaves unread until the engine needs them
+LAZY_FRAMES = frozenset(f"packets.{name}" for name in LAZY_STATE)
 
 
 def merge_order(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -100,9 +103,127 @@ def list_checkpoints(session: Path) -> list[int]:
     return sorted(out)
 
 
-def save_checkpoint(session: Path, watermark: int, state: dict[str, pl.DataFrame]) -> None:
-    """One folder per checkpoint, one Arrow IPC file per state frame; renamed into
-    place atomically so a reader never sees half a checkpoint."""
+#: a state frame with at least this many rows is stored as blocks shared between
+#: checkpoints (the packets' retained members and ledger: ~60 s of prints, of which
+#: consecutive checkpoints share all but the newest few seconds)
+BLOCK_MIN_ROWS = 10_000
+#: average rows per block; boundaries are content-defined (see :func:`block_bounds`)
+BLOCK_ROWS = 8_192
+#: columns hashed to place block boundaries (the first numeric ones)
+_BOUND_COLS = 10
+#: zstd: ~40% smaller than lz4 on checkpoint frames and read as fast (measured on
+#: a firehose checkpoint: 9.2 vs 15.0 MiB, read 103 vs 121 ms); the writer's thread
+#: pays the slower compression
+CHECKPOINT_COMPRESSION: Final = "zstd"
+_MANIFEST = ".manifest"
+_BLOCKS = ".blocks"
+_MANIFEST_SCHEMA = {
+    "checkpoint": pl.Int64,
+    "offset": pl.Int64,
+    "rows": pl.Int64,
+    "digest": pl.String,
+}
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+#: a writer joining a session learns the blocks of at most this many of its newest
+#: checkpoints
+INDEX_CHECKPOINTS = 64
+
+
+def block_bounds(frame: pl.DataFrame) -> list[int] | None:
+    """Row offsets cutting ``frame`` into blocks: 0, the end of each block, height.
+
+    A block ends after every row whose hash (of its first numeric columns) is 0
+    modulo ``BLOCK_ROWS``: where a boundary falls depends only on that row, so the
+    rows two checkpoints share (the retained prints of the same packets) fall into
+    the same blocks even when older rows expired in front of them or new rows were
+    added behind; a removed or added row changes only its own block.  None: no
+    numeric column to hash (the frame is stored whole).
+    """
+    n = frame.height
+    h = np.zeros(n, dtype=np.uint64)
+    used = 0
+    for name, dtype in frame.schema.items():
+        if used == _BOUND_COLS:
+            break
+        if dtype.is_integer() or dtype == pl.Boolean:
+            v = frame.get_column(name).cast(pl.Int64, strict=False).fill_null(0).to_numpy()
+        elif dtype.is_float():
+            v = frame.get_column(name).cast(pl.Float64).fill_null(0.0).to_numpy().view(np.int64)
+        else:
+            continue
+        h = (h ^ v.view(np.uint64)) * _MIX
+        h ^= h >> np.uint64(31)
+        used += 1
+    if not used:
+        return None
+    ends = np.flatnonzero((h >> np.uint64(40)) % np.uint64(BLOCK_ROWS) == 0) + 1
+    return [0, *ends[ends < n].tolist(), n]
+
+
+def block_digest(block: pl.DataFrame) -> str:
+    """Exact content digest (schema and every value's bytes, via Arrow IPC): two
+    blocks with the same digest are the same rows, so sharing one never changes
+    what a restore sees."""
+    data = block.write_ipc(None, compression="uncompressed").getbuffer()
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+class BlockIndex:
+    """The blocks already stored in one session's checkpoints, for one writer:
+    (frame, digest) -> (checkpoint holding it, row offset in its blocks file, rows).
+
+    Learnt from the manifests of the session's newest checkpoints on first use (a
+    replay adding checkpoints to a recorded session shares the recording's blocks)
+    and from each checkpoint this writer puts in place.  Only the writer's thread
+    uses it.
+    """
+
+    def __init__(self, session: Path) -> None:
+        self.session = session
+        self._known: dict[tuple[str, str], tuple[int, int, int]] | None = None
+
+    def _load(self) -> dict[tuple[str, str], tuple[int, int, int]]:
+        if self._known is None:
+            self._known = {}
+            # the newest checkpoints only: blocks are shared across the cancel
+            # lookback (~30 checkpoints of firehose), and reading every manifest of
+            # a long session would stall the first save
+            for w in list_checkpoints(self.session)[-INDEX_CHECKPOINTS:]:
+                folder = checkpoint_dir(self.session) / f"{w:020d}"
+                for p in folder.glob(f"*{_MANIFEST}.arrow"):
+                    name = p.name.removesuffix(f"{_MANIFEST}.arrow")
+                    try:
+                        m = pl.read_ipc(p)
+                    except Exception:  # an unreadable manifest: its blocks are not reused
+                        continue
+                    for ck, off, rows, digest in m.iter_rows():
+                        self._known.setdefault((name, digest), (ck, off, rows))
+        return self._known
+
+    def get(self, name: str, digest: str) -> tuple[int, int, int] | None:
+        return self._load().get((name, digest))
+
+    def add(self, entries: dict[tuple[str, str], tuple[int, int, int]]) -> None:
+        self._load().update(entries)
+
+
+def save_checkpoint(
+    session: Path,
+    watermark: int,
+    state: dict[str, pl.DataFrame],
+    blocks: BlockIndex | None = None,
+) -> None:
+    """One folder per checkpoint, one Arrow IPC file (zstd) per state frame; renamed into
+    place atomically so a reader never sees half a checkpoint.
+
+    With ``blocks``, a frame of ``BLOCK_MIN_ROWS`` rows or more is stored as a
+    manifest of blocks (:func:`block_bounds`): blocks an earlier checkpoint of the
+    session already holds are referenced, only new ones are written (into this
+    checkpoint's ``NAME.blocks.arrow``).  At firehose rates this divides the
+    checkpoints' bytes by ~5, which is what lets them be taken often enough for a
+    short fast-forward.  A referenced folder is never modified or removed while the
+    session exists (retention removes whole sessions).
+    """
     d = checkpoint_dir(session)
     d.mkdir(exist_ok=True)
     final = d / f"{watermark:020d}"
@@ -110,18 +231,142 @@ def save_checkpoint(session: Path, watermark: int, state: dict[str, pl.DataFrame
         return
     tmp = d / f".tmp-{watermark:020d}-{threading.get_ident()}"
     tmp.mkdir()
+    added: dict[tuple[str, str], tuple[int, int, int]] = {}
     try:
         for name, frame in state.items():
-            frame.write_ipc(tmp / f"{name}.arrow", compression="lz4")
+            bounds = (
+                block_bounds(frame)
+                if blocks is not None and frame.height >= BLOCK_MIN_ROWS
+                else None
+            )
+            if blocks is None or bounds is None:
+                frame.write_ipc(tmp / f"{name}.arrow", compression=CHECKPOINT_COMPRESSION)
+                continue
+            rows: list[tuple[int, int, int, str]] = []
+            new: list[pl.DataFrame] = []
+            offset = 0
+            for a, b in pairwise(bounds):
+                block = frame.slice(a, b - a)
+                digest = block_digest(block)
+                hit = added.get((name, digest)) or blocks.get(name, digest)
+                if hit is None:
+                    hit = (watermark, offset, b - a)
+                    added[(name, digest)] = hit
+                    new.append(block)
+                    offset += b - a
+                rows.append((*hit, digest))
+            if new:
+                pl.concat(new).write_ipc(
+                    tmp / f"{name}{_BLOCKS}.arrow", compression=CHECKPOINT_COMPRESSION
+                )
+            pl.DataFrame(rows, schema=_MANIFEST_SCHEMA, orient="row").write_ipc(
+                tmp / f"{name}{_MANIFEST}.arrow", compression=CHECKPOINT_COMPRESSION
+            )
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if blocks is not None:
+        blocks.add(added)
 
 
-def load_checkpoint(session: Path, watermark: int) -> dict[str, pl.DataFrame]:
+class PackCache:
+    """Decoded blocks files of recent loads, newest last, up to ``max_bytes``:
+    checkpoints near each other share most of their blocks, so seeking around one
+    spot reads each blocks file once."""
+
+    def __init__(self, max_bytes: int = 512 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._packs: OrderedDict[Path, pl.DataFrame] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, path: Path) -> pl.DataFrame:
+        hit = self._packs.get(path)
+        if hit is not None:
+            self._packs.move_to_end(path)
+            return hit
+        frame = pl.read_ipc(path)
+        size = frame.estimated_size()
+        self._packs[path] = frame
+        self._bytes += size
+        while self._bytes > self.max_bytes and len(self._packs) > 1:
+            _, old = self._packs.popitem(last=False)
+            self._bytes -= old.estimated_size()
+        return frame
+
+
+def _assemble(session: Path, name: str, manifest: pl.DataFrame, packs: PackCache) -> pl.DataFrame:
+    """A blocked frame from its manifest (runs of adjacent blocks read as one slice)."""
+    parts: list[pl.DataFrame] = []
+    run: list[int] | None = None  # [checkpoint, offset, rows]
+    spans: list[list[int]] = []
+    for ck, off, rows in manifest.select("checkpoint", "offset", "rows").iter_rows():
+        if run is not None and run[0] == ck and run[1] + run[2] == off:
+            run[2] += rows
+        else:
+            run = [ck, off, rows]
+            spans.append(run)
+    for ck, off, rows in spans:
+        pack = packs.get(checkpoint_dir(session) / f"{ck:020d}" / f"{name}{_BLOCKS}.arrow")
+        if off + rows > pack.height:
+            raise ValueError(f"checkpoint {ck}: {name} blocks file is shorter than its manifest")
+        parts.append(pack.slice(off, rows))
+    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
+def _assemble_lazy(session: Path, name: str, manifest: pl.DataFrame) -> pl.LazyFrame:
+    """:func:`_assemble` left unread: scans of the blocks files' slices."""
+    spans: list[list[int]] = []
+    for ck, off, rows in manifest.select("checkpoint", "offset", "rows").iter_rows():
+        if spans and spans[-1][0] == ck and spans[-1][1] + spans[-1][2] == off:
+            spans[-1][2] += rows
+        else:
+            spans.append([ck, off, rows])
+    folder = checkpoint_dir(session)
+    parts = [
+        _scan(folder / f"{ck:020d}" / f"{name}{_BLOCKS}.arrow").slice(off, rows)
+        for ck, off, rows in spans
+    ]
+    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
+def _scan(path: Path) -> pl.LazyFrame:
+    """A scan of an IPC file whose footer was read now: a missing or truncated file
+    fails the load (the seek then uses an earlier checkpoint), not the engine later."""
+    pl.read_ipc_schema(path)
+    return pl.scan_ipc(path)
+
+
+def load_checkpoint(
+    session: Path,
+    watermark: int,
+    packs: PackCache | None = None,
+    lazy: frozenset[str] = frozenset(),
+) -> dict[str, pl.DataFrame]:
+    """A checkpoint's state frames.  Frames named in ``lazy`` come back as
+    ``pl.LazyFrame`` scans, read only if the engine needs them (compute/packets.py
+    ``LAZY_STATE``); their files must stay in place meanwhile (checkpoint folders are
+    never changed once written)."""
     d = checkpoint_dir(session) / f"{watermark:020d}"
-    return {p.name.removesuffix(".arrow"): pl.read_ipc(p) for p in d.glob("*.arrow")}
+    if not d.is_dir():
+        raise FileNotFoundError(f"checkpoint {d} is missing")
+    packs = packs if packs is not None else PackCache()
+    out: dict[str, Any] = {}
+    for p in d.glob("*.arrow"):
+        stem = p.name.removesuffix(".arrow")
+        if stem.endswith(_BLOCKS):
+            continue
+        if stem.endswith(_MANIFEST):
+            name = stem.removesuffix(_MANIFEST)
+            manifest = pl.read_ipc(p)
+            out[name] = (
+                _assemble_lazy(session, name, manifest)
+                if name in lazy
+                else _assemble(session, name, manifest, packs)
+            )
+        else:
+            out[stem] = _scan(p) if stem in lazy else pl.read_ipc(p)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -194,13 +439,33 @@ class ReplaySource:
             return end
         return max(t1, min(nxt, end))
 
-    def window(self, t0: int, t1: int) -> dict[str, pl.DataFrame]:
-        """Rows with ``t0 <= ts < t1`` of every raw stream, each in (ts, seq) order."""
+    def _read_range(self, seg: Any, stream: str, t0: int, t1: int) -> pl.DataFrame | None:
+        """Rows ``t0 <= ts < t1`` of a segment not in the cache, reading only the row
+        groups that hold them (and not caching the segment)."""
+        try:
+            return read_segment(seg.path, stream, (pl.col("ts") >= t0) & (pl.col("ts") < t1))
+        except Exception as exc:
+            self.reader._record(_as_segment_error(seg.path, exc))
+            self.segments[stream] = [s for s in self.segments[stream] if s.path != seg.path]
+            return None
+
+    def window(self, t0: int, t1: int, *, cache: bool = True) -> dict[str, pl.DataFrame]:
+        """Rows with ``t0 <= ts < t1`` of every raw stream, each in (ts, seq) order.
+
+        ``cache=False`` (a seek's fast-forward: one window, then playback may go on
+        from anywhere): a segment not loaded yet is read for this range only.  At
+        firehose rates a segment holds ~6 s of quotes and reading one whole cost a
+        seek ~0.2 s per stream."""
         out: dict[str, pl.DataFrame] = {}
         for stream, segs in self.segments.items():
             parts = []
             for seg in list(segs):
                 if not seg.rows or seg.max_ts < t0 or seg.min_ts >= t1:
+                    continue
+                if not cache and seg.path not in self._cache:
+                    part = self._read_range(seg, stream, t0, t1)
+                    if part is not None and part.height:
+                        parts.append(part)
                     continue
                 loaded = self._load(seg, stream)
                 if loaded is None:
@@ -229,11 +494,13 @@ def read_seq_range(reader: SessionReader, stream: str, lo: int, hi: int) -> pl.D
         if seg.last_seq < lo or seg.first_seq >= hi:
             continue
         try:
-            df = read_segment(seg.path, stream)
+            # only the row groups holding the range (a display rebuild wants the last
+            # few thousand rows; a whole segment is ~230 000 at firehose rates)
+            df = read_segment(seg.path, stream, (pl.col("seq") >= lo) & (pl.col("seq") < hi))
         except Exception as exc:
             reader._record(_as_segment_error(seg.path, exc))
             continue
-        frames.append(df.filter((pl.col("seq") >= lo) & (pl.col("seq") < hi)))
+        frames.append(df)
     if not frames:
         return ev.empty_frame(stream)
     return pl.concat(frames).sort("seq")
@@ -260,6 +527,24 @@ def session_alert_times(session: Path | str) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # The feed
 # ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SeekCost:
+    """Where the last seek's time went (ms): bench/bench_replay.py prints the split so
+    the slow part of a slow seek is visible."""
+
+    target: int
+    start: int  # where the fast-forward started (a checkpoint or the old position)
+    events: int  # raw events fast-forwarded
+    load: float
+    restore: float
+    fast_forward: float
+    display: float
+
+    @property
+    def total(self) -> float:
+        return self.load + self.restore + self.fast_forward + self.display
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayState:
     """What the status bar and the scrub bar show; travels with EngineStats."""
@@ -310,6 +595,8 @@ class ReplayFeed(FeedAdapter):
         #: the last checkpoints loaded from disk: stepping back and forth around one
         #: spot (arrow keys, a drag) restores without reading it again
         self._loaded: OrderedDict[int, dict[str, pl.DataFrame]] = OrderedDict()
+        self._packs = PackCache()
+        self._blocks = BlockIndex(self.path)
         self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._closed = False
         self._engine: Engine | None = None
@@ -320,6 +607,7 @@ class ReplayFeed(FeedAdapter):
 
         self._gaps = load_gaps(self.path)
         self.on_seek: Callable[[int], None] | None = None
+        self.last_seek: SeekCost | None = None
 
     # -- wiring -----------------------------------------------------------------
     def bind(self, engine: Engine) -> None:
@@ -463,7 +751,7 @@ class ReplayFeed(FeedAdapter):
             return
         state = engine.checkpoint()
         try:
-            save_checkpoint(self.path, self.position, state)
+            save_checkpoint(self.path, self.position, state, self._blocks)
             bisect.insort(self._checkpoints, self.position)
         except OSError:  # read-only session: keep a few in memory instead
             self._memory_checkpoints[self.position] = state
@@ -479,6 +767,20 @@ class ReplayFeed(FeedAdapter):
             best = mem
         return best
 
+    def _closer_than_half_an_interval(self, here: int, checkpoint: int) -> bool:
+        """True when ``here`` lies in the second half of the interval ending at
+        ``checkpoint``: fast-forwarding from the engine to it then replays fewer
+        events than a restore costs.  Checkpoints are spaced by work (at most
+        ``checkpoint_max_events`` raw events), so half an interval is ~250 000 events
+        at firehose rates, about what a restore costs, and a few seconds of a quiet
+        market, which costs next to nothing to replay."""
+        i = bisect.bisect_left(self._checkpoints, checkpoint) - 1
+        earlier = [w for w in self._memory_checkpoints if w < checkpoint]
+        if i >= 0:
+            earlier.append(self._checkpoints[i])
+        start = max(earlier, default=self.source.first_ts)
+        return checkpoint - here < (checkpoint - start) / 2
+
     def _nearest_checkpoint(self, target: int) -> tuple[int, dict[str, pl.DataFrame]] | None:
         best_disk = None
         i = bisect.bisect_right(self._checkpoints, target) - 1
@@ -493,7 +795,7 @@ class ReplayFeed(FeedAdapter):
                 self._loaded.move_to_end(best_disk)
                 return best_disk, {k: v.clone() for k, v in cached.items()}
             try:
-                state = load_checkpoint(self.path, best_disk)
+                state = load_checkpoint(self.path, best_disk, self._packs, LAZY_FRAMES)
                 self._loaded[best_disk] = state
                 while len(self._loaded) > LOADED_CHECKPOINTS:
                     self._loaded.popitem(last=False)
@@ -508,28 +810,51 @@ class ReplayFeed(FeedAdapter):
         engine = self._engine
         if engine is None:
             return
+        # A restore and a fast-forward build ~10^5 small Python containers (repeat
+        # windows, alert and structure records) that live on; each full collection
+        # the allocations trigger walks all of them again.  Pausing the collector for
+        # the seek (cyclic garbage only waits, refcounting still frees) cut a
+        # restore's own time by half to two thirds.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            self._seek_to(engine, target)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _seek_to(self, engine: Engine, target: int) -> None:
         t0 = time.perf_counter()
         target = max(self.start_ns, min(target, self.end_ns))
         here = self.position
+        parts = {"load": 0.0, "restore": 0.0}
+        restored = False  # True: the fast-forward starts at a checkpoint, not here
         nearest = self._nearest_checkpoint_ts(target)
-        near = target - here <= FORWARD_FF_NS
+        near = nearest is not None and self._closer_than_half_an_interval(here, nearest)
         if (
             here <= target
             and (nearest is None or nearest <= here or near)
             and engine.watermark == here
         ):
-            # forward, and no checkpoint between here and the target (or the target
-            # is so close that fast-forwarding is cheaper than any restore): the
-            # engine's own state is the best checkpoint; a step costs its events only
+            # forward, and no checkpoint between here and the target (or here is so
+            # close before it that replaying up to it is cheaper than a restore):
+            # the engine's own state is the best checkpoint; a step costs its events
             pos = here
         else:
+            restored = True
             found = self._nearest_checkpoint(target)
+            t_load = time.perf_counter()
+            parts["load"] = t_load - t0
             if found is not None:
                 pos, state = found
                 engine.restore(state)
             else:
                 pos = self.source.first_ts
                 engine.reset()
+            parts["restore"] = time.perf_counter() - t_load
+        t_ff = time.perf_counter()
+        ff_events = 0
+        pos_from = pos
         display = engine.bus.display_streams()
         before = {
             s: (engine.seq.get(s) if s in engine.seq else engine.compute.seq[s]) for s in display
@@ -538,8 +863,15 @@ class ReplayFeed(FeedAdapter):
         engine.quiet = True
         try:
             while pos < target:
-                t1 = self.source.step_end(pos, FF_CHUNK_NS, target)
-                frames = self.source.window(pos, t1)
+                # step_end(pos, FF_CHUNK_NS, target) is the target itself when it is
+                # within one chunk; not asking spares reading the segment at pos whole
+                t1 = (
+                    target
+                    if target - pos <= FF_CHUNK_NS
+                    else self.source.step_end(pos, FF_CHUNK_NS, target)
+                )
+                frames = self.source.window(pos, t1, cache=not restored)
+                ff_events += sum(f.height for f in frames.values())
                 derived = engine.ingest(ev.FeedBatch(frames, t1, recorded=True))
                 for s in display:
                     got = derived.get(s) if s in derived else frames.get(s)
@@ -548,6 +880,8 @@ class ReplayFeed(FeedAdapter):
                 pos = t1
         finally:
             engine.quiet = False
+        t_disp = time.perf_counter()
+        parts["fast_forward"] = t_disp - t_ff
         limits = engine.bus.display_limits()
         for s in display:
             need = limits.get(s, 0)
@@ -559,6 +893,13 @@ class ReplayFeed(FeedAdapter):
         with self._lock:
             self.position = target
             self._seek_ms = (time.perf_counter() - t0) * 1000
+        parts["display"] = time.perf_counter() - t_disp
+        self.last_seek = SeekCost(
+            target=target,
+            start=pos_from,
+            events=ff_events,
+            **{k: v * 1000 for k, v in parts.items()},
+        )
         if self.on_seek is not None:
             self.on_seek(target)
 

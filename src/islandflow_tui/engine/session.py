@@ -91,18 +91,19 @@ def attach_recording(
     path = recorder.path
     if path is not None:
         from islandflow_tui.engine.checkpoints import CheckpointWriter
-        from islandflow_tui.engine.replay import save_checkpoint
+        from islandflow_tui.engine.replay import BlockIndex, save_checkpoint
 
         # Checkpoints are an optimisation: at firehose rates one is tens of MB, so
         # they get a quarter of the retention budget; past it, seeks fast-forward
         # from the last one written (slower, still exact).
         budget = int(cfg.log.max_disk_gb * 2**30 / 4) if cfg.log.max_disk_gb else 0
         used = [0]
+        blocks = BlockIndex(path)
 
         def write(watermark: int, state: dict) -> None:
             if recorder.error or (budget and used[0] >= budget):
                 return
-            save_checkpoint(path, watermark, state)
+            save_checkpoint(path, watermark, state, blocks)
             folder = path / "checkpoints" / f"{watermark:020d}"
             used[0] += sum(f.stat().st_size for f in folder.glob("*.arrow"))
             if budget and used[0] >= budget:

@@ -193,11 +193,17 @@ class Alerts:
 
     # -- state ------------------------------------------------------------------
     def state(self) -> dict[str, pl.DataFrame]:
+        # columns, not a dict per row: tens of thousands of rows at firehose rates,
+        # built on the engine thread at every checkpoint
+        cool_items = sorted(self._cool.items())
         cool = pl.DataFrame(
-            [
-                {"contract": k[0], "kind": k[1], "ts": v[0], "score": v[1], "held": v[2]}
-                for k, v in sorted(self._cool.items())
-            ],
+            {
+                "contract": [k[0] for k, _ in cool_items],
+                "kind": [k[1] for k, _ in cool_items],
+                "ts": [v[0] for _, v in cool_items],
+                "score": [v[1] for _, v in cool_items],
+                "held": [v[2] for _, v in cool_items],
+            },
             schema={
                 "contract": pl.String,
                 "kind": pl.String,
@@ -205,29 +211,44 @@ class Alerts:
                 "score": pl.Float64,
                 "held": pl.Int64,
             },
+            strict=False,
         )
+        src_items = sorted(self._by_source.items())
         src = pl.DataFrame(
-            [
-                {"source_id": k, "ts": v[0], "explanation": v[1], "alert_id": v[2]}
-                for k, v in sorted(self._by_source.items())
-            ],
+            {
+                "source_id": [k for k, _ in src_items],
+                "ts": [v[0] for _, v in src_items],
+                "explanation": [v[1] for _, v in src_items],
+                "alert_id": [v[2] for _, v in src_items],
+            },
             schema={
                 "source_id": pl.Int64,
                 "ts": pl.Int64,
                 "explanation": pl.String,
                 "alert_id": pl.Int64,
             },
+            strict=False,
         )
         return {"cooldown": cool, "alerted": src}
 
     def restore(self, state: dict[str, pl.DataFrame]) -> None:
+        # whole columns, not named rows: a dict per row cost tens of ms per seek
+        cool, src = state["cooldown"], state["alerted"]
+
+        def cols(frame: pl.DataFrame, *names: str) -> list[list[Any]]:
+            return [frame.get_column(n).to_list() for n in names]
+
         self._cool = {
-            (r["contract"], r["kind"]): [r["ts"], r["score"], r["held"]]
-            for r in state["cooldown"].iter_rows(named=True)
+            (c, k): [t, s, h]
+            for c, k, t, s, h in zip(
+                *cols(cool, "contract", "kind", "ts", "score", "held"), strict=True
+            )
         }
         self._by_source = {
-            r["source_id"]: [r["ts"], r["explanation"], r["alert_id"]]
-            for r in state["alerted"].iter_rows(named=True)
+            i: [t, e, a]
+            for i, t, e, a in zip(
+                *cols(src, "source_id", "ts", "explanation", "alert_id"), strict=True
+            )
         }
 
     # -- processing ---------------------------------------------------------------
@@ -501,6 +522,8 @@ class Alerts:
         for sid in gone:
             s = src[sid]
             old = old_src[sid]
+            # the alert replaced may be one issued or retracted earlier in this batch
+            # (``gone`` is in event order), as it would be in an earlier batch
             old_text = texts[old] if old in texts else self._by_source[old][1]
             n_gone = len(s.get("retracted") or [])
             plural = "s" if n_gone != 1 else ""
@@ -509,6 +532,7 @@ class Alerts:
                 if s["_type"] == "packet"
                 else "a leg's packet was cancelled"
             )
+            texts[sid] = f"retracted: {old_text} ({why})"
             rows.append(
                 {
                     "ts": s["ts"],
@@ -524,7 +548,7 @@ class Alerts:
                     "severity": "low",
                     "direction": "neutral",
                     "confidence": 0.0,
-                    "explanation": f"retracted: {old_text} ({why})",
+                    "explanation": texts[sid],
                     "premium": float(s["premium"]),
                     "source_id": sid,
                     "suppressed": 0,

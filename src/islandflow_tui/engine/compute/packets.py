@@ -98,10 +98,8 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import groupby, islice, pairwise
-from operator import itemgetter
+from itertools import chain, islice, pairwise, repeat
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -243,19 +241,19 @@ def _small_int(x: np.ndarray) -> pl.Series:
 def derived_member_cols(c: Cols) -> None:
     """premium, edge and spr of member rows from price, size, bid, ask and placement,
     in place: the same float operations as the NBBO join and :meth:`Packets._work`,
-    so the values are bit-identical to the ones computed live."""
+    so the values are bit-identical to the ones computed live (IEEE +, -, *, / round
+    each element the same whether it is computed alone or in a vector, so dividing
+    only where the live code keeps the quotient changes nothing; it saves a restore
+    two passes over millions of rows)."""
     price, bid, ask = c["price"], c["bid"], c["ask"]
+    n = len(price)
     placed = c["plc"] <= 4
     c["premium"] = price * c["size"] * 100.0
     mid = (bid + ask) / 2
     half = (ask - bid) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        c["edge"] = np.where(
-            placed & (half > 0), (price - mid) / np.where(half > 0, half, 1), np.nan
-        ).astype(np.float64)
-        c["spr"] = np.where(
-            placed & (mid > 0), (ask - bid) / np.where(mid > 0, mid, 1), np.nan
-        ).astype(np.float64)
+        c["edge"] = np.divide(price - mid, half, out=np.full(n, np.nan), where=placed & (half > 0))
+        c["spr"] = np.divide(ask - bid, mid, out=np.full(n, np.nan), where=placed & (mid > 0))
 
 
 def members_state(m: Cols) -> dict[str, pl.DataFrame]:
@@ -296,10 +294,11 @@ def members_state(m: Cols) -> dict[str, pl.DataFrame]:
     return {"retained_runs": runs, "retained_members": rows}
 
 
-def _members_frames(chunks: list[Cols]) -> dict[str, pl.DataFrame]:
-    """members_state per chunk, then one concat of the compact frames (concatenating
-    the full-width member arrays first cost seconds at firehose rates)."""
-    parts = [members_state(c) for c in chunks if _len(c)] or [
+def _members_frames(chunks: list[_Chunk]) -> dict[str, pl.DataFrame]:
+    """members_state per chunk (kept by the chunk), then one concat of the compact
+    frames (concatenating the full-width member arrays first cost seconds at
+    firehose rates)."""
+    parts = [f for f in (c.member_frames() for c in chunks) if f["retained_members"].height] or [
         members_state(_empty_cols(_MEMBER_EXTRA))
     ]
     return {
@@ -310,29 +309,45 @@ def _members_frames(chunks: list[Cols]) -> dict[str, pl.DataFrame]:
     }
 
 
+def _collected(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+
+
 def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
-    """Inverse of :func:`members_state` (the exact in-memory member columns)."""
+    """Inverse of :func:`members_state` (the exact in-memory member columns).
+
+    Per-run values are widened before they are repeated (the run table is ~10x
+    shorter than the member table) and columns already in their working dtype are
+    not copied again: at firehose rates this is millions of rows on every seek."""
     n_run = runs.get_column("n").to_numpy().astype(np.int64)
-    rep = {k: np.repeat(runs.get_column(k).to_numpy(), n_run) for k in ("_pkey", "_pts", "cid")}
-    c: Cols = {k: rows.get_column(k).to_numpy() for k in _MEMBER_STORED}
+
+    def per_run(k: str, dtype: type) -> np.ndarray:
+        return np.repeat(runs.get_column(k).to_numpy().astype(dtype, copy=False), n_run)
+
+    def col(k: str, dtype: type) -> np.ndarray:
+        return rows.get_column(k).to_numpy().astype(dtype, copy=False)
+
+    pkey, pts = per_run("_pkey", np.int64), per_run("_pts", np.int64)
+    ts, ids = col("ts", np.int64), col("id", np.int64)
     out: Cols = {
-        "ts": c["ts"].astype(np.int64) + rep["_pts"],
-        "id": c["id"].astype(np.int64) + rep["_pkey"],
-        "cid": rep["cid"].astype(np.int64),
-        "cplx": np.repeat(runs.get_column("cplx").to_numpy(), n_run).astype(bool),
-        "price": c["price"].astype(np.float64),
-        "size": c["size"].astype(np.int64),
-        "exch": c["exch"].astype(np.int64),
-        "iso": c["iso"].astype(bool),
-        "plc": c["plc"].astype(np.int64),
-        "side": c["side"].astype(np.int64),
-        "bid": c["bid"].astype(np.float64),
-        "ask": c["ask"].astype(np.float64),
+        # a widened column is a fresh array: add in place rather than allocate again
+        "ts": np.add(ts, pts, out=ts) if ts.flags.writeable else ts + pts,
+        "id": np.add(ids, pkey, out=ids) if ids.flags.writeable else ids + pkey,
+        "cid": per_run("cid", np.int64),
+        "cplx": per_run("cplx", bool),
+        "price": col("price", np.float64),
+        "size": col("size", np.int64),
+        "exch": col("exch", np.int64),
+        "iso": col("iso", bool),
+        "plc": col("plc", np.int64),
+        "side": col("side", np.int64),
+        "bid": col("bid", np.float64),
+        "ask": col("ask", np.float64),
     }
     derived_member_cols(out)
     out = {k: out[k] for k in WORK}
-    out["_pkey"] = rep["_pkey"].astype(np.int64)
-    out["_pts"] = rep["_pts"].astype(np.int64)
+    out["_pkey"] = pkey
+    out["_pts"] = pts
     return out
 
 
@@ -621,13 +636,81 @@ class _Contracts:
 # ---------------------------------------------------------------------------
 # The operator
 # ---------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Chunk:
-    """Members and rows of the packets emitted in one batch, kept for cancels."""
+#: checkpoint frames a restore may leave unread (``pl.LazyFrame``) until a cancel, a
+#: correction or the next checkpoint needs them (see :class:`_Chunk`)
+LAZY_STATE: Final = ("retained_runs", "retained_members", "retained_packets")
 
-    max_ts: int
-    members: Cols  # work rows + _pkey + _pts (ts of the original packet)
-    packets: pl.DataFrame  # every emitted version (internal columns, id)
+
+class _Chunk:
+    """Members and rows of the packets emitted in one batch, kept for cancels.
+
+    A chunk restored from a checkpoint can hold its frames unread (``stored``: the
+    checkpoint's compact member frames and ledger, as ``pl.LazyFrame``): the
+    retained prints are only needed when a cancel or a correction reaches back,
+    and a stretch of the firehose without cancels never needs them before they
+    expire.  Decoding them cost a seek ~0.2 s (3.6 M prints at firehose rates).  The
+    first access decodes them exactly as an eager restore does, so nothing
+    downstream can tell the difference.
+
+    The compact member frames a checkpoint stores are kept once made (a chunk's
+    members only change by assignment, which drops them): taking a checkpoint then
+    re-encodes only the chunks that are new since the last one.
+    """
+
+    __slots__ = ("_frames", "_members", "_packets", "_stored", "max_ts")
+
+    def __init__(
+        self,
+        max_ts: int,
+        members: Cols | None,
+        packets: pl.DataFrame | pl.LazyFrame,
+        stored: tuple[Any, Any] | None = None,
+    ) -> None:
+        self.max_ts = max_ts
+        self._members = members  # work rows + _pkey + _pts (ts of the original packet)
+        self._packets = packets  # every emitted version (internal columns, id)
+        #: (retained_runs, retained_members) as a checkpoint stores them
+        self._stored = stored
+        self._frames: dict[str, pl.DataFrame] | None = None
+
+    @property
+    def members(self) -> Cols:
+        if self._members is None:  # restored unread: decode now, as an eager restore does
+            frames = self.member_frames()
+            self._members = members_restore(frames["retained_runs"], frames["retained_members"])
+        return self._members
+
+    @members.setter
+    def members(self, value: Cols) -> None:
+        self._members = value
+        self._frames = None
+        self._stored = None
+
+    @property
+    def packets(self) -> pl.DataFrame:
+        if isinstance(self._packets, pl.LazyFrame):
+            self._packets = self._packets.collect()
+        return self._packets
+
+    @packets.setter
+    def packets(self, value: pl.DataFrame) -> None:
+        self._packets = value
+
+    @property
+    def unread(self) -> bool:
+        """Still as restored: neither the members nor the ledger decoded."""
+        return self._members is None and isinstance(self._packets, pl.LazyFrame)
+
+    def member_frames(self) -> dict[str, pl.DataFrame]:
+        """This chunk's members as :func:`members_state` frames (made once)."""
+        if self._frames is None:
+            if self._members is None and self._stored is not None:
+                runs, rows = (_collected(f) for f in self._stored)
+                self._frames = {"retained_runs": runs, "retained_members": rows}
+            else:
+                self._frames = members_state(self.members)
+            self._stored = None
+        return self._frames
 
 
 class Packets:
@@ -660,7 +743,8 @@ class Packets:
         # (cid, side) -> hits [first_ts, pkey, premium, id] in the trailing window
         self._repeat: dict[tuple[int, int], deque[list[Any]]] = {}
         self._repeat_cents: dict[tuple[int, int], int] = {}  # premium in the window, cents
-        self._new_hits: dict[int, list[Any]] = {}
+        # (packet key, version) -> its repeat-window hit, whose id is set at commit
+        self._new_hits: dict[tuple[int, int], list[Any]] = {}
         self._rep_snap: dict[int, list[list[Any]]] = {}  # packet key -> hits in its window
         self._members: Cols | None = None
         self._last_expire = -(2**62)
@@ -672,10 +756,29 @@ class Packets:
 
     # -- state ------------------------------------------------------------------
     def state(self) -> dict[str, pl.DataFrame]:
+        # repeat hits as columns: one zip over the hit lists, key columns by repetition
+        # (a tuple per hit cost ~0.3 s per checkpoint at firehose rates)
         rep_keys = sorted(self._repeat)
-        rep_rows = [(*k, *h) for k in rep_keys for h in self._repeat[k]]
-        rep_cols = list(zip(*rep_rows, strict=True)) if rep_rows else [()] * 6
-        members = [c.members for c in self._chunks]
+        rep_lens = [len(self._repeat[k]) for k in rep_keys]
+        rep_hits = list(chain.from_iterable(self._repeat[k] for k in rep_keys))
+        rep_cols = [
+            list(
+                chain.from_iterable(
+                    repeat(k[0], n) for k, n in zip(rep_keys, rep_lens, strict=True)
+                )
+            ),
+            list(
+                chain.from_iterable(
+                    repeat(k[1], n) for k, n in zip(rep_keys, rep_lens, strict=True)
+                )
+            ),
+            *(list(c) for c in (zip(*rep_hits, strict=True) if rep_hits else [()] * 4)),
+        ]
+        retained = (
+            pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
+            if self._chunks
+            else pl.DataFrame()
+        )
         day = np.flatnonzero(self._day_date > 0)
         return {
             "pending": cols_frame(self._pending),
@@ -684,11 +787,12 @@ class Packets:
                 schema={"venue": pl.String, "code": pl.Int64},
             ),
             "contracts": self._contracts.state(),
-            **_members_frames(members),
-            "retained_packets": (
-                pl.concat([c.packets for c in self._chunks], how="diagonal_relaxed")
-                if self._chunks
-                else pl.DataFrame()
+            **_members_frames(self._chunks),
+            "retained_packets": retained,
+            # lets a restore keep the retained frames unread (LAZY_STATE)
+            "retained_max_ts": pl.DataFrame(
+                {"max_ts": [retained["ts"].max() if retained.height else None]},
+                schema={"max_ts": pl.Int64},
             ),
             "day_volume": pl.DataFrame(
                 {"cid": day, "date": self._day_date[day], "cum": self._day_cum[day]}
@@ -697,7 +801,7 @@ class Packets:
                 dict(
                     zip(
                         ("cid", "side", "first_ts", "_pkey", "premium_cents", "id"),
-                        [list(c) for c in rep_cols],
+                        rep_cols,
                         strict=True,
                     )
                 ),
@@ -731,17 +835,7 @@ class Packets:
         self._venues = dict(zip(venues["venue"].to_list(), venues["code"].to_list(), strict=True))
         self._contracts.restore(state["contracts"])
         self._chunks = []
-        packets = state["retained_packets"]
-        if packets.height and "_repeat_share" not in packets.columns:
-            # a checkpoint from before the relative repeat rule: its packets' hits
-            # were not judged against side share or baseline (neutral values)
-            packets = packets.with_columns(
-                pl.lit(1.0).alias("_repeat_share"),
-                pl.col("repeat_hits").alias("_repeat_consistent"),
-            )
-        if packets.height:
-            members = members_restore(state["retained_runs"], state["retained_members"])
-            self._chunks.append(_Chunk(int(packets["ts"].max()), members, packets))  # type: ignore[arg-type]
+        self._restore_retained(state)
         day = state["day_volume"]
         size = int(day["cid"].max()) + 1 if day.height else 0  # type: ignore[arg-type]
         self._day_date = np.zeros(size, dtype=np.int64)
@@ -752,16 +846,7 @@ class Packets:
             self._day_cum[cid] = day["cum"].to_numpy()
         self._repeat = {}
         self._repeat_cents = {}
-        rep = state["repeat"].select("cid", "side", "first_ts", "_pkey", "premium_cents", "id")
-        # rows are grouped by key (state() writes them key by key, oldest first)
-        for key, grp in groupby(rep.rows(), key=itemgetter(0, 1)):
-            hits = [list(r[2:]) for r in grp]
-            q = self._repeat.get(key)
-            if q is None:
-                self._repeat[key] = deque(hits)
-            else:
-                q.extend(hits)
-            self._repeat_cents[key] = self._repeat_cents.get(key, 0) + sum(h[2] for h in hits)
+        self._restore_repeats(state["repeat"])
         self.spot.restore(state["spot"])
         self.unmatched_cancels = int(state["counters"]["unmatched_cancels"][0])
         ct = self._contracts
@@ -773,6 +858,65 @@ class Packets:
                 "root": {name: code for code, name in enumerate(ct.root_names().tolist())},
             },
         )
+
+    def _restore_retained(self, state: dict[str, Any]) -> None:
+        """The retained members and ledger as one chunk, left unread when the
+        checkpoint passed them as ``pl.LazyFrame`` and says their newest ts."""
+        runs, rows, packets = (state[k] for k in LAZY_STATE)
+        names = packets.collect_schema().names()
+        if "repeat_hits" in names and "_repeat_share" not in names:
+            # a checkpoint from before the relative repeat rule: its packets' hits
+            # were not judged against side share or clip size (neutral values)
+            packets = packets.with_columns(
+                pl.lit(1.0).alias("_repeat_share"),
+                pl.col("repeat_hits").alias("_repeat_consistent"),
+            )
+        if isinstance(packets, pl.LazyFrame) and "retained_max_ts" in state:
+            max_ts = state["retained_max_ts"]["max_ts"][0]
+            if max_ts is not None:
+                self._chunks.append(_Chunk(int(max_ts), None, packets, (runs, rows)))
+            return
+        packets = _collected(packets)
+        if packets.height:
+            runs, rows = _collected(runs), _collected(rows)
+            chunk = _Chunk(int(packets["ts"].max()), members_restore(runs, rows), packets)  # type: ignore[arg-type]
+            self._chunks.append(chunk)
+
+    def _restore_repeats(self, rep: pl.DataFrame) -> None:
+        """The repeat windows from their checkpoint rows (state() writes them key by
+        key, oldest first).  Group bounds and premium sums come from numpy and the hit
+        lists from whole columns: per-row tuples and a groupby cost ~0.25 s per seek at
+        firehose rates (~100k hits in the window)."""
+        n = rep.height
+        if n == 0:
+            return
+        cid = rep.get_column("cid").to_numpy()
+        side = rep.get_column("side").to_numpy()
+        start = np.ones(n, dtype=bool)
+        start[1:] = (cid[1:] != cid[:-1]) | (side[1:] != side[:-1])
+        first = np.flatnonzero(start)
+        cents = np.add.reduceat(rep.get_column("premium_cents").to_numpy(), first).tolist()
+        hits = list(
+            map(
+                list,
+                zip(
+                    *(
+                        rep.get_column(k).to_list()
+                        for k in ("first_ts", "_pkey", "premium_cents", "id")
+                    ),
+                    strict=True,
+                ),
+            )
+        )
+        bounds = [*first.tolist(), n]
+        keys = zip(cid[first].tolist(), side[first].tolist(), strict=True)
+        for key, a, b, total in zip(keys, bounds[:-1], bounds[1:], cents, strict=True):
+            q = self._repeat.get(key)
+            if q is None:
+                self._repeat[key] = deque(hits[a:b])
+            else:  # the same key in two separate runs: append, as the live window did
+                q.extend(hits[a:b])
+            self._repeat_cents[key] = self._repeat_cents.get(key, 0) + total
 
     # -- input ------------------------------------------------------------------
     def add_equities(self, quotes: pl.DataFrame | None, prints: pl.DataFrame | None) -> None:
@@ -911,9 +1055,11 @@ class Packets:
         ids = out.get_column("id").to_numpy()
         pkeys = out.get_column("_pkey").to_numpy()
         new = versions == 0
-        # every version in order: a hit re-entered by a correction takes the newest id
-        for pk, i in zip(pkeys.tolist(), ids.tolist(), strict=True):
-            hit = self._new_hits.get(pk)
+        # each hit takes the id of the version that made it: the original's, or a
+        # correction's that re-entered it (a retraction in the same batch must not
+        # rename the original's hit, which earlier packets' evidence already shows)
+        for pk, ver, i in zip(pkeys.tolist(), versions.tolist(), ids.tolist(), strict=True):
+            hit = self._new_hits.get((pk, ver))
             if hit is not None:
                 hit[3] = i
         self._new_hits = {}
@@ -1512,7 +1658,7 @@ class Packets:
             self._repeat_cents[key] = self._repeat_cents.get(key, 0) + entry[2]
             other = (key[0], -sign)
             opp = len(self._drop_before(other, t - self.repeat_ns)) if other in self._repeat else 0
-            self._new_hits[entry[1]] = entry
+            self._new_hits[(entry[1], 0)] = entry
             hits[i] = len(q)
             prem[i] = self._repeat_cents[key] / 100
             share[i] = len(q) / (len(q) + opp)
@@ -1530,7 +1676,7 @@ class Packets:
     def _rewind_plan(self, corrections: pl.DataFrame | None) -> list[tuple[Any, ...]]:
         """One step per correction, in (ts, packet, version) order: (ts, pkey, cid,
         corrected values or None when retracted, the corrected packet's repeat-hit
-        entry or None)."""
+        entry or None, version)."""
         if corrections is None or corrections.height == 0:
             return []
         c = corrections.sort("ts", "_pkey", "_version")
@@ -1554,19 +1700,21 @@ class Packets:
         spread = arr("spread_pct", np.nan).astype(np.float64)
         first = arr("first_ts", 0)
         plan = []
-        for i, (ts, pkey, cid) in enumerate(c.select("ts", "_pkey", "cid").iter_rows()):
+        for i, (ts, pkey, version, cid) in enumerate(
+            c.select("ts", "_pkey", "_version", "cid").iter_rows()
+        ):
             values = np.array([rows["premium"][i], size[i], spread[i]]) if live[i] else None
             hit = None
             if qual[i]:
                 sign = 1 if rows["side"][i] == "buy" else -1
                 hit = (int(first[i]), sign, round(float(rows["premium"][i]) * 100))
-            plan.append((int(ts), int(pkey), int(cid), values, hit))
+            plan.append((int(ts), int(pkey), int(cid), values, hit, int(version)))
         return plan
 
     def _rewind(self, step: tuple[Any, ...]) -> None:
         """Undo a corrected/retracted packet's contribution to the rolling baselines
         and the repeat windows (see the module doc, "Cancels")."""
-        _, pkey, cid, values, hit = step
+        _, pkey, cid, values, hit, version = step
         self.baselines.rewind("contract", cid, pkey, values)
         self.baselines.rewind("root", int(self._contracts.root_code[cid]), pkey, values)
         for sign in (1, -1):
@@ -1588,7 +1736,7 @@ class Packets:
                 at -= 1
             q.insert(at, entry)
             self._repeat_cents[key] = self._repeat_cents.get(key, 0) + cents
-            self._new_hits[pkey] = entry  # its id (the correction's) is set at commit
+            self._new_hits[(pkey, version)] = entry  # the correction's id, set at commit
 
     def _drop_before(self, key: tuple[int, int], horizon: int) -> deque[list[Any]]:
         """The key's hits after ``horizon`` (older ones leave its window and its sum)."""
