@@ -693,3 +693,34 @@ def test_baselines_match_the_definition_for_any_batching(
         (np.vstack([p[i] for p in parts]) for i in range(3)), expected, strict=True
     ):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_repeat_windows_checkpoint_rows_and_restore() -> None:
+    """The repeat windows' checkpoint rows are key by key, oldest first, with a hit
+    whose id is not assigned yet kept as null; restoring them gives the same windows."""
+    from collections import deque
+
+    from islandflow_tui.engine.compute.packets import Packets
+
+    p = Packets(Config())
+    p._repeat = {
+        (7, -1): deque([[50, 11, 2_000_000, 901]]),
+        (3, 1): deque([[10, 1, 2_500_000, 900], [20, 2, 3_000_000, None]]),
+    }
+    p._repeat_cents = {(7, -1): 2_000_000, (3, 1): 5_500_000}
+    frame = p._repeat_frame()
+    assert frame.schema == pl.Schema(
+        dict.fromkeys(("cid", "side", "first_ts", "_pkey", "premium_cents", "id"), pl.Int64)
+    )
+    assert frame.rows() == [
+        (3, 1, 10, 1, 2_500_000, 900),
+        (3, 1, 20, 2, 3_000_000, None),
+        (7, -1, 50, 11, 2_000_000, 901),
+    ]
+    p._repeat[(3, 1)][1][3] = 902  # every id assigned: the numpy path, same rows
+    assert p._repeat_frame().rows()[1] == (3, 1, 20, 2, 3_000_000, 902)
+    q = Packets(Config())
+    q._restore_repeats(p._repeat_frame())
+    assert {k: list(v) for k, v in q._repeat.items()} == {k: list(v) for k, v in p._repeat.items()}
+    assert q._repeat_cents == p._repeat_cents
+    assert Packets(Config())._repeat_frame().height == 0
