@@ -36,40 +36,30 @@ import polars as pl
 
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
-from islandflow_tui.engine.core import Engine
-from islandflow_tui.engine.ingest.synthetic import SyntheticMarket, start_ns_from_config
-from tests.test_flow_golden import START, Run, _match_packets, _pattern_rows, score_classifier
+from tests.test_flow_golden import (
+    Run,
+    _match_packets,
+    _pattern_rows,
+    market_streams,
+    score_classifier,
+)
 
 DEFAULT_MINUTES = {"realistic": 10.0, "active": 5.0, "firehose": 0.5}
 
 
 def run(profile: str, seed: int, minutes: float) -> tuple[Run, pl.DataFrame]:
-    """Like test_flow_golden.run_market (1 s batches), also keeping the enriched prints."""
-    market = SyntheticMarket(profile, seed, start_ns_from_config(START, 0), 100)
-    engine = Engine(Config())
-    engine.compute.packets.set_open_interest(market.open_interest)
-    got: dict[str, list[pl.DataFrame]] = {}
-    for _ in range(int(minutes * 60)):
-        ticks = [market.next_batch() for _ in range(10)]
-        frames = {s: pl.concat([t.frames[s] for t in ticks]) for s in ticks[0].frames}
-        for s, f in engine.ingest(ev.FeedBatch(frames, ticks[-1].watermark)).items():
-            got.setdefault(s, []).append(f)
-    for s, f in engine.flush().items():
-        got.setdefault(s, []).append(f)
-
-    def cat(s: str) -> pl.DataFrame:
-        return pl.concat(got[s]) if s in got else ev.empty_frame(s)
-
-    patterns = market.patterns.filter(pl.col("ts_end") < market.now_ns)
+    """test_flow_golden.run_market (1 s batches), also keeping the enriched prints."""
+    patterns, cat = market_streams(profile, seed, minutes, group=10)
+    enriched = cat(ev.OPTIONS_ENRICHED)
     r = Run(
         patterns,
         cat(ev.FLOW_PACKETS),
         cat(ev.FLOW_STRUCTURES),
         cat(ev.CLASSIFIER_HITS),
         cat(ev.ALERTS),
-        cat(ev.OPTIONS_ENRICHED).height,
+        enriched.height,
     )
-    return r, cat(ev.OPTIONS_ENRICHED)
+    return r, enriched
 
 
 def member_stats(

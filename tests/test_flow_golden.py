@@ -13,6 +13,7 @@ The helpers here are also used by ``bench/bench_flow.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -73,7 +74,28 @@ def run_market(
     *,
     open_interest: bool = True,
 ) -> Run:
-    """Feed ``minutes`` of event time of a seeded market through a default engine.
+    """:func:`market_streams` as a :class:`Run` (what the scoring reads)."""
+    patterns, cat = market_streams(profile, seed, minutes, group, open_interest=open_interest)
+    return Run(
+        patterns,
+        cat(ev.FLOW_PACKETS),
+        cat(ev.FLOW_STRUCTURES),
+        cat(ev.CLASSIFIER_HITS),
+        cat(ev.ALERTS),
+        cat(ev.OPTIONS_ENRICHED).height,
+    )
+
+
+def market_streams(
+    profile: str = "realistic",
+    seed: int = 7,
+    minutes: float = 10.0,
+    group: int = 20,
+    *,
+    open_interest: bool = True,
+) -> tuple[pl.DataFrame, Callable[[str], pl.DataFrame]]:
+    """Feed ``minutes`` of event time of a seeded market through a default engine:
+    (the injected patterns that ended, stream name -> everything the engine emitted).
 
     The market ticks every 100 ms; ``group`` ticks go to the engine as one batch (the
     output does not depend on batching, see test_flow_invariance; bigger batches
@@ -99,16 +121,7 @@ def run_market(
         frames = got.get(stream)
         return pl.concat(frames) if frames else ev.empty_frame(stream)
 
-    end = market.now_ns
-    patterns = market.patterns.filter(pl.col("ts_end") < end)
-    return Run(
-        patterns,
-        cat(ev.FLOW_PACKETS),
-        cat(ev.FLOW_STRUCTURES),
-        cat(ev.CLASSIFIER_HITS),
-        cat(ev.ALERTS),
-        cat(ev.OPTIONS_ENRICHED).height,
-    )
+    return market.patterns.filter(pl.col("ts_end") < market.now_ns), cat
 
 
 def _pattern_rows(run: Run, kind: str) -> pl.DataFrame:

@@ -272,14 +272,9 @@ def test_a_seek_reports_its_cost_and_leaves_the_collector_as_it_was(tmp_path: Pa
     from islandflow_tui.engine.feeds import build_adapter
     from islandflow_tui.engine.replay import ReplayFeed
     from islandflow_tui.engine.session import attach_recording, finish_recording
+    from tests.test_replay_engine import live_config
 
-    cfg = Config()
-    cfg.paths.data_dir = str(tmp_path)
-    cfg.synthetic.profile = "active"
-    cfg.synthetic.start = START
-    cfg.synthetic.pace = False
-    cfg.synthetic.backfill_s = 0.0
-    cfg.feed.engine = "thread"
+    cfg = live_config(tmp_path)
     cfg.replay.checkpoint_interval_s = 2.0
     engine = Engine(cfg, build_adapter(cfg))
     rec, _ = attach_recording(engine, cfg)
