@@ -2,6 +2,7 @@
 
     python bench/bench_replay.py [--seconds 60] [--seeks 40] [--breakdown] [--seeks-only]
     python bench/bench_replay.py --session PATH [--seeks 40] [--breakdown]
+    python bench/bench_replay.py --seconds 3600 --record-only --max-disk-gb 0   # one hour
 
 1. records SECONDS of the firehose synthetic market live (raw + derived streams +
    checkpoints every 10 s or 500 000 raw events), unpaced, into a temporary data
@@ -65,6 +66,16 @@ def main() -> None:
         "--seeks-only", action="store_true", help="record, then only seek (skips 2 and 3)"
     )
     ap.add_argument("--max-events", type=int, help="replay.checkpoint_max_events while recording")
+    ap.add_argument(
+        "--max-disk-gb",
+        type=float,
+        help="log.max_disk_gb while recording (checkpoints get a quarter; 0 = no limit)",
+    )
+    ap.add_argument(
+        "--record-only",
+        action="store_true",
+        help="record, print the session's path and stop (seek later with --session)",
+    )
     args = ap.parse_args()
     if args.session:
         path = Path(args.session)
@@ -80,6 +91,8 @@ def main() -> None:
     cfg.feed.engine = "thread"
     if args.max_events is not None:
         cfg.replay.checkpoint_max_events = args.max_events
+    if args.max_disk_gb is not None:
+        cfg.log.max_disk_gb = args.max_disk_gb
     engine = Engine(cfg, build_adapter(cfg))
     # the engine thread's share of checkpointing: state() (the write is on its own
     # thread)
@@ -97,8 +110,14 @@ def main() -> None:
     assert rec is not None and rec.path is not None
     market = engine.adapter.market  # type: ignore[union-attr]
     t0 = time.perf_counter()
-    for _ in range(args.seconds * 10):
+    for i in range(args.seconds * 10):
         engine.ingest(market.next_batch())
+        if i and i % 600 == 0:  # progress on long recordings: every minute of event time
+            print(
+                f"  {i // 10:5d} s of event time recorded in {time.perf_counter() - t0:6.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     finish_recording(engine, rec)
     rec_s = time.perf_counter() - t0
     totals = engine.stats().totals
@@ -121,8 +140,9 @@ def main() -> None:
         f"{1000 * max(taken, default=0):.0f} ms max, over {len(taken)} "
         f"(max_events {cfg.replay.checkpoint_max_events:,})"
     )
-    if args.seeks_only:
-        seeks(path, tmp, args)
+    if args.record_only or args.seeks_only:
+        if args.seeks_only:
+            seeks(path, tmp, args)
         print(f"session left at {path}", file=sys.stderr)
         return
 

@@ -270,18 +270,64 @@ def test_merge_order_is_total_and_stable(events, perm):
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
 
 
-def test_checkpoints_stop_at_their_disk_budget(tmp_path):
-    cfg = live_config(tmp_path)
-    cfg.log.max_disk_gb = 0.00001  # ~10 kB of checkpoints: the first one exceeds it
+def record_ticks(cfg, ticks: int = 200):
     engine = Engine(cfg, build_adapter(cfg))
     rec, _ = attach_recording(engine, cfg)
     assert rec is not None and rec.path is not None
-    for _ in range(200):
+    for _ in range(ticks):
         engine.ingest(engine.adapter.market.next_batch())
+    line = rec.status_line()
     finish_recording(engine, rec)
+    return rec, line
+
+
+def checkpoint_bytes(session) -> int:
+    return sum(f.stat().st_size for f in (session / "checkpoints").rglob("*.arrow"))
+
+
+def test_checkpoints_stop_at_their_disk_budget(tmp_path):
+    cfg = live_config(tmp_path)
+    cfg.log.max_disk_gb = 0.00001  # ~10 kB of checkpoints: the first one exceeds it
+    cfg.replay.checkpoint_disk_share = 0  # the quarter of max_disk_gb only
+    rec, line = record_ticks(cfg)
     assert len(list_checkpoints(rec.path)) == 1
+    assert rec.checkpoints_skipped >= 1 and "checkpoints paused: disk budget" in line
     # the session itself is complete and replays
     assert (rec.path / ev.OPTIONS_PRINTS).is_dir()
+
+
+def test_checkpoint_budget_grows_with_the_recording(tmp_path):
+    """With a share of the recorded bytes, checkpoints go on past the quarter of
+    max_disk_gb, each taken only while they hold less than that share."""
+
+    def record(share: float, folder: str):
+        cfg = live_config(tmp_path / folder)
+        cfg.log.max_disk_gb = 0.00001
+        cfg.replay.checkpoint_interval_s = 1.0
+        cfg.replay.checkpoint_disk_share = share
+        cfg.log.segment_max_age_s = 0.2  # segments seal (and count) as it records
+        rec, _ = record_ticks(cfg, 150)
+        return rec, list_checkpoints(rec.path), checkpoint_bytes(rec.path)
+
+    rec, cps, used = record(1.0, "whole")
+    assert len(cps) > 10  # the quarter of max_disk_gb alone allows one
+    # a third of what they took: they stop part of the way, then go on only as the
+    # recording grows (one may be queued before the previous one's bytes count)
+    share = used / rec.bytes_sealed / 3
+    rec2, cps2, used2 = record(share, "third")
+    each = used / len(cps)
+    assert 1 < len(cps2) < len(cps)
+    assert used2 <= share * rec2.bytes_sealed + 2 * each
+
+
+def test_checkpoints_pause_on_a_nearly_full_disk(tmp_path):
+    cfg = live_config(tmp_path)
+    cfg.replay.checkpoint_min_free_gb = 2**40  # more than any disk has free
+    rec, line = record_ticks(cfg, 60)
+    assert list_checkpoints(rec.path) == []
+    assert rec.checkpoints_skipped >= 1
+    assert "checkpoints paused: low disk" in line
+    assert rec.error == "" and sum(rec.rows_sealed.values()) > 0  # the recording is whole
 
 
 def test_step_forward_fast_forwards_from_the_engine_itself(session):

@@ -68,6 +68,36 @@ def test_block_boundaries_depend_on_content_not_position(monkeypatch) -> None:
     assert block_bounds(pl.DataFrame({"s": ["a", "b"]})) is None  # nothing to hash
 
 
+def test_block_digest_is_exact_content_wherever_the_rows_sit() -> None:
+    """Equal rows give one digest at any offset of any frame; any difference in a
+    value, a null, a float's sign bit, a string or a column's type gives another."""
+    base = pl.DataFrame(
+        {
+            "i": pl.Series([1, 2, 3], dtype=pl.Int64),
+            "f": [0.0, 1.5, None],
+            "b": [True, None, False],
+            "d": pl.Series([1, 2, 3], dtype=pl.Int32).cast(pl.Date),
+            "s": ["a", "bc", None],
+            "l": [[1], [], None],
+        }
+    )
+    d0 = block_digest(base)
+    padded = pl.concat([base.slice(2), base, base.slice(0, 1)])
+    assert replay.BlockHasher(padded).digest(1, 4) == d0
+    variants = [
+        base.with_columns(pl.Series("i", [1, 2, 4], dtype=pl.Int64)),
+        base.with_columns(pl.Series("i", [1, 2, 3], dtype=pl.Int32)),
+        base.with_columns(pl.Series("f", [-0.0, 1.5, None])),
+        base.with_columns(pl.Series("f", [0.0, 1.5, 0.0])),  # a null became a zero
+        base.with_columns(pl.Series("b", [True, False, False])),
+        base.with_columns(pl.Series("s", ["a", "b", "c"])),
+        base.with_columns(pl.Series("l", [[1], [0], None])),
+        base.rename({"i": "j"}),
+    ]
+    digests = {block_digest(v) for v in variants}
+    assert len(digests) == len(variants) and d0 not in digests
+
+
 def test_blocked_checkpoints_load_exactly_and_share_blocks(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(replay, "BLOCK_MIN_ROWS", 1_000)
     monkeypatch.setattr(replay, "BLOCK_ROWS", 256)

@@ -615,6 +615,19 @@ class ReplayConfig:
         "at firehose rates (0: time only)",
         min=0,
     )
+    checkpoint_disk_share: float = knob(
+        1.0,
+        "checkpoints of a session may take this many times the bytes of its sealed "
+        "segments, or a quarter of log.max_disk_gb if that is more (0: the quarter only); "
+        "past it a checkpoint is skipped until the recording grows",
+        min=0,
+    )
+    checkpoint_min_free_gb: float = knob(
+        2.0,
+        "skip checkpoints while the data dir's disk has less free space than this, so "
+        "checkpoints never take the space the recording itself needs",
+        min=0,
+    )
 
 
 @dataclass

@@ -77,6 +77,15 @@ class CheckpointWriter:
         self._thread = threading.Thread(target=self._run, name="checkpoint-writer", daemon=True)
         self._thread.start()
 
+    def has_room(self) -> bool:
+        """Whether :meth:`submit` would queue now; False counts a skip (the engine
+        asks before taking the state, so a busy writer costs it nothing)."""
+        if self._queue.full():
+            self.skipped += 1
+            log.info("checkpoint skipped: the previous one is still being written")
+            return False
+        return True
+
     def submit(self, watermark: int, state: dict[str, pl.DataFrame]) -> None:
         # clones: the engine goes on using its frames while this thread writes them
         item = (watermark, {k: v.clone() for k, v in state.items()})

@@ -125,6 +125,7 @@ class Engine:
         self.quiet = False
         self.recorder: Any = None  # SessionRecorder when this run is recorded
         self._checkpoint_sink: Callable[[int, dict[str, pl.DataFrame]], None] | None = None
+        self._checkpoint_ready: Callable[[], bool] | None = None
         self._checkpoint_clock: CheckpointClock | None = None
         bind = getattr(adapter, "bind", None)
         if callable(bind):
@@ -263,11 +264,15 @@ class Engine:
         sink: Callable[[int, dict[str, pl.DataFrame]], None] | None,
         interval_ns: int,
         max_events: int = 0,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         """Call ``sink(watermark, checkpoint())`` each time event time crosses a
         multiple of ``interval_ns`` or ``max_events`` raw events have been ingested
-        since the last one (live recording persists them for fast seeks)."""
+        since the last one (live recording persists them for fast seeks).  When
+        ``ready()`` says no (writer busy, disk budget), that one is skipped before
+        the state is taken."""
         self._checkpoint_sink = sink
+        self._checkpoint_ready = ready
         self._checkpoint_clock = CheckpointClock(interval_ns, max_events)
 
     def _maybe_checkpoint(self, new_events: int) -> None:
@@ -275,7 +280,9 @@ class Engine:
         if sink is None or clock is None or not clock.due(self.watermark, new_events):
             return
         try:
-            sink(self.watermark, self.checkpoint())
+            ready = self._checkpoint_ready
+            if ready is None or ready():
+                sink(self.watermark, self.checkpoint())
         except Exception:  # a checkpoint is an optimisation: never fatal
             log.exception("checkpoint failed")
         clock.taken(self.watermark)

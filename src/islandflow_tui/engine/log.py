@@ -581,6 +581,9 @@ class SessionRecorder:
         self.session_id = ""
         #: the background writer of this session's checkpoints (engine/checkpoints.py)
         self.checkpoint_writer: Any = None
+        #: why checkpoints are paused (short, for the status bar), "" while they are taken
+        self.checkpoint_pause = ""
+        self.checkpoints_skipped = 0
         self.path: Path | None = None
         self._flush_s = max(cfg_log.flush_interval_ms, 1) / 1000.0
         self._seg_max_bytes = max(int(cfg_log.segment_max_mb * 2**20), 1)
@@ -665,6 +668,12 @@ class SessionRecorder:
         return self._dropped
 
     @property
+    def bytes_sealed(self) -> int:
+        """Sealed Parquet bytes of this session (the open segments' IPC is ~10x bigger
+        than what it seals into)."""
+        return self._bytes_sealed
+
+    @property
     def bytes_on_disk(self) -> int:
         """Sealed Parquet plus open IPC bytes of this session."""
         return self._bytes_sealed + self._bytes_open
@@ -674,7 +683,10 @@ class SessionRecorder:
         if self._error:
             return f"recording stopped: {self._error}"
         rows = sum(self._written.values())
-        return f"REC {_compact(rows)} ev {self.bytes_on_disk / 1e6:.1f} MB"
+        line = f"REC {_compact(rows)} ev {self.bytes_on_disk / 1e6:.1f} MB"
+        if self.checkpoint_pause:
+            line += f" · checkpoints paused: {self.checkpoint_pause}"
+        return line
 
     def write(self, stream: str, frame: pl.DataFrame) -> None:
         """Queue one frame; called on the engine thread (a ``LosslessCallback``).

@@ -7,6 +7,7 @@ every way of running records (and checkpoints) the same way.
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,32 +94,68 @@ def attach_recording(
         from islandflow_tui.engine.checkpoints import CheckpointWriter
         from islandflow_tui.engine.replay import BlockIndex, save_checkpoint
 
-        # Checkpoints are an optimisation: at firehose rates one is tens of MB, so
-        # they get a quarter of the retention budget; past it, seeks fast-forward
-        # from the last one written (slower, still exact).
-        budget = int(cfg.log.max_disk_gb * 2**30 / 4) if cfg.log.max_disk_gb else 0
+        # Checkpoints are an optimisation: at firehose rates one is ~10 MB (~16 GB an
+        # hour), so they get a budget that grows with the recording (a share of its
+        # sealed segments' bytes, at least a quarter of the retention budget) and
+        # never the disk's last free space; a checkpoint past either is skipped
+        # (seeks then fast-forward from the one before: slower, still exact) and
+        # later ones resume once the recording has grown or space is back.
+        quarter = cfg.log.max_disk_gb * 2**30 / 4
+        share = cfg.replay.checkpoint_disk_share
+        min_free = cfg.replay.checkpoint_min_free_gb * 2**30
         used = [0]
         blocks = BlockIndex(path)
 
+        def skip_reason() -> tuple[str, str]:
+            """(short reason for the status bar, the log's line); empty: write it."""
+            if cfg.log.max_disk_gb:
+                budget = max(quarter, share * recorder.bytes_sealed)
+                if used[0] >= budget:
+                    return "disk budget", (
+                        f"checkpoints reached {used[0] / 2**30:.1f} GiB, the larger of a "
+                        f"quarter of log.max_disk_gb and {share:g}x the sealed segments"
+                    )
+            if min_free:
+                try:
+                    free = shutil.disk_usage(path).free
+                except OSError:
+                    free = min_free
+                if free < min_free:
+                    return "low disk", (
+                        f"{free / 2**30:.1f} GiB free on the data dir's disk, below "
+                        f"replay.checkpoint_min_free_gb {min_free / 2**30:g}"
+                    )
+            return "", ""
+
         def write(watermark: int, state: dict) -> None:
-            if recorder.error or (budget and used[0] >= budget):
+            if recorder.error:
                 return
             save_checkpoint(path, watermark, state, blocks)
             folder = path / "checkpoints" / f"{watermark:020d}"
             used[0] += sum(f.stat().st_size for f in folder.glob("*.arrow"))
-            if budget and used[0] >= budget:
-                log.warning(
-                    "checkpoints reached %.1f GB (a quarter of log.max_disk_gb); "
-                    "no more for this session",
-                    used[0] / 2**30,
-                )
 
         writer = CheckpointWriter(write)
+
+        def ready() -> bool:
+            """On the engine thread, before it spends time taking the state."""
+            short, reason = skip_reason()
+            if short != recorder.checkpoint_pause:
+                if short:
+                    log.warning("checkpoints paused: %s; seeks past here fast-forward", reason)
+                else:
+                    log.warning("checkpoints resumed")
+                recorder.checkpoint_pause = short
+            if short:
+                recorder.checkpoints_skipped += 1
+                return False
+            return writer.has_room()
+
         recorder.checkpoint_writer = writer
         engine.set_checkpoint_sink(
             writer.submit,
             int(cfg.replay.checkpoint_interval_s * ev.NS_PER_S),
             cfg.replay.checkpoint_max_events,
+            ready,
         )
     engine.recorder = recorder
     return recorder, notes

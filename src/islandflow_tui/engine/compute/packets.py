@@ -803,11 +803,16 @@ class Packets:
             "cid": np.repeat(key_arr[:, 0], lens),
             "side": np.repeat(key_arr[:, 1], lens),
         }
-        hits = list(chain.from_iterable(self._repeat[k] for k in keys))
+        total = int(lens.sum())
         try:
-            flat = np.array(list(chain.from_iterable(hits)), dtype=np.int64).reshape(-1, 4)
+            flat = np.fromiter(
+                chain.from_iterable(chain.from_iterable(self._repeat[k] for k in keys)),
+                dtype=np.int64,
+                count=4 * total,
+            ).reshape(-1, 4)
             cols.update({n: flat[:, i] for i, n in enumerate(names)})
         except TypeError:  # a hit whose id is not assigned yet (None): per column
+            hits = list(chain.from_iterable(self._repeat[k] for k in keys))
             cols.update({n: [h[i] for h in hits] for i, n in enumerate(names)})
         return pl.DataFrame(cols, schema=dict.fromkeys(("cid", "side", *names), pl.Int64))
 

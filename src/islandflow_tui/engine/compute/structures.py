@@ -419,17 +419,18 @@ class Structures:
 
     def state(self) -> dict[str, pl.DataFrame]:
         items = sorted(self._issued.items())
-        issued = [pl.DataFrame(s.rows, strict=False) for _, s in items]
         frame = pl.DataFrame()
-        if issued:
-            # per-structure scalars as whole columns after one concat (a with_columns
-            # per structure was half of this on the engine thread at every checkpoint)
-            lens = np.array([f.height for f in issued], dtype=np.int64)
+        if items:
+            # one frame from the legs' columns joined by numpy, and the per-structure
+            # scalars as whole columns (a frame, or a with_columns, per structure was
+            # most of this on the engine thread at every checkpoint)
+            lens = np.array([len(s.rows["id"]) for _, s in items], dtype=np.int64)
 
             def per_row(values: list[int]) -> pl.Series:
                 return pl.Series(np.repeat(np.array(values, dtype=np.int64), lens), dtype=pl.Int64)
 
-            frame = pl.concat(issued, how="vertical_relaxed").with_columns(
+            legs = {k: np.concatenate([s.rows[k] for _, s in items]) for k in items[0][1].rows}
+            frame = pl.DataFrame(legs, strict=False).with_columns(
                 per_row([key for key, _ in items]).alias("_skey"),
                 per_row([s.anchor_ts for _, s in items]).alias("_anchor_ts"),
                 per_row([s.ts for _, s in items]).alias("_sts"),
