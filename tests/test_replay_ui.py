@@ -612,3 +612,22 @@ async def test_engine_thread_plays_and_pauses(replay_master: Path, tmp_path: Pat
         await asyncio.sleep(0.1)
         assert rig.state.position_ns == stopped
     assert not rig.engine.running
+
+
+def test_status_bar_counts_skipped_segments_and_bad_checkpoints_apart(
+    replay_master: Path, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    rig = make_replay(replay_master, tmp_path)
+    stats = rig.app.engine.stats()
+    state = replace(
+        stats.replay,
+        warnings=("segment a.parquet unreadable", "checkpoint 0001 unreadable (zstd error)"),
+        bad_checkpoints=1,
+    )
+    notes = rig.app.status_notes(replace(stats, replay=state))
+    assert "1 seg skipped" in notes and "1 ckpt bad" in notes
+    only = replace(state, warnings=state.warnings[1:])
+    notes = rig.app.status_notes(replace(stats, replay=only))
+    assert "1 ckpt bad" in notes and not any("seg" in n for n in notes)

@@ -3,6 +3,7 @@ restored unread, and both give exactly what a plain checkpoint (or no checkpoint
 
 from __future__ import annotations
 
+import asyncio
 from itertools import pairwise
 from pathlib import Path
 
@@ -332,3 +333,70 @@ def test_a_seek_reports_its_cost_and_leaves_the_collector_as_it_was(tmp_path: Pa
     finally:
         gc.enable()
     assert replayed.watermark == feed.source.first_ts + 1_000_000_000
+
+
+def test_a_checkpoint_damaged_inside_a_lazily_read_file_is_dropped_and_the_seek_redone(
+    tmp_path: Path,
+) -> None:
+    """Damage a restore leaves unread shows only when the engine first decodes the
+    frame: the replay names the checkpoint, stops using it, and seeks again from an
+    earlier one, reading frames whole from then on; the screens then show exactly
+    what a straight replay shows."""
+    from islandflow_tui.engine.checkpoints import CheckpointUnreadable
+    from islandflow_tui.engine.feeds import build_adapter
+    from islandflow_tui.engine.replay import ReplayFeed, list_checkpoints
+    from islandflow_tui.engine.session import attach_recording, finish_recording
+    from tests.test_replay_engine import DISPLAY, live_config, play_until, shown
+
+    cfg = live_config(tmp_path)
+    cfg.replay.checkpoint_interval_s = 2.0
+    engine = Engine(cfg, build_adapter(cfg))
+    rec, _ = attach_recording(engine, cfg)
+    assert rec is not None and rec.path is not None
+    for _ in range(90):  # 9 s
+        engine.ingest(engine.adapter.market.next_batch())  # type: ignore[attr-defined]
+    finish_recording(engine, rec)
+    cps = list_checkpoints(rec.path)
+    bad = cps[2]
+    folder = rec.path / "checkpoints" / f"{bad:020d}"
+    victim = next(
+        p for p in folder.glob("packets.retained_packets*.arrow") if "manifest" not in p.name
+    )
+    data = bytearray(victim.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 64] = bytes(64)  # same size: only decoding can tell
+    victim.write_bytes(bytes(data))
+
+    def replayer(**kw: int) -> tuple[Engine, ReplayFeed]:
+        rcfg = live_config(tmp_path)
+        rcfg.feed.adapter = "replay"
+        feed = ReplayFeed(rec.path, paused=True, checkpoint_interval_s=2.0, **kw)
+        return Engine(rcfg, feed), feed
+
+    target = bad + 500_000_000
+    straight, sfeed = replayer(ts_to=target)
+    s_sub = straight.subscribe(list(DISPLAY), DISPLAY)
+    asyncio.run(play_until(straight, sfeed, target))
+    expected = shown(s_sub)
+
+    seeking, feed = replayer()
+    sub = seeking.subscribe(list(DISPLAY), DISPLAY)
+    feed.control("seek", target)
+    feed._apply_commands()
+    assert feed.last_seek is not None and feed.last_seek.start == bad  # restored, unread
+    with pytest.raises(CheckpointUnreadable):
+        seeking.checkpoint()  # the first decode of the damaged frame
+    assert feed.state_snapshot().bad_checkpoints == 0
+    try:
+        seeking.checkpoint()
+    except CheckpointUnreadable as exc:
+        feed.batch_failed(exc)  # what Engine's loop does with a failed batch
+    feed._apply_commands()
+    state = feed.state_snapshot()
+    assert state.bad_checkpoints == 1 and str(folder) in state.warnings[-1]
+    assert feed.position == target and feed.last_seek.start < bad
+    assert bad not in feed._checkpoints
+    seeking.checkpoint()  # whole now
+    got = shown(sub)
+    for stream in DISPLAY:
+        assert got[stream].equals(expected[stream]), stream

@@ -354,12 +354,19 @@ class IslandflowApp(App[None], inherit_bindings=False):
 
         ``eq quiet 31s``: no equity print for ``ui.equities_silent_warning_ms`` while
         the clock moved on; a feed that silently lost its equities subscription shows.
-        ``2 seg skipped``: a replay skipped unreadable segments (each one also
-        popped up once as a notification).
+        ``2 seg skipped``: a replay skipped unreadable segments; ``1 ckpt bad``: it
+        found a damaged checkpoint and seeks from earlier ones (each one also popped
+        up once as a notification).
         """
         notes: tuple[str, ...] = ()
-        if stats.replay is not None and stats.replay.warnings:
-            notes = (f"{len(stats.replay.warnings)} seg skipped",)
+        replay = stats.replay
+        if replay is not None and replay.warnings:
+            bad = replay.bad_checkpoints
+            segments = len(replay.warnings) - bad
+            notes = (
+                *((f"{segments} seg skipped",) if segments else ()),
+                *((f"{bad} ckpt bad",) if bad else ()),
+            )
         return notes + self._quiet_notes(stats)
 
     def _quiet_notes(self, stats: EngineStats) -> tuple[str, ...]:

@@ -61,6 +61,13 @@ class CheckpointClock:
         self.start(watermark)
 
 
+class CheckpointUnreadable(RuntimeError):
+    """A checkpoint frame a restore left unread (``pl.LazyFrame``) failed to decode
+    when the engine first needed it: the checkpoint is damaged inside a file (a
+    truncated or missing file is caught at load).  The engine's state is then
+    incomplete; a replay drops that checkpoint and seeks again from an earlier one."""
+
+
 class CheckpointWriter:
     """Writes checkpoints on one background thread so the engine never waits on disk.
 

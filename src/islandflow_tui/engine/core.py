@@ -474,6 +474,9 @@ class Engine:
                 self._count_rejections(
                     "engine", {"batch_error": 1}, {"batch_error": f"{type(exc).__name__}: {exc}"}
                 )
+                recover = getattr(self.adapter, "batch_failed", None)
+                if recover is not None:  # a replay seeks back past a damaged checkpoint
+                    recover(exc)
 
 
 def gap_line(gap: ev.FeedGap) -> str:

@@ -36,7 +36,7 @@ import numpy as np
 import polars as pl
 
 from islandflow_tui.engine import events as ev
-from islandflow_tui.engine.checkpoints import CheckpointClock
+from islandflow_tui.engine.checkpoints import CheckpointClock, CheckpointUnreadable
 from islandflow_tui.engine.compute.packets import LAZY_STATE
 from islandflow_tui.engine.ingest.base import FeedAdapter, FeedStatus
 from islandflow_tui.engine.log import SessionReader, read_segment
@@ -604,6 +604,8 @@ class ReplayState:
     checkpoints: int
     seek_ms: float  # how long the last seek took
     warnings: tuple[str, ...]
+    #: checkpoints found damaged and no longer used (their warnings are in ``warnings``)
+    bad_checkpoints: int = 0
 
 
 class ReplayFeed(FeedAdapter):
@@ -652,6 +654,15 @@ class ReplayFeed(FeedAdapter):
         self._gaps = load_gaps(self.path)
         self.on_seek: Callable[[int], None] | None = None
         self.last_seek: SeekCost | None = None
+        #: one line per damaged checkpoint dropped (status bar, notifications)
+        self._checkpoint_warnings: list[str] = []
+        #: the disk checkpoint the engine's state came from (None: the session start
+        #: or the engine's own state), and whether restores read every frame at once
+        #: (after a damaged lazily-read frame, so damage shows at load)
+        self._restored_from: int | None = None
+        self._eager = False
+        self._state_damaged = False
+        self._batch_from = self.position
 
     # -- wiring -----------------------------------------------------------------
     def bind(self, engine: Engine) -> None:
@@ -674,7 +685,8 @@ class ReplayFeed(FeedAdapter):
                 finished=self.position >= self.end_ns,
                 checkpoints=len(self._checkpoints) + len(self._memory_checkpoints),
                 seek_ms=self._seek_ms,
-                warnings=tuple(self.reader.warnings),
+                warnings=(*self.reader.warnings, *self._checkpoint_warnings),
+                bad_checkpoints=len(self._checkpoint_warnings),
             )
 
     # -- controls (any thread) ------------------------------------------------------
@@ -718,6 +730,7 @@ class ReplayFeed(FeedAdapter):
                     continue
                 last = now
             t1 = min(self.position + step, self.end_ns)
+            self._batch_from = self.position
             batch = ev.FeedBatch(
                 self.source.window(self.position, t1),
                 t1,
@@ -793,7 +806,11 @@ class ReplayFeed(FeedAdapter):
         i = bisect.bisect_right(self._checkpoints, self.position) - 1
         if i >= 0 and self._checkpoints[i] > self._clock.armed_at:
             return
-        state = engine.checkpoint()
+        try:
+            state = engine.checkpoint()
+        except CheckpointUnreadable as exc:
+            self.batch_failed(exc)
+            return
         try:
             save_checkpoint(self.path, self.position, state, self._blocks)
             bisect.insort(self._checkpoints, self.position)
@@ -838,17 +855,44 @@ class ReplayFeed(FeedAdapter):
             if cached is not None:
                 self._loaded.move_to_end(best_disk)
                 return best_disk, {k: v.clone() for k, v in cached.items()}
+            lazy = frozenset() if self._eager else LAZY_FRAMES
             try:
-                state = load_checkpoint(self.path, best_disk, self._packs, LAZY_FRAMES)
+                state = load_checkpoint(self.path, best_disk, self._packs, lazy)
                 self._loaded[best_disk] = state
                 while len(self._loaded) > LOADED_CHECKPOINTS:
                     self._loaded.popitem(last=False)
                 return best_disk, {k: v.clone() for k, v in state.items()}
             except Exception as exc:
-                log.warning("checkpoint %s unreadable (%s); ignoring it", best_disk, exc)
-                self._checkpoints.remove(best_disk)
+                self._drop_checkpoint(best_disk, exc)
                 return self._nearest_checkpoint(target)
         return None
+
+    def _drop_checkpoint(self, watermark: int, exc: Exception) -> None:
+        """A damaged checkpoint: named once in the warnings, never used again."""
+        line = f"checkpoint {checkpoint_dir(self.path) / f'{watermark:020d}'} unreadable ({exc})"
+        log.warning("%s; seeking from an earlier one", line)
+        with self._lock:
+            self._checkpoint_warnings.append(line)
+        if watermark in self._checkpoints:
+            self._checkpoints.remove(watermark)
+        self._loaded.clear()
+
+    def batch_failed(self, exc: Exception) -> None:
+        """The engine could not compute a batch (``Engine`` calls this).  A frame of
+        the restored checkpoint that was left unread turned out damaged: drop that
+        checkpoint, read later ones whole, and seek back to where the batch began,
+        from an earlier checkpoint (the engine's state is incomplete, so the batch
+        must be computed again)."""
+        if isinstance(exc, CheckpointUnreadable):
+            self._recover(exc)
+            self._commands.put(("seek", min(self._batch_from, self.position)))
+
+    def _recover(self, exc: CheckpointUnreadable) -> None:
+        if self._restored_from is not None:
+            self._drop_checkpoint(self._restored_from, exc)
+        self._eager = True
+        self._restored_from = None
+        self._state_damaged = True  # the next seek restores, whatever its target
 
     def _seek(self, target: int) -> None:
         engine = self._engine
@@ -862,6 +906,14 @@ class ReplayFeed(FeedAdapter):
         paused = gc.isenabled()
         gc.disable()
         try:
+            for _ in range(3):
+                try:
+                    self._seek_to(engine, target)
+                    return
+                except CheckpointUnreadable as exc:  # the fast-forward met the damage
+                    self._recover(exc)
+            # still damaged: from the session's start, which needs no checkpoint
+            self._checkpoints, self._memory_checkpoints = [], {}
             self._seek_to(engine, target)
         finally:
             if paused:
@@ -879,6 +931,7 @@ class ReplayFeed(FeedAdapter):
             here <= target
             and (nearest is None or nearest <= here or near)
             and engine.watermark == here
+            and not self._state_damaged
         ):
             # forward, and no checkpoint between here and the target (or here is so
             # close before it that replaying up to it is cheaper than a restore):
@@ -889,11 +942,14 @@ class ReplayFeed(FeedAdapter):
             found = self._nearest_checkpoint(target)
             t_load = time.perf_counter()
             parts["load"] = t_load - t0
+            self._state_damaged = False
             if found is not None:
                 pos, state = found
+                self._restored_from = pos if pos in self._checkpoints else None
                 engine.restore(state)
             else:
                 pos = self.source.first_ts
+                self._restored_from = None
                 engine.reset()
             parts["restore"] = time.perf_counter() - t_load
         t_ff = time.perf_counter()
@@ -936,6 +992,7 @@ class ReplayFeed(FeedAdapter):
             engine.bus.publish_reset(s, fresh.tail(need) if need else fresh)
         with self._lock:
             self.position = target
+            self._batch_from = target
             self._seek_ms = (time.perf_counter() - t0) * 1000
         parts["display"] = time.perf_counter() - t_disp
         self.last_seek = SeekCost(

@@ -110,6 +110,7 @@ import pyarrow as pa
 
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.checkpoints import CheckpointUnreadable
 from islandflow_tui.engine.compute.baselines import (
     METRICS,
     SCOPES,
@@ -310,7 +311,12 @@ def _members_frames(chunks: list[_Chunk]) -> dict[str, pl.DataFrame]:
 
 
 def _collected(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    if not isinstance(frame, pl.LazyFrame):
+        return frame
+    try:
+        return frame.collect()
+    except Exception as exc:  # a damaged checkpoint file: named, not a crash
+        raise CheckpointUnreadable(f"checkpoint frame unreadable: {exc}") from exc
 
 
 def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
@@ -689,7 +695,7 @@ class _Chunk:
     @property
     def packets(self) -> pl.DataFrame:
         if isinstance(self._packets, pl.LazyFrame):
-            self._packets = self._packets.collect()
+            self._packets = _collected(self._packets)
         return self._packets
 
     @packets.setter
@@ -855,7 +861,10 @@ class Packets:
         """The retained members and ledger as one chunk, left unread when the
         checkpoint passed them as ``pl.LazyFrame`` and says their newest ts."""
         runs, rows, packets = (state[k] for k in LAZY_STATE)
-        names = packets.collect_schema().names()
+        try:
+            names = packets.collect_schema().names()
+        except Exception as exc:
+            raise CheckpointUnreadable(f"checkpoint frame unreadable: {exc}") from exc
         if "repeat_hits" in names and "_repeat_share" not in names:
             # a checkpoint from before the relative repeat rule: its packets' hits
             # were not judged against side share or clip size (neutral values)
