@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import pairwise
 
 import polars as pl
 import pytest
@@ -426,3 +427,45 @@ def test_synthetic_feed_hands_its_open_interest_to_the_engine(tmp_path) -> None:
         build_adapter(cfg2)
         assert cfg2.flow.open_interest_path == setup.get("open_interest_path", "")
         assert not (tmp_path / "other").exists()
+
+
+def test_a_paced_synthetic_feed_behind_the_wall_clock_sends_the_due_ticks_at_once(
+    monkeypatch,
+) -> None:
+    """An engine slower than the market for a while: the feed hands it every tick
+    already due as one batch (at most CATCH_UP_GROUP), the same rows a tick at a time
+    would have carried, so it catches up instead of lagging more and more."""
+    import asyncio
+
+    from islandflow_tui.config import Config
+    from islandflow_tui.engine.ingest import synthetic_feed as sf
+
+    cfg = Config().synthetic
+    cfg.profile, cfg.start, cfg.backfill_s, cfg.pace = "active", "2025-11-25T14:30:00Z", 0.0, True
+    clock = [1000.0]
+    monkeypatch.setattr(sf.time, "perf_counter", lambda: clock[0])
+
+    async def first_batches(lag_s: list[float]) -> list:
+        feed = sf.SyntheticFeed(cfg, now_ns=0)
+        out = []
+        it = feed.batches()
+        for lag in lag_s:
+            clock[0] += lag  # the engine took this long over the previous batch
+            out.append(await anext(it))
+        await it.aclose()
+        return out
+
+    tick = cfg.tick_ms / 1000
+    on_time = asyncio.run(first_batches([0.0, tick, tick, tick]))
+    ticks = [b.frames[ev.OPTIONS_PRINTS].height for b in on_time]
+    late = asyncio.run(first_batches([0.0, 5 * tick + 0.01, 100.0]))
+    # 0.51 s late: ticks 2-5 are due (tick 6 is not, it starts the next batch)
+    assert late[1].watermark - late[0].watermark == 4 * cfg.tick_ms * ev.NS_PER_MS
+    assert late[2].watermark - late[1].watermark == sf.CATCH_UP_GROUP * cfg.tick_ms * ev.NS_PER_MS
+    plain = sf.SyntheticFeed(cfg, now_ns=0).market
+    rows = [plain.next_batch().frames[ev.OPTIONS_PRINTS] for _ in range(6 + sf.CATCH_UP_GROUP)]
+    assert late[1].frames[ev.OPTIONS_PRINTS].equals(pl.concat(rows[1:5]))
+    assert late[2].frames[ev.OPTIONS_PRINTS].equals(pl.concat(rows[5 : 5 + sf.CATCH_UP_GROUP]))
+    # on time: one tick a batch
+    steps = {b.watermark - a.watermark for a, b in pairwise(on_time)}
+    assert steps == {cfg.tick_ms * ev.NS_PER_MS} and all(ticks)

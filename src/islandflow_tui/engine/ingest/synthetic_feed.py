@@ -17,6 +17,8 @@ from islandflow_tui.engine.ingest.base import FeedAdapter, FeedStatus
 from islandflow_tui.engine.ingest.synthetic import SyntheticMarket, start_ns_from_config
 
 BACKFILL_GROUP = 10
+#: at most this many ticks in one batch when the engine fell behind the wall clock
+CATCH_UP_GROUP = 20
 log = logging.getLogger("islandflow.synthetic")
 
 
@@ -77,6 +79,7 @@ class SyntheticFeed(FeedAdapter):
         self.live_from_ns = start
         begin = start - int(cfg.backfill_s * 1e9)
         self.market = SyntheticMarket(cfg.profile, cfg.seed, begin, cfg.tick_ms)
+        self._held: FeedBatch | None = None  # a tick generated while catching up, not due
         self._closed = False
 
     @property
@@ -95,6 +98,11 @@ class SyntheticFeed(FeedAdapter):
                 if delay > 0:
                     await asyncio.sleep(delay)
                 else:
+                    # behind the wall clock (a busy engine, a slow machine): the ticks
+                    # already due go as one batch, as a real feed's socket buffer
+                    # would drain; a batch costs the engine mostly fixed overhead and
+                    # the output does not depend on batching, so it catches up
+                    batch = self._catch_up(batch, wall0, ev0)
                     await asyncio.sleep(0)
             else:
                 await asyncio.sleep(0)
@@ -103,20 +111,39 @@ class SyntheticFeed(FeedAdapter):
             yield batch
         self.set_state(FeedStatus.STOPPED)
 
+    def _catch_up(self, batch: FeedBatch, wall0: float, ev0: int) -> FeedBatch:
+        group = [batch]
+        now = time.perf_counter()
+        while len(group) < CATCH_UP_GROUP:
+            tick = self.market.next_batch()
+            if wall0 + (tick.watermark - ev0) / 1e9 > now:
+                self._held = tick  # not due yet: the next batch starts with it
+                break
+            group.append(tick)
+        return _merged(group)
+
     def _next(self) -> FeedBatch:
         """The next batch; while still in the backfill, ten ticks at a time.
 
         Engine cost per batch is mostly fixed overhead, and the output does not
         depend on batching, so the history is generated and computed in big steps.
         """
-        batch = self.market.next_batch()
+        batch, self._held = self._held or self.market.next_batch(), None
         if batch.watermark >= self.live_from_ns:
             return batch
         group = [batch]
         while len(group) < BACKFILL_GROUP and group[-1].watermark < self.live_from_ns:
             group.append(self.market.next_batch())
-        frames = {s: pl.concat([b.frames[s] for b in group]) for s in batch.frames}
-        return FeedBatch(frames, group[-1].watermark)
+        return _merged(group)
 
     def close(self) -> None:
         self._closed = True
+
+
+def _merged(group: list[FeedBatch]) -> FeedBatch:
+    """Consecutive market ticks as one batch."""
+    if len(group) == 1:
+        return group[0]
+    streams = dict.fromkeys(s for b in group for s in b.frames)
+    frames = {s: pl.concat([b.frames[s] for b in group if s in b.frames]) for s in streams}
+    return FeedBatch(frames, group[-1].watermark)
