@@ -192,9 +192,11 @@ def seeks(path: Path, tmp: Path, args: argparse.Namespace) -> None:
     )
     rng = random.Random(1)
     lat: list[float] = []
+    targets: list[int] = []
     cpu: list[float] = []  # process CPU time: less sensitive to other loads on the machine
     for _ in range(args.seeks):
         target = rng.randrange(source.first_ts, source.last_ts)
+        targets.append(target)
         t0, c0 = time.perf_counter(), time.process_time()
         feed.control("seek", target)
         feed._apply_commands()
@@ -209,6 +211,17 @@ def seeks(path: Path, tmp: Path, args: argparse.Namespace) -> None:
                 f"{cost.fast_forward:4.0f} ({cost.events:,} raw events) + display "
                 f"{cost.display:4.0f}  (cpu {cpu[-1]:5.0f} ms)"
             )
+    # by where in the session the target lies: a seek's cost should not grow with it
+    length = source.last_ts - source.first_ts
+    quarters: dict[int, list[float]] = {}
+    for target, ms in zip(targets, lat, strict=True):
+        quarters.setdefault(min(3, 4 * (target - source.first_ts) // length), []).append(ms)
+    for q, got in sorted(quarters.items()):
+        got.sort()
+        print(
+            f"  targets in quarter {q + 1} of the session: {len(got)} seeks, "
+            f"p50 {statistics.median(got):.0f} ms  max {got[-1]:.0f} ms"
+        )
     lat.sort()
     cpu.sort()
     print(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from islandflow_tui.config import AlertConfig, Config
 from islandflow_tui.engine import events as ev
@@ -184,3 +186,36 @@ def test_cancelling_the_only_print_retracts_the_alert() -> None:
     gone = alerts.row(1, named=True)
     assert gone["score"] == 0.0 and gone["corrects"] == alerts["id"][0] and gone["hits"] == 0
     assert gone["explanation"].startswith("retracted: SPY 0DTE 580C block")
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 100), st.integers(0, 40)),
+        max_size=60,
+    )
+)
+def test_trimming_keeps_exactly_the_unexpired_entries_in_order(steps) -> None:
+    """The expiry heap forgets what a filter of the whole dict would, and keeps the
+    rest in the same order, whatever re-issues (a correction moves a source's ts)."""
+    from islandflow_tui.engine.compute.alerts import Alerts
+
+    alerts = Alerts(Config().alerts, Config().classifier, lookback_ns=0)
+    reference: dict[int, list] = {}
+    for n, (sid, ts, horizon) in enumerate(steps):
+        alerts._issued = [sid]
+        alerts._horizon = horizon
+        alerts.commit(
+            pl.DataFrame(
+                {
+                    "source_id": [sid],
+                    "_old_src": [None],
+                    "ts": [ts],
+                    "explanation": [""],
+                    "id": [n],
+                },
+                schema_overrides={"_old_src": pl.Int64},
+            )
+        )
+        reference[sid] = [ts, "", n]
+        reference = {k: v for k, v in reference.items() if v[0] >= horizon}
+        assert list(alerts._by_source.items()) == list(reference.items())

@@ -38,6 +38,7 @@ premium z 3.1``.
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import Any, Final
 
@@ -188,6 +189,10 @@ class Alerts:
         self._cool: dict[tuple[str, str], list[Any]] = {}  # key -> [last ts, last score, held]
         # packet id -> [ts, explanation, alert id] of the alert issued for it
         self._by_source: dict[int, list[Any]] = {}
+        # (ts, source id) of every entry put in _by_source, oldest first: trimming
+        # pops the expired ones instead of rebuilding the dict (tens of thousands of
+        # entries at firehose rates, after every batch)
+        self._expiry: list[tuple[int, int]] = []
         self._issued: list[int] = []  # source ids of the rows awaiting ids
         self._horizon = -(2**62)
 
@@ -250,6 +255,8 @@ class Alerts:
                 *cols(src, "source_id", "ts", "explanation", "alert_id"), strict=True
             )
         }
+        self._expiry = [(v[0], k) for k, v in self._by_source.items()]
+        heapq.heapify(self._expiry)
 
     # -- processing ---------------------------------------------------------------
     def process(
@@ -334,13 +341,21 @@ class Alerts:
             strict=True,
         ):
             self._by_source[sid] = [ts, text, aid]
+            heapq.heappush(self._expiry, (ts, sid))
         self._issued = []
         self._trim()
         return out
 
     def _trim(self) -> None:
-        """Forget alerts whose packets no cancel can reach any more (after the batch)."""
-        self._by_source = {k: v for k, v in self._by_source.items() if v[0] >= self._horizon}
+        """Forget alerts whose packets no cancel can reach any more (after the batch):
+        the entries whose current ts is before the horizon, as a filter of the dict
+        would, the rest kept in their order."""
+        heap, by, horizon = self._expiry, self._by_source, self._horizon
+        while heap and heap[0][0] < horizon:
+            _, sid = heapq.heappop(heap)
+            entry = by.get(sid)
+            if entry is not None and entry[0] < horizon:
+                del by[sid]
 
     def _candidates(
         self, hits: pl.DataFrame | None, structures: pl.DataFrame | None
