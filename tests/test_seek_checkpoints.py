@@ -97,6 +97,9 @@ def test_block_digest_is_exact_content_wherever_the_rows_sit() -> None:
     ]
     digests = {block_digest(v) for v in variants}
     assert len(digests) == len(variants) and d0 not in digests
+    dec = pl.DataFrame({"x": pl.Series([1.25, None]).cast(pl.Decimal(10, 2))})
+    other = pl.DataFrame({"x": pl.Series([1.5, None]).cast(pl.Decimal(10, 2))})
+    assert block_digest(dec) == block_digest(dec.clone()) != block_digest(other)
 
 
 def test_blocked_checkpoints_load_exactly_and_share_blocks(tmp_path: Path, monkeypatch) -> None:

@@ -144,13 +144,16 @@ class BlockHasher:
             s = frame.get_column(name)
             tag = f"{name}:{dtype}".encode()
             nulls = s.is_null().to_numpy() if s.null_count() else None
+            values = None
             if dtype.is_numeric() or dtype == pl.Boolean or dtype.is_temporal():
                 phys = s.to_physical()
                 if nulls is not None:
                     phys = phys.fill_null(False if dtype == pl.Boolean else 0)
-                self._cols.append((tag, np.ascontiguousarray(phys.to_numpy()), nulls))
-            else:  # strings, lists, structs: their Arrow IPC bytes
-                self._cols.append((tag, None, None))
+                values = np.ascontiguousarray(phys.to_numpy())
+                if values.dtype.kind not in "biuf":  # decimals and the like
+                    values = None
+            # strings, lists, structs (values None): their Arrow IPC bytes
+            self._cols.append((tag, values, nulls if values is not None else None))
 
     def bounds(self) -> list[int] | None:
         """Row offsets cutting the frame into blocks: 0, the end of each block, height.
