@@ -149,8 +149,11 @@ class BlockHasher:
                 phys = s.to_physical()
                 if nulls is not None:
                     phys = phys.fill_null(False if dtype == pl.Boolean else 0)
-                values = np.ascontiguousarray(phys.to_numpy())
-                if values.dtype.kind not in "biuf":  # decimals and the like
+                try:
+                    values = np.ascontiguousarray(phys.to_numpy())
+                except pl.exceptions.InvalidOperationError:  # 128-bit decimals
+                    values = None
+                if values is not None and values.dtype.kind not in "biuf":
                     values = None
             # strings, lists, structs (values None): their Arrow IPC bytes
             self._cols.append((tag, values, nulls if values is not None else None))
