@@ -21,7 +21,7 @@ and recall and precision are printed per packet kind, structure label and classi
     python bench/bench_flow.py [--prints 10000000] [--source market|gen] [--tick-ms 1000]
                                [--batch 100000] [--quality-minutes 30]
                                [--quality-profile realistic] [--seed 7]
-                               [--skip-throughput] [--skip-quality]
+                               [--skip-throughput] [--skip-quality] [--save-frames DIR]
 """
 
 from __future__ import annotations
@@ -106,6 +106,15 @@ def quality(args: argparse.Namespace) -> None:
     table = score_all(run)
     with pl.Config(tbl_rows=100, tbl_width_chars=140, fmt_str_lengths=60):
         print(table)
+    if args.save_frames:
+        # for offline study of a rule (e.g. re-scoring repeats on the same packets)
+        out = Path(args.save_frames)
+        out.mkdir(parents=True, exist_ok=True)
+        run.patterns.write_parquet(out / "patterns.parquet")
+        run.packets.drop("trace", "evidence").write_parquet(out / "packets.parquet")
+        run.structures.write_parquet(out / "structures.parquet")
+        run.hits.drop("trace").write_parquet(out / "hits.parquet")
+        print(f"frames saved to {out}")
 
 
 def main() -> None:
@@ -121,6 +130,7 @@ def main() -> None:
     ap.add_argument("--quality-profile", default="realistic")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--save-frames", default="", help="quality: write the frames to this dir")
     args = ap.parse_args()
     if not args.skip_throughput:
         throughput(args)
