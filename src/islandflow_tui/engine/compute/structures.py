@@ -547,7 +547,11 @@ class Structures:
                     recs += self._correct(old[i], row, status[i] != "correction", t)
         recs += self._decide(watermark)
         horizon = watermark - self.lookback_ns
-        for key in [k for k, s in self._issued.items() if s.ts < horizon]:
+        # what this call emits or re-issues stays until commit has chained its
+        # ``corrects`` (one big batch would otherwise drop a structure emitted and
+        # retracted in it before commit, and the retraction named nothing)
+        touched = {int(r["anchor_id"]) for r in recs}
+        for key in [k for k, s in self._issued.items() if s.ts < horizon and k not in touched]:
             for pid in self._issued.pop(key).rows["id"].tolist():
                 self._by_packet.pop(int(pid), None)
         return self._frame(recs) if recs else None
@@ -663,7 +667,8 @@ class Structures:
         return n * (self.window_ns / (seen * LEGGED_BUCKET_NS))
 
     def _prune_legged(self, watermark: int) -> None:
-        """Drop seconds no group still to be decided can read."""
+        """Drop seconds no group still to be decided can read (a group decided later is
+        anchored at or after ``watermark - structure window - cluster window``)."""
         old = (watermark - self.window_ns - self.cluster_ns) // LEGGED_BUCKET_NS
         old -= self.legged_buckets + 1
         for key in list(self._legged):
@@ -693,7 +698,6 @@ class Structures:
         decided = anchor_ts + self.window_ns + self.cluster_ns < watermark
         keep = order[~decided]
         self._pending = {k: v[np.sort(keep)] for k, v in p.items()} if len(keep) else None
-        self._prune_legged(watermark)
         if not decided.any():
             return []
         # every packet first printed before a decided group's anchor is decided by now
@@ -729,6 +733,7 @@ class Structures:
                 )
                 for pid in p["id"][idx].tolist():
                     self._by_packet[int(pid)] = key
+        self._prune_legged(watermark)  # after: this call's groups read their seconds
         return rows
 
     @staticmethod
