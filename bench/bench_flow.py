@@ -22,6 +22,7 @@ and recall and precision are printed per packet kind, structure label and classi
                                [--batch 100000] [--quality-minutes 30]
                                [--quality-profile realistic] [--seed 7]
                                [--skip-throughput] [--skip-quality] [--save-frames DIR]
+                               [--light]
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def throughput(args: argparse.Namespace) -> None:
 
 def quality(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
-    run = run_market(args.quality_profile, args.seed, minutes=args.quality_minutes)
+    run = run_market(
+        args.quality_profile, args.seed, minutes=args.quality_minutes, light=args.light
+    )
     print(
         f"\nquality: profile={args.quality_profile} seed={args.seed} "
         f"{args.quality_minutes} min of event time, {run.enriched:,} prints, "
@@ -131,6 +134,9 @@ def main() -> None:
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--save-frames", default="", help="quality: write the frames to this dir")
+    ap.add_argument(
+        "--light", action="store_true", help="quality: keep only the scored streams (long runs)"
+    )
     args = ap.parse_args()
     if not args.skip_throughput:
         throughput(args)

@@ -110,8 +110,7 @@ def test_counts_survive_a_checkpoint_and_any_cut(cut: int) -> None:
     second later (its second before holds the first pair's 2 legs): the same structures
     straight, cut anywhere, or cut and restored from a checkpoint."""
     later = [
-        {**p, "ts": p["ts"] + S, "symbol": p["symbol"].replace("251128", "251205")}
-        for p in PAIR
+        {**p, "ts": p["ts"] + S, "symbol": p["symbol"].replace("251128", "251205")} for p in PAIR
     ]
     prints = [*_background(3), *PAIR, *later]
     straight = _run(prints, None, restore=False)

@@ -99,10 +99,10 @@ def _last_buy(res: dict) -> dict:
 
 
 @pytest.mark.parametrize("steps", [None, [3000, 21_500], [10_000, 22_600, 23_600]])
-@pytest.mark.parametrize(
-    ("nudge", "repeat"), [(-math.inf, True), (0.0, True), (math.inf, False)]
-)
-def test_background_surprise_end_to_end(steps: list[int] | None, nudge: float, repeat: bool) -> None:
+@pytest.mark.parametrize(("nudge", "repeat"), [(-math.inf, True), (0.0, True), (math.inf, False)])
+def test_background_surprise_end_to_end(
+    steps: list[int] | None, nudge: float, repeat: bool
+) -> None:
     """The last hit's surprise is the definition's for mu from the background and the
     other side; a threshold at the value passes, the next float above it fails."""
     want = poisson_surprise(5, _MU)
@@ -166,7 +166,7 @@ def test_background_survives_a_checkpoint() -> None:
 
 def test_history_rows_and_restore() -> None:
     engine = Engine(_cfg())
-    _feed(engine, _RUN[:5] + [pr(20_000, size=2000)], T0 + 21_000 * MS)
+    _feed(engine, [*_RUN[:5], pr(20_000, size=2000)], T0 + 21_000 * MS)
     p = engine.compute.packets
     frame = p._history_frame()
     bucket = T0 // (10_000 * MS)  # the 0..4 s hits share one 10 s bucket
@@ -188,9 +188,7 @@ def test_an_old_checkpoint_restores() -> None:
     engine = Engine(_cfg())
     _feed(engine, _RUN[:3], T0 + 5_000 * MS)
     state = engine.compute.state()
-    state["packets.retained_packets"] = state["packets.retained_packets"].drop(
-        "_repeat_surprise"
-    )
+    state["packets.retained_packets"] = state["packets.retained_packets"].drop("_repeat_surprise")
     again = Engine(_cfg())
     again.compute.restore(state)
     retained = again.compute.packets._chunks[0].packets

@@ -287,7 +287,7 @@ class FlowConfig:
         min=1000,
     )
     legged_max_chance_partners: float = knob(
-        0.05,
+        0.01,
         "structure: a group of single-leg packets is taken for coincidence when the "
         "underlying's rate on that venue expects more chance partners than this within "
         "the structure window",

@@ -65,7 +65,7 @@ and second of their first print; a group anchored at ``a`` expects
                       seconds before a's second / seconds observed x structure window
 
 (seconds observed: since the first packet this operator decided, at most the rate
-window; none observed gives 0).  Above ``flow.legged_max_chance_partners`` (0.05) a
+window; none observed gives 0).  Above ``flow.legged_max_chance_partners`` (0.01) a
 partner within the window is too likely to be a coincidence and the group is not
 labelled; an emitted legged structure carries the value as ``legged.chance_partners``
 in its trace.  Why: at ~60 000 prints/s over a handful of underlyings, unrelated 1:1
@@ -471,7 +471,9 @@ class Structures:
                     dtype=pl.Float64,
                 ).alias("_chance"),
             )
-        legged = [(k, b, n) for k in sorted(self._legged) for b, n in sorted(self._legged[k].items())]
+        legged = [
+            (k, b, n) for k in sorted(self._legged) for b, n in sorted(self._legged[k].items())
+        ]
         return {
             "pending": (
                 pl.DataFrame(self._pending, strict=False)
