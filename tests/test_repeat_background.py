@@ -193,3 +193,29 @@ def test_an_old_checkpoint_restores() -> None:
     again.compute.restore(state)
     retained = again.compute.packets._chunks[0].packets
     assert (retained["_repeat_surprise"] == SURPRISE_CAP).all()
+
+
+@pytest.mark.parametrize(
+    ("surprise", "text"),
+    [
+        (None, ""),
+        (0.0, ""),
+        (4.0, ", 1 in 10,000 by chance"),
+        (8.99, ", 1 in 977,237,221 by chance"),
+        (9.0, ", under 1 in a billion by chance"),
+        (SURPRISE_CAP, ", under 1 in a billion by chance"),
+    ],
+)
+def test_the_alert_says_how_unlikely_the_run_was(surprise: float | None, text: str) -> None:
+    from islandflow_tui.engine.compute.alerts import _odds
+
+    assert _odds(surprise) == text
+
+
+def test_repeat_alert_explanation_quotes_the_chance() -> None:
+    hits = [pr(i * 1000, size=400) for i in range(5)]  # $44k each: no block
+    res = run(hits, _quotes_for(hits), cfg=_cfg())
+    alerts = res[ev.ALERTS]
+    texts = [t for t in alerts["explanation"].to_list() if "repeat hitter (" in t]
+    assert texts, alerts["explanation"].to_list()
+    assert all("by chance" in t for t in texts)
