@@ -12,7 +12,12 @@ import pytest
 from islandflow_tui.config import Config, FlowConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.kinds import label_kinds
-from islandflow_tui.engine.compute.packets import SURPRISE_CAP, Packets, poisson_surprise
+from islandflow_tui.engine.compute.packets import (
+    REPEAT_BUCKET_NS,
+    SURPRISE_CAP,
+    Packets,
+    poisson_surprise,
+)
 from islandflow_tui.engine.core import Engine
 from tests.helpers import MS, batch, option_prints, option_quotes
 from tests.test_packets import T0, _quotes_for, kind_row, packets, pr, run
@@ -116,7 +121,7 @@ def test_background_surprise_end_to_end(
 
 
 def test_background_older_than_its_window_does_not_count() -> None:
-    """With a 30 s background the hits of 0..4 s are gone by 44 s (their 10 s bucket is
+    """With a 30 s background the hits of 0..4 s are gone by 44 s (their 30 s bucket is
     wholly before 44 - 30 s): the run at 40..44 s has no background at all."""
     prints = [pr(i * 1000, size=2000) for i in range(5)]
     prints += [pr(40_000 + i * 1000, size=2000) for i in range(5)]
@@ -169,7 +174,7 @@ def test_history_rows_and_restore() -> None:
     _feed(engine, [*_RUN[:5], pr(20_000, size=2000)], T0 + 21_000 * MS)
     p = engine.compute.packets
     frame = p._history_frame()
-    bucket = T0 // (10_000 * MS)  # the 0..4 s hits share one 10 s bucket
+    bucket = T0 // REPEAT_BUCKET_NS  # the 0..4 s hits share one 30 s bucket
     assert frame.rows() == [(0, 1, bucket, 5)]
     q = Packets(_cfg())
     q.restore(p.state())

@@ -55,7 +55,7 @@ A hit must also be one order's *clip*: its largest print carries >=
 ``flow.repeat_min_clip_share`` (0.5) of its premium (a busy contract's 500 ms packet
 sums dozens of unrelated small prints to $20k+ on whichever side leads).  And the run
 must be far more than the contract's own background (``_repeat_surprise``): hits that
-leave the window are counted per (contract, side) in 10 s buckets of their first print
+leave the window are counted per (contract, side) in 30 s buckets of their first print
 (``REPEAT_BUCKET_NS``) and kept ``flow.repeat_background_ms`` (15 min); the expected
 number of this side's hits in a window by chance is
 
@@ -153,7 +153,7 @@ _CANCEL: Final = int(ev.Cond.CANCEL)
 _ISO: Final = int(ev.Cond.ISO)
 _SIGNAL_BIT: Final = {"balanced": 2, "smart-money": 1}
 REPEAT_EVIDENCE: Final = 20  # a repeat hit's evidence: at most this many latest hits
-REPEAT_BUCKET_NS: Final = 10 * ev.NS_PER_S  # background hits are counted per 10 s of ts
+REPEAT_BUCKET_NS: Final = 30 * ev.NS_PER_S  # background hits are counted per 30 s of ts
 SURPRISE_CAP: Final = 99.0  # -log10 of a chance too small for a float
 
 WORK: Final = {
@@ -844,7 +844,7 @@ class Packets:
 
     def _history_frame(self) -> pl.DataFrame:
         """The background buckets as rows (cid, side, bucket, hits), key by key, oldest
-        first (at most background / 10 s rows per key)."""
+        first (at most background / 30 s rows per key)."""
         keys = sorted(self._rep_hist)
         lens = np.array([len(self._rep_hist[k]) for k in keys], dtype=np.int64)
         key_arr = np.array(keys, dtype=np.int64).reshape(-1, 2)
@@ -868,9 +868,20 @@ class Packets:
         self._rep_hist = {}
         if frame is None or frame.height == 0:
             return
-        cols = [frame.get_column(k).to_list() for k in ("cid", "side", "bucket", "hits")]
-        for cid, side, bucket, hits in zip(*cols, strict=True):
-            self._rep_hist.setdefault((cid, side), deque()).append([bucket, hits])
+        cid = frame.get_column("cid").to_numpy()
+        side = frame.get_column("side").to_numpy()
+        start = np.ones(len(cid), dtype=bool)
+        start[1:] = (cid[1:] != cid[:-1]) | (side[1:] != side[:-1])
+        first = np.flatnonzero(start)
+        rows = list(map(list, zip(frame["bucket"].to_list(), frame["hits"].to_list(), strict=True)))
+        bounds = [*first.tolist(), len(cid)]
+        keys = zip(cid[first].tolist(), side[first].tolist(), strict=True)
+        for key, a, b in zip(keys, bounds[:-1], bounds[1:], strict=True):
+            q = self._rep_hist.get(key)
+            if q is None:
+                self._rep_hist[key] = deque(rows[a:b])
+            else:  # the same key in two runs (not written so): append in order
+                q.extend(rows[a:b])
 
     def restore(self, state: dict[str, pl.DataFrame]) -> None:
         pending = state["pending"]
