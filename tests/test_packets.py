@@ -196,6 +196,7 @@ def kind_row(**over: object) -> dict[str, np.ndarray]:
         "open_interest": float("nan"),
         "max_size": 100,
         "max_print_premium": 20_000.0,
+        "_iso_premium": 0.0,
         "repeat_hits": 0,
         "_repeat_share": 1.0,
         "_repeat_consistent": 0,

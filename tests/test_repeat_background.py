@@ -81,6 +81,28 @@ def test_a_hit_is_one_clip(sizes: list[int], share: float, hit: bool) -> None:
     assert item["threshold"] == 0.5
 
 
+ISO = int(ev.Cond.ISO)
+
+
+@pytest.mark.parametrize(
+    ("prints", "share", "hit"),
+    [
+        # three ISO pieces on three venues: one sweep, one clip
+        ([(700, ISO), (700, ISO), (700, ISO)], 1.0, True),
+        # two ISO pieces (600 lots) beat the largest print (500) and pass: 600 / 1100
+        ([(300, ISO), (300, ISO), (500, 0)], 600 / 1100, True),
+        # no ISO: the largest print alone, 500 / 1100
+        ([(300, 0), (300, 0), (500, 0)], 500 / 1100, False),
+    ],
+)
+def test_a_sweep_is_one_clip(prints: list[tuple[int, int]], share: float, hit: bool) -> None:
+    rows = [pr(i * 100, size=s, exch="CXI"[i], flags=f) for i, (s, f) in enumerate(prints)]
+    got = packets(run(rows, _quotes_for(rows))).row(0, named=True)
+    assert got["repeat_hits"] == (1 if hit else 0)
+    item = _trace(got)["repeat.clip_share"]
+    assert item["value"] == pytest.approx(share) and item["passed"] is hit
+
+
 def _cfg(background_ms: int = 60_000) -> Config:
     cfg = Config()
     cfg.flow.repeat_window_ms = 10_000

@@ -258,8 +258,9 @@ class FlowConfig:
     )
     repeat_min_clip_share: float = knob(
         0.5,
-        "repeat: a hit's largest print carries at least this share of its premium (one "
-        "order's clip, not many unrelated small prints of a busy contract added up)",
+        "repeat: a hit's largest print, or its ISO prints together (one sweep), carry at "
+        "least this share of its premium (one order's clip, not many unrelated small "
+        "prints of a busy contract added up)",
         min=0,
         max=1,
     )

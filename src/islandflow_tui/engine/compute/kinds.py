@@ -33,9 +33,9 @@ whose rules pass; ``kind`` is the first of them in this priority order:
                   far more than the contract's own background gives by chance:
                   ``_repeat_surprise`` (-log10 of the Poisson chance) >=
                   ``flow.repeat_min_surprise``.  A hit is one order's clip: its
-                  largest print carries >= ``flow.repeat_min_clip_share`` of its
-                  premium (counted by the packet operator, see packets.py
-                  "Repeat hits")
+                  largest print, or its ISO prints together, carry >=
+                  ``flow.repeat_min_clip_share`` of its premium (counted by the
+                  packet operator, see packets.py "Repeat hits")
 ``plain``         none of the above
 ===============  ==============================================================
 
@@ -68,13 +68,19 @@ def direction_of(right: np.ndarray, side: np.ndarray) -> np.ndarray:
     ).astype(object)
 
 
+def clip_premium(p: dict[str, np.ndarray]) -> np.ndarray:
+    """A packet's largest single order, as far as the tape shows it: its largest print
+    or its ISO prints together (one sweep), whichever is more."""
+    return np.maximum(p["max_print_premium"], p["_iso_premium"])
+
+
 def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
     """kind, tags, direction and trace for packets given as numpy columns.
 
     Needs count, iso_count, iso_size, iso_exchanges, _iso_taking (ISO size on the
     dominant taking side), complex, exchanges, premium, total_size, open_interest
-    (float, NaN unknown), max_size, max_print_premium, repeat_hits, _repeat_share,
-    _repeat_consistent, _repeat_surprise, right, side.
+    (float, NaN unknown), max_size, max_print_premium, _iso_premium, repeat_hits,
+    _repeat_share, _repeat_consistent, _repeat_surprise, right, side.
     """
     n = len(p["count"])
     total = p["total_size"].astype(np.float64)
@@ -104,9 +110,10 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
     repeat_surprise = p["_repeat_surprise"] >= cfg.repeat_min_surprise
     repeat = repeat_n & repeat_same & repeat_share & repeat_surprise
     prem = p["premium"].astype(np.float64)
+    clip_prem = clip_premium(p)
     with np.errstate(invalid="ignore", divide="ignore"):
-        clip = np.where(prem > 0, p["max_print_premium"] / np.where(prem > 0, prem, 1.0), 0.0)
-    clip_ok = p["max_print_premium"] >= cfg.repeat_min_clip_share * prem
+        clip = np.where(prem > 0, clip_prem / np.where(prem > 0, prem, 1.0), 0.0)
+    clip_ok = clip_prem >= cfg.repeat_min_clip_share * prem
     passes = np.column_stack(
         [
             cplx,

@@ -51,7 +51,8 @@ the count alone, a busy or expensive contract (a deep in-the-money TSLA put is $
 contract) makes five $20k hits at the ask in three minutes out of ordinary flow; on
 the active synthetic profile 12 of 13 repeats were that (precision 0.077).
 
-A hit must also be one order's *clip*: its largest print carries >=
+A hit must also be one order's *clip*: its largest print, or its ISO prints together
+(a sweep is one order the router split across venues), carry >=
 ``flow.repeat_min_clip_share`` (0.5) of its premium (a busy contract's 500 ms packet
 sums dozens of unrelated small prints to $20k+ on whichever side leads).  And the run
 must be far more than the contract's own background (``_repeat_surprise``): hits that
@@ -139,7 +140,7 @@ from islandflow_tui.engine.compute.baselines import (
     z_scores,
 )
 from islandflow_tui.engine.compute.calendar import EventCalendar
-from islandflow_tui.engine.compute.kinds import label_kinds
+from islandflow_tui.engine.compute.kinds import clip_premium, label_kinds
 from islandflow_tui.engine.compute.side import COMPLEX_MASK
 from islandflow_tui.engine.compute.trace import ArrayItem, trace_from_arrays
 
@@ -1234,6 +1235,7 @@ class Packets:
             "exchanges": np.bitwise_count(venue_mask).astype(np.int64),
             "iso_count": add(iso.astype(np.int64)),
             "iso_size": add(np.where(iso, size, 0)),
+            "_iso_premium": add(np.where(iso, m["premium"], 0.0)),
             "iso_exchanges": np.bitwise_count(iso_mask).astype(np.int64),
             "_iso_taking": np.maximum(
                 add(np.where(iso & (plc <= 1), size, 0)),
@@ -1690,7 +1692,7 @@ class Packets:
         return (
             ~p["complex"].astype(bool)
             & (p["premium"] >= self.cfg.repeat_min_premium)
-            & (p["max_print_premium"] >= self.cfg.repeat_min_clip_share * p["premium"])
+            & (clip_premium(p) >= self.cfg.repeat_min_clip_share * p["premium"])
             & (
                 ((side == "buy") & (p["ask_ratio"] >= 0.5))
                 | ((side == "sell") & (p["bid_ratio"] >= 0.5))
@@ -1770,6 +1772,7 @@ class Packets:
             "bid_ratio": arr("bid_ratio", 0.0),
             "complex": arr("complex", False),
             "max_print_premium": arr("max_print_premium", 0.0),
+            "_iso_premium": arr("_iso_premium", 0.0),
         }
         qual = self._qualifies(rows) & live
         size = arr("total_size", 0).astype(np.float64)
@@ -1972,6 +1975,7 @@ class Packets:
                     "total_size",
                     "max_size",
                     "max_print_premium",
+                    "_iso_premium",
                     "repeat_hits",
                     "_repeat_share",
                     "_repeat_consistent",
