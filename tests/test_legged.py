@@ -120,3 +120,17 @@ def test_counts_survive_a_checkpoint_and_any_cut(cut: int) -> None:
     for restore in (False, True):
         got = _run(prints, cut, restore)
         assert got.drop("seq", "id").equals(straight.drop("seq", "id"))
+
+
+@pytest.mark.parametrize(("window_ms", "counted"), [(1000, 0), (1999, 0), (2000, 3)])
+def test_rate_window_boundary(window_ms: int, counted: int) -> None:
+    """Background two seconds before the pair's second counts only once the rate
+    window holds two whole seconds (the window is whole seconds: 1 999 ms is one)."""
+    cfg = _cfg(1.0)
+    cfg.flow.legged_rate_window_ms = window_ms
+    early = [{**p, "ts": p["ts"] - S} for p in _background(3)]  # second b - 2
+    first = [{**leg("P", 600, "buy", 9), "ts": T0 - 2 * S - 500 * MS}]  # starts the session
+    row = structures([*first, *early, *PAIR], cfg=cfg).row(0, named=True)
+    seen = min(2, window_ms // 1000)
+    want = counted * (1 * MS / (seen * S))
+    assert trace(row)["legged.chance_partners"]["value"] == want

@@ -246,3 +246,16 @@ def test_repeat_alert_explanation_quotes_the_chance() -> None:
     texts = [t for t in alerts["explanation"].to_list() if "repeat hitter (" in t]
     assert texts, alerts["explanation"].to_list()
     assert all("by chance" in t for t in texts)
+
+
+@pytest.mark.parametrize(("last_ms", "background"), [(59_999, 5), (60_000, 0), (60_001, 0)])
+def test_background_horizon_boundary(last_ms: int, background: int) -> None:
+    """With a 60 s background, the 30 s bucket of the hits at 0..4 s counts until the
+    judged hit's first print is 60 s after the bucket's start (just below: counted; at
+    and just above: gone)."""
+    early = [pr(i * 1000, size=2000) for i in range(5)]
+    late = [pr(last_ms - 4000 + i * 1000, size=2000) for i in range(5)]
+    last = _last_buy(run([*early, *late], _quotes_for([*early, *late]), cfg=_cfg(60_000)))
+    seen = min((last_ms - 10_000) * MS, 50_000 * MS)
+    mu = background * W_NS / (seen + W_NS)
+    assert _trace(last)["repeat.surprise"]["value"] == poisson_surprise(5, mu)
