@@ -248,14 +248,21 @@ def test_repeat_alert_explanation_quotes_the_chance() -> None:
     assert all("by chance" in t for t in texts)
 
 
+@pytest.mark.parametrize("steps", [None, [30_000, 56_500], [5_000, 57_200, 59_000]])
 @pytest.mark.parametrize(("last_ms", "background"), [(59_999, 5), (60_000, 0), (60_001, 0)])
-def test_background_horizon_boundary(last_ms: int, background: int) -> None:
+def test_background_horizon_boundary(
+    last_ms: int, background: int, steps: list[int] | None
+) -> None:
     """With a 60 s background, the 30 s bucket of the hits at 0..4 s counts until the
     judged hit's first print is 60 s after the bucket's start (just below: counted; at
     and just above: gone)."""
     early = [pr(i * 1000, size=2000) for i in range(5)]
     late = [pr(last_ms - 4000 + i * 1000, size=2000) for i in range(5)]
-    last = _last_buy(run([*early, *late], _quotes_for([*early, *late]), cfg=_cfg(60_000)))
+    prints = [*early, *late]
+    cfg = _cfg(60_000)
+    if steps:  # expiry every 1 s of event time: windows move to the background there too
+        cfg.flow.rolling_ttl_s = 8
+    last = _last_buy(run(prints, _quotes_for(prints), cfg=cfg, steps=steps))
     seen = min((last_ms - 10_000) * MS, 50_000 * MS)
     mu = background * W_NS / (seen + W_NS)
     assert _trace(last)["repeat.surprise"]["value"] == poisson_surprise(5, mu)
