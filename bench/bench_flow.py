@@ -21,7 +21,8 @@ and recall and precision are printed per packet kind, structure label and classi
     python bench/bench_flow.py [--prints 10000000] [--source market|gen] [--tick-ms 1000]
                                [--batch 100000] [--quality-minutes 30]
                                [--quality-profile realistic] [--seed 7]
-                               [--skip-throughput] [--skip-quality]
+                               [--skip-throughput] [--skip-quality] [--save-frames DIR]
+                               [--light]
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def throughput(args: argparse.Namespace) -> None:
 
 def quality(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
-    run = run_market(args.quality_profile, args.seed, minutes=args.quality_minutes)
+    run = run_market(
+        args.quality_profile, args.seed, minutes=args.quality_minutes, light=args.light
+    )
     print(
         f"\nquality: profile={args.quality_profile} seed={args.seed} "
         f"{args.quality_minutes} min of event time, {run.enriched:,} prints, "
@@ -106,6 +109,15 @@ def quality(args: argparse.Namespace) -> None:
     table = score_all(run)
     with pl.Config(tbl_rows=100, tbl_width_chars=140, fmt_str_lengths=60):
         print(table)
+    if args.save_frames:
+        # for offline study of a rule (e.g. re-scoring repeats on the same packets)
+        out = Path(args.save_frames)
+        out.mkdir(parents=True, exist_ok=True)
+        run.patterns.write_parquet(out / "patterns.parquet")
+        run.packets.drop("trace", "evidence").write_parquet(out / "packets.parquet")
+        run.structures.write_parquet(out / "structures.parquet")
+        run.hits.drop("trace").write_parquet(out / "hits.parquet")
+        print(f"frames saved to {out}")
 
 
 def main() -> None:
@@ -121,6 +133,10 @@ def main() -> None:
     ap.add_argument("--quality-profile", default="realistic")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--save-frames", default="", help="quality: write the frames to this dir")
+    ap.add_argument(
+        "--light", action="store_true", help="quality: keep only the scored streams (long runs)"
+    )
     args = ap.parse_args()
     if not args.skip_throughput:
         throughput(args)

@@ -73,16 +73,22 @@ def run_market(
     group: int = 20,
     *,
     open_interest: bool = True,
+    light: bool = False,
 ) -> Run:
-    """:func:`market_streams` as a :class:`Run` (what the scoring reads)."""
-    patterns, cat = market_streams(profile, seed, minutes, group, open_interest=open_interest)
+    """:func:`market_streams` as a :class:`Run` (what the scoring reads); ``light``
+    keeps only the scored streams (long firehose runs: the enriched prints alone take
+    ~1 GB a minute)."""
+    keep = (ev.FLOW_PACKETS, ev.FLOW_STRUCTURES, ev.CLASSIFIER_HITS, ev.ALERTS) if light else None
+    patterns, cat = market_streams(
+        profile, seed, minutes, group, open_interest=open_interest, keep=keep
+    )
     return Run(
         patterns,
         cat(ev.FLOW_PACKETS),
         cat(ev.FLOW_STRUCTURES),
         cat(ev.CLASSIFIER_HITS),
         cat(ev.ALERTS),
-        cat(ev.OPTIONS_ENRICHED).height,
+        cat.rows(ev.OPTIONS_ENRICHED),  # type: ignore[attr-defined]
     )
 
 
@@ -93,6 +99,7 @@ def market_streams(
     group: int = 20,
     *,
     open_interest: bool = True,
+    keep: tuple[str, ...] | None = None,
 ) -> tuple[pl.DataFrame, Callable[[str], pl.DataFrame]]:
     """Feed ``minutes`` of event time of a seeded market through a default engine:
     (the injected patterns that ended, stream name -> everything the engine emitted).
@@ -100,7 +107,8 @@ def market_streams(
     The market ticks every 100 ms; ``group`` ticks go to the engine as one batch (the
     output does not depend on batching, see test_flow_invariance; bigger batches
     just run faster).  The market's open-interest table is fed to the packets unless
-    ``open_interest`` is false.
+    ``open_interest`` is false.  With ``keep`` only those streams' frames are kept
+    (every stream's row count is, as ``cat.rows(stream)``).
     """
     start = start_ns_from_config(START, 0)
     market = SyntheticMarket(profile, seed, start, 100)
@@ -108,19 +116,25 @@ def market_streams(
     if open_interest:
         engine.compute.packets.set_open_interest(market.open_interest)
     got: dict[str, list[pl.DataFrame]] = {}
+    rows: dict[str, int] = {}
+
+    def add(out: dict[str, pl.DataFrame]) -> None:
+        for stream, frame in out.items():
+            rows[stream] = rows.get(stream, 0) + frame.height
+            if keep is None or stream in keep:
+                got.setdefault(stream, []).append(frame)
+
     for _ in range(int(minutes * 600) // group):
         ticks = [market.next_batch() for _ in range(group)]
         frames = {s: pl.concat([t.frames[s] for t in ticks]) for s in ticks[0].frames}
-        feed = ev.FeedBatch(frames, ticks[-1].watermark)
-        for stream, frame in engine.ingest(feed).items():
-            got.setdefault(stream, []).append(frame)
-    for stream, frame in engine.flush().items():
-        got.setdefault(stream, []).append(frame)
+        add(engine.ingest(ev.FeedBatch(frames, ticks[-1].watermark)))
+    add(engine.flush())
 
     def cat(stream: str) -> pl.DataFrame:
         frames = got.get(stream)
         return pl.concat(frames) if frames else ev.empty_frame(stream)
 
+    cat.rows = lambda stream: rows.get(stream, 0)  # type: ignore[attr-defined]
     return market.patterns.filter(pl.col("ts_end") < market.now_ns), cat
 
 

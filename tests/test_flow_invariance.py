@@ -47,6 +47,9 @@ def small_config() -> Config:
     f.cancel_lookback_ms = 2500
     f.block_min_size = 300
     f.structure_min_confidence = 0.3
+    f.repeat_background_ms = 5000  # hits leave the 3 s window into the background
+    f.repeat_min_surprise = 1.0  # passes and fails on a few hits
+    f.legged_rate_window_ms = 2000  # legged groups judged on the seconds before them
     c.z_min_samples = 3
     c.sweep_min_premium = 2_000.0
     c.spike_min_premium = 1_000.0
@@ -178,6 +181,19 @@ def assert_same(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> None:
         assert a[stream].equals(b[stream]), stream
 
 
+# Found by hypothesis: a structure emitted and retracted within one batch lost its
+# ``corrects`` (it was expired before commit chained it).
+@example(
+    events=[
+        ("q", 0, "SPY   251125C00580000", 95, 1, 1, 1),
+        ("q", 0, "SPY   251125C00580000", 95, 1, 1, 1),
+        ("q", 2750, "SPY   251125C00580000", 95, 1, 1, 1),
+        ("p", 0, "SPY   251125C00580000", 93, 1, "Z", 0),
+        ("p", 0, "SPY   251125P00580000", 93, 1, "Z", 0),
+        ("c", 251, 0),
+    ],
+    cuts=[],
+)
 # Found by hypothesis (kept so every run tries them): a retraction in the same batch
 # as the packet it retracts renamed that packet's repeat hit in a later packet's
 # evidence; and a packet corrected twice in one batch (alert retracted, then the

@@ -196,9 +196,11 @@ def kind_row(**over: object) -> dict[str, np.ndarray]:
         "open_interest": float("nan"),
         "max_size": 100,
         "max_print_premium": 20_000.0,
+        "_iso_premium": 0.0,
         "repeat_hits": 0,
         "_repeat_share": 1.0,
         "_repeat_consistent": 0,
+        "_repeat_surprise": 99.0,
         "right": "C",
         "side": "buy",
     }
@@ -340,6 +342,7 @@ def test_repeat_side_share_end_to_end(sells: int, share: float, repeat: bool) ->
     4 buys at the ask after ``sells`` sells at the bid (all $200k+)."""
     cfg = Config()
     cfg.flow.repeat_min_hits = 4
+    cfg.flow.repeat_min_surprise = 0.0  # this side share alone (the sells are background)
     prints = [pr(i * 10_000, price=1.00, size=2000) for i in range(sells)]
     prints += [pr((sells + i) * 10_000, size=2000) for i in range(4)]
     quotes = [{**Q, "ts": p["ts"] - MS} for p in prints]

@@ -256,9 +256,42 @@ class FlowConfig:
         min=0,
         max=1,
     )
+    repeat_min_clip_share: float = knob(
+        0.5,
+        "repeat: a hit's largest print, or its ISO prints together (one sweep), carry at "
+        "least this share of its premium (one order's clip, not many unrelated small "
+        "prints of a busy contract added up)",
+        min=0,
+        max=1,
+    )
+    repeat_background_ms: int = knob(
+        900_000,
+        "repeat: the contract's own background hit rate per side is measured over this "
+        "trailing time before the repeat window (see README 'Repeat rule')",
+        min=1,
+    )
+    repeat_min_surprise: float = knob(
+        4.0,
+        "repeat: -log10 of the Poisson chance of at least as many similar hits in the "
+        "window given the contract's background rate (4 = 1 in 10 000)",
+        min=0,
+    )
     structure_window_ms: int = knob(
         1,
         "structure: legs' first prints within this of the first leg, same root and venue",
+        min=0,
+    )
+    legged_rate_window_ms: int = knob(
+        10_000,
+        "structure: single-leg packets per underlying and venue are counted over this "
+        "trailing time to judge legged (single-leg) groups",
+        min=1000,
+    )
+    legged_max_chance_partners: float = knob(
+        0.01,
+        "structure: a group of single-leg packets is taken for coincidence when the "
+        "underlying's rate on that venue expects more chance partners than this within "
+        "the structure window",
         min=0,
     )
     structure_min_confidence: float = knob(

@@ -92,6 +92,7 @@ _PACKET_FIELDS: Final = (
     "status",
     "corrects",
     "repeat_hits",
+    "_repeat_surprise",
     "retracted",
 )
 _STRUCT_FIELDS: Final = ("id", "ts", "root", "label", "description", "variant", "premium", "legs")
@@ -138,12 +139,21 @@ def _placement(r: dict[str, Any]) -> str:
     return "mixed placement"
 
 
+def _odds(surprise: float | None) -> str:
+    """', 1 in 31 623 by chance' from a repeat's surprise (-log10 of the chance)."""
+    if surprise is None or surprise != surprise or surprise <= 0:
+        return ""
+    if surprise >= 9:
+        return ", under 1 in a billion by chance"
+    return f", 1 in {10**surprise:,.0f} by chance"
+
+
 def explain_packet(r: dict[str, Any], classifiers: list[str], z_min: int) -> str:
     expiry = "0DTE" if r["dte"] == 0 else r["expiry"].strftime("%b%d")
     contract = f"{r['root']} {expiry} {r['strike']:g}{r['right']}"
     word = WORDS.get(classifiers[0], classifiers[0]) if classifiers else "flow"
     if classifiers and classifiers[0] == "repeat_hitter":
-        word = f"repeat hitter ({r['repeat_hits']} hits)"
+        word = f"repeat hitter ({r['repeat_hits']} hits{_odds(r.get('_repeat_surprise'))})"
     if classifiers and classifiers[0] == "far_dated_conviction":
         word = f"far-dated conviction ({r['dte']}d)"
     n = r["count"]

@@ -29,8 +29,13 @@ whose rules pass; ``kind`` is the first of them in this priority order:
                   ``flow.repeat_window_ms``, as many of them of a similar premium
                   (within ``flow.repeat_size_band`` of their median), and that
                   side's hits are >= ``flow.repeat_min_side_share`` of both sides'
-                  hits on the contract in the window (counted by the packet
-                  operator, see packets.py "Repeat hits")
+                  hits on the contract in the window, and the similar hits are
+                  far more than the contract's own background gives by chance:
+                  ``_repeat_surprise`` (-log10 of the Poisson chance) >=
+                  ``flow.repeat_min_surprise``.  A hit is one order's clip: its
+                  largest print, or its ISO prints together, carry >=
+                  ``flow.repeat_min_clip_share`` of its premium (counted by the
+                  packet operator, see packets.py "Repeat hits")
 ``plain``         none of the above
 ===============  ==============================================================
 
@@ -63,13 +68,19 @@ def direction_of(right: np.ndarray, side: np.ndarray) -> np.ndarray:
     ).astype(object)
 
 
+def clip_premium(p: dict[str, np.ndarray]) -> np.ndarray:
+    """A packet's largest single order, as far as the tape shows it: its largest print
+    or its ISO prints together (one sweep), whichever is more."""
+    return np.maximum(p["max_print_premium"], p["_iso_premium"])
+
+
 def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
     """kind, tags, direction and trace for packets given as numpy columns.
 
     Needs count, iso_count, iso_size, iso_exchanges, _iso_taking (ISO size on the
     dominant taking side), complex, exchanges, premium, total_size, open_interest
-    (float, NaN unknown), max_size, max_print_premium, repeat_hits, _repeat_share,
-    _repeat_consistent, right, side.
+    (float, NaN unknown), max_size, max_print_premium, _iso_premium, repeat_hits,
+    _repeat_share, _repeat_consistent, _repeat_surprise, right, side.
     """
     n = len(p["count"])
     total = p["total_size"].astype(np.float64)
@@ -96,7 +107,13 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
     repeat_n = p["repeat_hits"] >= cfg.repeat_min_hits
     repeat_same = p["_repeat_consistent"] >= cfg.repeat_min_hits
     repeat_share = p["_repeat_share"] >= cfg.repeat_min_side_share
-    repeat = repeat_n & repeat_same & repeat_share
+    repeat_surprise = p["_repeat_surprise"] >= cfg.repeat_min_surprise
+    repeat = repeat_n & repeat_same & repeat_share & repeat_surprise
+    prem = p["premium"].astype(np.float64)
+    clip_prem = clip_premium(p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        clip = np.where(prem > 0, clip_prem / np.where(prem > 0, prem, 1.0), 0.0)
+    clip_ok = clip_prem >= cfg.repeat_min_clip_share * prem
     passes = np.column_stack(
         [
             cplx,
@@ -136,6 +153,7 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
         ),
         ArrayItem("split.one_venue", exchanges, 1, split_one, simple),
         ArrayItem("split.prints", p["count"], cfg.split_min_prints, split_n, simple & split_one),
+        ArrayItem("repeat.clip_share", clip, cfg.repeat_min_clip_share, clip_ok, simple),
         ArrayItem("repeat.hits", p["repeat_hits"], cfg.repeat_min_hits, repeat_n, simple),
         ArrayItem(
             "repeat.side_share",
@@ -149,6 +167,13 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
             p["_repeat_consistent"],
             cfg.repeat_min_hits,
             repeat_same,
+            simple & hit,
+        ),
+        ArrayItem(
+            "repeat.surprise",
+            p["_repeat_surprise"],
+            cfg.repeat_min_surprise,
+            repeat_surprise,
             simple & hit,
         ),
     ]

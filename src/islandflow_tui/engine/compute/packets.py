@@ -46,10 +46,30 @@ about equally; a repeat hitter leans on one), and ``_repeat_consistent`` = how m
 this side's hits have a premium within a factor ``flow.repeat_size_band`` (2.5) of their
 median, 0 unless the packet itself does (one order worked again and again comes in
 similar clips; unrelated prints of a busy contract do not).  Both are exact integer
-arithmetic on the hits in whole cents.  The kind (kinds.py) needs all three.  Why: with
+arithmetic on the hits in whole cents.  Why: with
 the count alone, a busy or expensive contract (a deep in-the-money TSLA put is $4 500 a
 contract) makes five $20k hits at the ask in three minutes out of ordinary flow; on
 the active synthetic profile 12 of 13 repeats were that (precision 0.077).
+
+A hit must also be one order's *clip*: its largest print, or its ISO prints together
+(a sweep is one order the router split across venues), carry >=
+``flow.repeat_min_clip_share`` (0.5) of its premium (a busy contract's 500 ms packet
+sums dozens of unrelated small prints to $20k+ on whichever side leads).  And the run
+must be far more than the contract's own background (``_repeat_surprise``): hits that
+leave the window are counted per (contract, side) in 30 s buckets of their first print
+(``REPEAT_BUCKET_NS``) and kept ``flow.repeat_background_ms`` (15 min); the expected
+number of this side's hits in a window by chance is
+
+    mu = (this side's hits before the window + the other side's hits in the window)
+         x window / (time observed before the window + window)
+
+(the time observed is since the first hit this operator saw, at most background -
+window; the other side's hits stand in for one window of background, so the estimate
+exists from the first hit on and history takes over as it builds up), and
+``_repeat_surprise`` = -log10 P(X >= consistent hits) for X ~ Poisson(mu), capped at
+``SURPRISE_CAP``.  The kind needs it >= ``flow.repeat_min_surprise`` (4).  The window's
+own hits of this side never count as background: a repeat does not explain itself
+away.  The kind (kinds.py) needs all of it.
 
 Cancels.  A print flagged CANCEL retracts the latest earlier print of the same
 contract, venue, price and size not already cancelled (OPRA cancels repeat the trade
@@ -97,6 +117,7 @@ hot path is numpy on column arrays with one polars frame built per batch.
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from datetime import UTC, datetime
 from itertools import chain, islice, pairwise
@@ -120,7 +141,7 @@ from islandflow_tui.engine.compute.baselines import (
     z_scores,
 )
 from islandflow_tui.engine.compute.calendar import EventCalendar
-from islandflow_tui.engine.compute.kinds import label_kinds
+from islandflow_tui.engine.compute.kinds import clip_premium, label_kinds
 from islandflow_tui.engine.compute.side import COMPLEX_MASK
 from islandflow_tui.engine.compute.trace import ArrayItem, trace_from_arrays
 
@@ -134,6 +155,8 @@ _CANCEL: Final = int(ev.Cond.CANCEL)
 _ISO: Final = int(ev.Cond.ISO)
 _SIGNAL_BIT: Final = {"balanced": 2, "smart-money": 1}
 REPEAT_EVIDENCE: Final = 20  # a repeat hit's evidence: at most this many latest hits
+REPEAT_BUCKET_NS: Final = 30 * ev.NS_PER_S  # background hits are counted per 30 s of ts
+SURPRISE_CAP: Final = 99.0  # -log10 of a chance too small for a float
 
 WORK: Final = {
     "ts": np.int64,
@@ -187,6 +210,7 @@ RETAIN_COLS: Final = (
     "_repeat_premium",
     "_repeat_share",
     "_repeat_consistent",
+    "_repeat_surprise",
     *STAT_COLS,
 )
 _CTX_SOURCE: Final = tuple(c for c in RETAIN_COLS if c != "id")  # ids come at commit
@@ -729,6 +753,7 @@ class Packets:
         self.complex_ns = min(f.structure_window_ms, f.cluster_window_ms) * ev.NS_PER_MS
         self.lookback_ns = f.cancel_lookback_ms * ev.NS_PER_MS
         self.repeat_ns = f.repeat_window_ms * ev.NS_PER_MS
+        self.background_ns = max(f.repeat_background_ms * ev.NS_PER_MS, self.repeat_ns)
         self.spot = SpotTracker()
         self.baselines = RollingBaselines(f)
         self.open_interest: pl.DataFrame | None = (
@@ -752,6 +777,9 @@ class Packets:
         # (packet key, version) -> its repeat-window hit, whose id is set at commit
         self._new_hits: dict[tuple[int, int], list[Any]] = {}
         self._rep_snap: dict[int, list[list[Any]]] = {}  # packet key -> hits in its window
+        # (cid, side) -> [bucket, hits] of hits that left the window (the background)
+        self._rep_hist: dict[tuple[int, int], deque[list[int]]] = {}
+        self._rep_t0: int | None = None  # first print ts of the first hit seen
         self._members: Cols | None = None
         self._last_expire = -(2**62)
         self._prev_wm = -(2**62)
@@ -786,8 +814,12 @@ class Packets:
                 {"cid": day, "date": self._day_date[day], "cum": self._day_cum[day]}
             ),
             "repeat": self._repeat_frame(),
+            "repeat_history": self._history_frame(),
             "spot": self.spot.state(),
-            "counters": pl.DataFrame({"unmatched_cancels": [self.unmatched_cancels]}),
+            "counters": pl.DataFrame(
+                {"unmatched_cancels": [self.unmatched_cancels], "repeat_t0": [self._rep_t0]},
+                schema={"unmatched_cancels": pl.Int64, "repeat_t0": pl.Int64},
+            ),
             **{
                 f"baseline.{k}": v
                 for k, v in self.baselines.state(
@@ -822,6 +854,47 @@ class Packets:
             cols.update({n: [h[i] for h in hits] for i, n in enumerate(names)})
         return pl.DataFrame(cols, schema=dict.fromkeys(("cid", "side", *names), pl.Int64))
 
+    def _history_frame(self) -> pl.DataFrame:
+        """The background buckets as rows (cid, side, bucket, hits), key by key, oldest
+        first (at most background / 30 s rows per key)."""
+        keys = sorted(self._rep_hist)
+        lens = np.array([len(self._rep_hist[k]) for k in keys], dtype=np.int64)
+        key_arr = np.array(keys, dtype=np.int64).reshape(-1, 2)
+        flat = np.array(
+            list(chain.from_iterable(chain.from_iterable(self._rep_hist[k] for k in keys))),
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        return pl.DataFrame(
+            {
+                "cid": np.repeat(key_arr[:, 0], lens),
+                "side": np.repeat(key_arr[:, 1], lens),
+                "bucket": flat[:, 0],
+                "hits": flat[:, 1],
+            },
+            schema=dict.fromkeys(("cid", "side", "bucket", "hits"), pl.Int64),
+        )
+
+    def _restore_history(self, frame: pl.DataFrame | None) -> None:
+        """Background buckets from their checkpoint rows (a checkpoint from before the
+        background rule has none: the background then starts empty at the restore)."""
+        self._rep_hist = {}
+        if frame is None or frame.height == 0:
+            return
+        cid = frame.get_column("cid").to_numpy()
+        side = frame.get_column("side").to_numpy()
+        start = np.ones(len(cid), dtype=bool)
+        start[1:] = (cid[1:] != cid[:-1]) | (side[1:] != side[:-1])
+        first = np.flatnonzero(start)
+        rows = list(map(list, zip(frame["bucket"].to_list(), frame["hits"].to_list(), strict=True)))
+        bounds = [*first.tolist(), len(cid)]
+        keys = zip(cid[first].tolist(), side[first].tolist(), strict=True)
+        for key, a, b in zip(keys, bounds[:-1], bounds[1:], strict=True):
+            q = self._rep_hist.get(key)
+            if q is None:
+                self._rep_hist[key] = deque(rows[a:b])
+            else:  # the same key in two runs (not written so): append in order
+                q.extend(rows[a:b])
+
     def restore(self, state: dict[str, pl.DataFrame]) -> None:
         pending = state["pending"]
         self._pending = (
@@ -845,8 +918,12 @@ class Packets:
         self._repeat = {}
         self._repeat_cents = {}
         self._restore_repeats(state["repeat"])
+        self._restore_history(state.get("repeat_history"))
         self.spot.restore(state["spot"])
-        self.unmatched_cancels = int(state["counters"]["unmatched_cancels"][0])
+        counters = state["counters"]
+        self.unmatched_cancels = int(counters["unmatched_cancels"][0])
+        t0 = counters["repeat_t0"][0] if "repeat_t0" in counters.columns else None
+        self._rep_t0 = None if t0 is None else int(t0)
         ct = self._contracts
         known = np.flatnonzero(ct.known)
         self.baselines.restore(
@@ -872,6 +949,11 @@ class Packets:
                 pl.lit(1.0).alias("_repeat_share"),
                 pl.col("repeat_hits").alias("_repeat_consistent"),
             )
+            names = [*names, "_repeat_share", "_repeat_consistent"]
+        if "repeat_hits" in names and "_repeat_surprise" not in names:
+            # a checkpoint from before the background rule: its packets' hits were not
+            # judged against the contract's background (a neutral, passing value)
+            packets = packets.with_columns(pl.lit(SURPRISE_CAP).alias("_repeat_surprise"))
         if isinstance(packets, pl.LazyFrame) and "retained_max_ts" in state:
             max_ts = state["retained_max_ts"]["max_ts"][0]
             if max_ts is not None:
@@ -1167,6 +1249,7 @@ class Packets:
             "exchanges": np.bitwise_count(venue_mask).astype(np.int64),
             "iso_count": add(iso.astype(np.int64)),
             "iso_size": add(np.where(iso, size, 0)),
+            "_iso_premium": add(np.where(iso, m["premium"], 0.0)),
             "iso_exchanges": np.bitwise_count(iso_mask).astype(np.int64),
             "_iso_taking": np.maximum(
                 add(np.where(iso & (plc <= 1), size, 0)),
@@ -1618,11 +1701,12 @@ class Packets:
         }
 
     def _qualifies(self, p: Cols) -> np.ndarray:
-        """Which packets are repeat hits (single-leg, premium, took liquidity)."""
+        """Which packets are repeat hits (single-leg, premium, one clip, took liquidity)."""
         side = p["side"]
         return (
             ~p["complex"].astype(bool)
             & (p["premium"] >= self.cfg.repeat_min_premium)
+            & (clip_premium(p) >= self.cfg.repeat_min_clip_share * p["premium"])
             & (
                 ((side == "buy") & (p["ask_ratio"] >= 0.5))
                 | ((side == "sell") & (p["bid_ratio"] >= 0.5))
@@ -1637,13 +1721,15 @@ class Packets:
         p["_repeat_premium"] = np.zeros(n)
         p["_repeat_share"] = np.zeros(n)
         p["_repeat_consistent"] = np.zeros(n, dtype=np.int64)
+        p["_repeat_surprise"] = np.zeros(n)
         p["_repeat_qual"] = self._qualifies(p)
 
     def _repeats(self, p: Cols, lo: int, hi: int) -> None:
-        """repeat_hits, _repeat_premium, _repeat_share and _repeat_consistent of rows
-        ``lo:hi``, in place (see the module doc)."""
+        """repeat_hits, _repeat_premium, _repeat_share, _repeat_consistent and
+        _repeat_surprise of rows ``lo:hi``, in place (see the module doc)."""
         hits, prem = p["repeat_hits"], p["_repeat_premium"]
         share, consistent = p["_repeat_share"], p["_repeat_consistent"]
+        surprise = p["_repeat_surprise"]
         side = p["side"]
         f = self.cfg
         band = f.repeat_size_band
@@ -1651,6 +1737,8 @@ class Packets:
             sign = 1 if side[i] == "buy" else -1
             key = (int(p["cid"][i]), sign)
             t = int(p["first_ts"][i])
+            if self._rep_t0 is None:
+                self._rep_t0 = t
             q = self._repeat.setdefault(key, deque())
             self._drop_before(key, t - self.repeat_ns)
             # whole cents: an exact running sum, the same whatever the batching
@@ -1671,6 +1759,8 @@ class Packets:
                 consistent[i] = sum(
                     1 for c in cents if 2 * c * band >= med2 and 2 * c <= med2 * band
                 )
+            if consistent[i] >= f.repeat_min_hits:
+                surprise[i] = poisson_surprise(int(consistent[i]), self._expected_hits(key, t, opp))
             if len(q) >= f.repeat_min_hits:  # evidence: the latest hits (ids at commit)
                 self._rep_snap[entry[1]] = list(islice(reversed(q), REPEAT_EVIDENCE))
 
@@ -1695,6 +1785,8 @@ class Packets:
             "ask_ratio": arr("ask_ratio", 0.0),
             "bid_ratio": arr("bid_ratio", 0.0),
             "complex": arr("complex", False),
+            "max_print_premium": arr("max_print_premium", 0.0),
+            "_iso_premium": arr("_iso_premium", 0.0),
         }
         qual = self._qualifies(rows) & live
         size = arr("total_size", 0).astype(np.float64)
@@ -1739,12 +1831,49 @@ class Packets:
             self._repeat_cents[key] = self._repeat_cents.get(key, 0) + cents
             self._new_hits[(pkey, version)] = entry  # the correction's id, set at commit
 
+    def _expected_hits(self, key: tuple[int, int], t: int, opp: int) -> float:
+        """mu of the module doc: this side's chance hits in the window ending at ``t``,
+        from the key's background buckets and the other side's ``opp`` window hits."""
+        h = self._rep_hist.get(key)
+        before = 0
+        if h:
+            self._prune_history(h, t - self.background_ns)
+            before = sum(n for _, n in h)
+        t0 = t if self._rep_t0 is None else self._rep_t0
+        seen = min(max(t - self.repeat_ns - t0, 0), self.background_ns - self.repeat_ns)
+        return (before + opp) * self.repeat_ns / (seen + self.repeat_ns)
+
+    @staticmethod
+    def _prune_history(h: deque[list[int]], horizon: int) -> None:
+        """Drop buckets wholly at or before ``horizon`` (a bucket holds its first ts)."""
+        last = horizon // REPEAT_BUCKET_NS
+        while h and h[0][0] <= last:
+            h.popleft()
+
+    def _to_history(self, key: tuple[int, int], t: int) -> None:
+        """A hit of ``key`` with first print ``t`` leaves the window: background."""
+        b = t // REPEAT_BUCKET_NS
+        h = self._rep_hist.setdefault(key, deque())
+        if h and h[-1][0] == b:
+            h[-1][1] += 1
+        else:  # hits leave in ts order, except a rewound one: keep buckets sorted
+            at = len(h)
+            while at > 0 and h[at - 1][0] > b:
+                at -= 1
+            if at > 0 and h[at - 1][0] == b:
+                h[at - 1][1] += 1
+            else:
+                h.insert(at, [b, 1])
+
     def _drop_before(self, key: tuple[int, int], horizon: int) -> deque[list[Any]]:
-        """The key's hits after ``horizon`` (older ones leave its window and its sum)."""
+        """The key's hits after ``horizon`` (older ones leave its window and its sum,
+        into its background)."""
         q = self._repeat[key]
         total = self._repeat_cents.get(key, 0)
         while q and q[0][0] <= horizon:
-            total -= q.popleft()[2]
+            h = q.popleft()
+            total -= h[2]
+            self._to_history(key, h[0])
         self._repeat_cents[key] = total
         return q
 
@@ -1752,8 +1881,15 @@ class Packets:
         horizon = watermark - self.window_ns - self.repeat_ns
         # a window emptied by the other side's hit or by a cancel's rewind goes too
         for key in [k for k, q in self._repeat.items() if not q or q[-1][0] <= horizon]:
-            del self._repeat[key]
+            for h in self._repeat.pop(key):
+                self._to_history(key, h[0])
             self._repeat_cents.pop(key, None)
+        old = watermark - self.window_ns - self.background_ns
+        for key in list(self._rep_hist):
+            h = self._rep_hist[key]
+            self._prune_history(h, old)
+            if not h:
+                del self._rep_hist[key]
 
     def repeat_evidence(self, pkeys: list[int]) -> list[list[int]]:
         """For this batch's repeat hits (by packet key): the ids of the latest
@@ -1779,6 +1915,7 @@ class Packets:
             "_repeat_premium",
             "_repeat_share",
             "_repeat_consistent",
+            "_repeat_surprise",
             *STAT_COLS,
         ]
         sources = [c.packets for c in self._chunks]
@@ -1852,9 +1989,11 @@ class Packets:
                     "total_size",
                     "max_size",
                     "max_print_premium",
+                    "_iso_premium",
                     "repeat_hits",
                     "_repeat_share",
                     "_repeat_consistent",
+                    "_repeat_surprise",
                     "right",
                     "side",
                 )
@@ -1946,6 +2085,34 @@ class Packets:
             [ArrayItem("cancel.members_left", 0.0, 1.0, False)],
         )
         return out.with_columns(trace)
+
+
+def poisson_surprise(k: int, mu: float) -> float:
+    """-log10 P(X >= k) for X ~ Poisson(mu), capped at ``SURPRISE_CAP``.
+
+    Summed from the tail when k > mu (no cancellation in 1 - CDF for tiny chances),
+    else as 1 - CDF; plain float arithmetic in a fixed order, so the same inputs give
+    the same bits."""
+    if k <= 0:
+        return 0.0
+    if mu <= 0.0:
+        return SURPRISE_CAP
+    if k > mu:
+        log_term = -mu + k * math.log(mu) - math.lgamma(k + 1)
+        total, term, j = 1.0, 1.0, k
+        while term > 1e-17 * total:
+            j += 1
+            term *= mu / j
+            total += term
+        log_p = log_term + math.log(total)
+        return min(SURPRISE_CAP, -log_p / math.log(10.0))
+    term = math.exp(-mu)
+    below = term
+    for j in range(1, k):
+        term *= mu / j
+        below += term
+    p = 1.0 - below
+    return 0.0 if p >= 1.0 else min(SURPRISE_CAP, -math.log10(p)) if p > 0 else SURPRISE_CAP
 
 
 def _singletons(name: str, values: np.ndarray) -> pl.Series:

@@ -57,6 +57,25 @@ x 0.5 for tiny legs).
 A structure is emitted if it scores at least ``flow.structure_min_confidence`` (0.6):
 a chance pair of unrelated packets a few ms apart scores at most 0.5.
 
+Legged (single-leg) groups are also judged against the underlying's own flow on that
+venue: single-leg packets of >= ``SMALL_LEG`` contracts are counted per (root, venue)
+and second of their first print; a group anchored at ``a`` expects
+
+    chance partners = packets in the ``flow.legged_rate_window_ms`` (10 s) of whole
+                      seconds before a's second / seconds observed x structure window
+
+(seconds observed: since the first packet this operator decided, at most the rate
+window; none observed gives 0).  Above ``flow.legged_max_chance_partners`` (0.01) a
+partner within the window is too likely to be a coincidence and the group is not
+labelled; an emitted legged structure carries the value as ``legged.chance_partners``
+in its trace.  Why: at ~60 000 prints/s over a handful of underlyings, unrelated 1:1
+single-leg pairs on one venue within 1 ms are frequent (firehose vertical precision
+0.66, roll/calendar/diagonal 0.35), while at realistic/active rates the expected
+number is ~0.001 or less.  Multi-leg (complex-flagged) groups are not affected: the
+flag itself says the legs belong together.  Batch-size invariant: a group is decided
+only when every packet with an earlier first print is decided, and its count reads
+whole seconds before its anchor only.
+
 Cancels.  A structure is never silently changed.  A packet correction (a cancel
 removed one of its prints, compute/packets.py) that reaches a group not yet decided at
 the correction's ts replaces (or, retracted, drops) that leg before the group is
@@ -120,6 +139,7 @@ ORDER: Final = {label: i for i, label in enumerate(ev.STRUCTURE_LABELS)}
 MAX_LEGS: Final = 6
 SAME_TIME_NS: Final = ev.NS_PER_MS  # legs whose first prints are this close printed together
 SMALL_LEG: Final = 10  # equal leg sizes below this many contracts happen by chance
+LEGGED_BUCKET_NS: Final = ev.NS_PER_S  # single-leg packet counts per second of first ts
 _TRACE_DTYPE: Final = ev.polars_schema(ev.FLOW_STRUCTURES)["trace"]
 
 
@@ -411,7 +431,12 @@ class Structures:
         self.cluster_ns = cfg.cluster_window_ms * ev.NS_PER_MS
         self.lookback_ns = cfg.cancel_lookback_ms * ev.NS_PER_MS
         self.min_conf = cfg.structure_min_confidence
+        self.legged_buckets = max(cfg.legged_rate_window_ms * ev.NS_PER_MS // LEGGED_BUCKET_NS, 1)
+        self.legged_max = cfg.legged_max_chance_partners
         self.tol = tol
+        # "root|venue|False" -> {second: single-leg packets >= SMALL_LEG first printed in it}
+        self._legged: dict[str, dict[int, int]] = {}
+        self._legged_b0: int | None = None  # second of the first decided packet
         self._pending: dict[str, np.ndarray] | None = None
         # emitted structures a cancel can still reach, by key (the anchor packet's id)
         self._issued: dict[int, _Issued] = {}
@@ -436,7 +461,20 @@ class Structures:
                 per_row([s.ts for _, s in items]).alias("_sts"),
                 per_row([s.version for _, s in items]).alias("_sv"),
                 per_row([s.id for _, s in items]).alias("_sid"),
+                pl.Series(
+                    np.repeat(
+                        np.array(
+                            [np.nan if s.chance is None else s.chance for _, s in items],
+                            dtype=np.float64,
+                        ),
+                        lens,
+                    ),
+                    dtype=pl.Float64,
+                ).alias("_chance"),
             )
+        legged = [
+            (k, b, n) for k in sorted(self._legged) for b, n in sorted(self._legged[k].items())
+        ]
         return {
             "pending": (
                 pl.DataFrame(self._pending, strict=False)
@@ -444,11 +482,25 @@ class Structures:
                 else pl.DataFrame()
             ),
             "issued": frame,
+            "legged": pl.DataFrame(
+                legged,
+                schema={"key": pl.String, "second": pl.Int64, "packets": pl.Int64},
+                orient="row",
+            ),
+            "legged_b0": pl.DataFrame({"b0": [self._legged_b0]}, schema={"b0": pl.Int64}),
         }
 
     def restore(self, state: dict[str, pl.DataFrame]) -> None:
         pending = state.get("pending")
         self._issued, self._by_packet = {}, {}
+        self._legged, self._legged_b0 = {}, None
+        legged = state.get("legged")  # absent in checkpoints from before the rule
+        if legged is not None and legged.height:
+            for key, b, n in legged.iter_rows():
+                self._legged.setdefault(key, {})[b] = n
+        b0 = state.get("legged_b0")
+        if b0 is not None and b0.height and b0["b0"][0] is not None:
+            self._legged_b0 = int(b0["b0"][0])
         if pending is None or pending.height == 0:
             self._pending = None
         else:
@@ -460,7 +512,10 @@ class Structures:
             rows = {k: g.get_column(k).to_numpy() for k in LEG_COLS}
             s = _Issued(rows, int(g["_anchor_ts"][0]), int(g["_sts"][0]))
             s.version, s.id = int(g["_sv"][0]), int(g["_sid"][0])
-            s.out = self._relabel(rows, s.anchor_ts)
+            if "_chance" in g.columns and g["_chance"][0] is not None:
+                chance = float(g["_chance"][0])
+                s.chance = None if chance != chance else chance
+            s.out = self._relabel(rows, s.anchor_ts, s.chance)
             if s.out is None:  # not a structure any more (cannot happen: kept for safety)
                 continue
             self._issued[int(key)] = s  # type: ignore[arg-type]
@@ -495,7 +550,11 @@ class Structures:
                     recs += self._correct(old[i], row, status[i] != "correction", t)
         recs += self._decide(watermark)
         horizon = watermark - self.lookback_ns
-        for key in [k for k, s in self._issued.items() if s.ts < horizon]:
+        # what this call emits or re-issues stays until commit has chained its
+        # ``corrects`` (one big batch would otherwise drop a structure emitted and
+        # retracted in it before commit, and the retraction named nothing)
+        touched = {int(r["anchor_id"]) for r in recs}
+        for key in [k for k, s in self._issued.items() if s.ts < horizon and k not in touched]:
             for pid in self._issued.pop(key).rows["id"].tolist():
                 self._by_packet.pop(int(pid), None)
         return self._frame(recs) if recs else None
@@ -545,7 +604,7 @@ class Structures:
         order = np.lexsort((rows["id"], rows["first_ts"]))
         s.rows = {k: v[order] for k, v in rows.items()}
         s.version += 1
-        out = self._relabel(s.rows, s.anchor_ts)
+        out = self._relabel(s.rows, s.anchor_ts, s.chance)
         if out is None:  # withdrawn for good (a cancel only ever removes more): no
             # packet leads here any more; dropped at commit, once its id is known
             s.withdrawn = True
@@ -572,11 +631,55 @@ class Structures:
         out.update(ts=ts, anchor_id=key, _sv=s.version)
         return [out]
 
-    def _relabel(self, rows: dict[str, np.ndarray], anchor_ts: int) -> dict[str, Any] | None:
+    def _relabel(
+        self, rows: dict[str, np.ndarray], anchor_ts: int, chance: float | None
+    ) -> dict[str, Any] | None:
         n_sym = len(set(rows["symbol"].tolist()))
         if n_sym < 2 or n_sym > MAX_LEGS:
             return None
-        return self._one(rows, np.arange(len(rows["id"])), anchor_ts)
+        return self._one(rows, np.arange(len(rows["id"])), anchor_ts, chance)
+
+    def _count_legged(
+        self, p: dict[str, np.ndarray], rows: np.ndarray, key_text: np.ndarray
+    ) -> None:
+        """Count decided single-leg packets of >= SMALL_LEG contracts per key and second."""
+        big = rows[~p["complex"][rows].astype(bool) & (p["total_size"][rows] >= SMALL_LEG)]
+        if not len(rows):
+            return
+        if self._legged_b0 is None:
+            self._legged_b0 = int(p["first_ts"][rows].min()) // LEGGED_BUCKET_NS
+        if not len(big):
+            return
+        sec = p["first_ts"][big] // LEGGED_BUCKET_NS
+        pairs, counts = np.unique(
+            np.rec.fromarrays([key_text[big], sec], names="k,s"), return_counts=True
+        )
+        for (k, b), n in zip(pairs.tolist(), counts.tolist(), strict=True):
+            d = self._legged.setdefault(k, {})
+            d[b] = d.get(b, 0) + n
+
+    def _chance(self, key: str, anchor_ts: int) -> float:
+        """Expected chance single-leg partners within the structure window (module doc)."""
+        b = anchor_ts // LEGGED_BUCKET_NS
+        b0 = b if self._legged_b0 is None else self._legged_b0
+        seen = min(b - b0, self.legged_buckets)
+        if seen <= 0:
+            return 0.0
+        d = self._legged.get(key, {})
+        n = sum(d.get(i, 0) for i in range(b - seen, b))
+        return n * (self.window_ns / (seen * LEGGED_BUCKET_NS))
+
+    def _prune_legged(self, watermark: int) -> None:
+        """Drop seconds no group still to be decided can read (a group decided later is
+        anchored at or after ``watermark - structure window - cluster window``)."""
+        old = (watermark - self.window_ns - self.cluster_ns) // LEGGED_BUCKET_NS
+        old -= self.legged_buckets + 1
+        for key in list(self._legged):
+            d = self._legged[key]
+            for b in [b for b in d if b < old]:
+                del d[b]
+            if not d:
+                del self._legged[key]
 
     def _decide(self, watermark: int) -> list[dict[str, Any]]:
         """Label and emit every pending group decided below ``watermark``."""
@@ -600,26 +703,40 @@ class Structures:
         self._pending = {k: v[np.sort(keep)] for k, v in p.items()} if len(keep) else None
         if not decided.any():
             return []
+        # every packet first printed before a decided group's anchor is decided by now
+        # (in this call or before): count them all before any group reads its seconds
+        self._count_legged(p, order[decided], key_text)
         starts = np.flatnonzero(anchor)
         sizes = np.diff(np.append(starts, len(order)))
         pick = decided[starts] & (sizes >= 2)
         if pick.any() and self.min_conf > 0.5:
             pick &= self._may_score(p, order, starts, sizes)
+        cplx = p["complex"][order[starts]].astype(bool)
         rows = []
         for s, n in zip(starts[pick].tolist(), sizes[pick].tolist(), strict=True):
             idx = order[s : s + n]
+            chance = None
+            if not cplx[np.searchsorted(starts, s)]:
+                chance = self._chance(str(key_text[idx[0]]), int(anchor_ts[s]))
+                if chance > self.legged_max:  # a chance partner is too likely: no label
+                    continue
             n_sym = len(set(p["symbol"][idx].tolist()))
             if n_sym < 2 or n_sym > MAX_LEGS:
                 continue
-            row = self._one(p, idx, int(anchor_ts[s]))
+            row = self._one(p, idx, int(anchor_ts[s]), chance)
             if row is not None:
                 rows.append(row)
                 key = int(row["anchor_id"])
                 self._issued[key] = _Issued(
-                    {k: p[k][idx] for k in LEG_COLS}, int(anchor_ts[s]), int(row["ts"]), row
+                    {k: p[k][idx] for k in LEG_COLS},
+                    int(anchor_ts[s]),
+                    int(row["ts"]),
+                    row,
+                    chance=chance,
                 )
                 for pid in p["id"][idx].tolist():
                     self._by_packet[int(pid)] = key
+        self._prune_legged(watermark)  # after: this call's groups read their seconds
         return rows
 
     @staticmethod
@@ -647,7 +764,7 @@ class Structures:
         return cplx | dup | (all_whole & (smallest >= SMALL_LEG))
 
     def _one(
-        self, p: dict[str, np.ndarray], idx: np.ndarray, anchor_ts: int
+        self, p: dict[str, np.ndarray], idx: np.ndarray, anchor_ts: int, chance: float | None
     ) -> dict[str, Any] | None:
         legs: dict[str, Leg] = {}
         for i in idx.tolist():
@@ -686,6 +803,15 @@ class Structures:
                 leg.day_volume = max(leg.day_volume, int(p["day_volume"][i]))
                 leg.packet_ids.append(int(p["id"][i]))
         out = label_group(list(legs.values()), self.tol)
+        if chance is not None:
+            out["trace"].append(
+                {
+                    "condition": "legged.chance_partners",
+                    "value": chance,
+                    "threshold": self.legged_max,
+                    "passed": chance <= self.legged_max,
+                }
+            )
         all_complex = all(leg.complex for leg in out["legs_sorted"])
         if out["label"] == "combo" and not all_complex:
             return None
@@ -783,6 +909,7 @@ class _Issued:
     version: int = 0
     id: int = -1
     withdrawn: bool = False
+    chance: float | None = None  # expected chance partners (legged groups only)
 
 
 def _day(expiry: Any) -> str:
