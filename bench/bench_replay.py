@@ -62,6 +62,7 @@ def main() -> None:
         "--session", help="seek in this recorded session instead of recording one (skips 1-3)"
     )
     ap.add_argument("--breakdown", action="store_true", help="print each seek's cost split")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the random seek targets")
     ap.add_argument(
         "--seeks-only", action="store_true", help="record, then only seek (skips 2 and 3)"
     )
@@ -190,7 +191,7 @@ def seeks(path: Path, tmp: Path, args: argparse.Namespace) -> None:
         [ev.OPTIONS_ENRICHED, ev.EQUITIES_PRINTS],
         {ev.OPTIONS_ENRICHED: 25_000, ev.EQUITIES_PRINTS: 2_000},
     )
-    rng = random.Random(1)
+    rng = random.Random(args.seed)
     lat: list[float] = []
     targets: list[int] = []
     cpu: list[float] = []  # process CPU time: less sensitive to other loads on the machine
