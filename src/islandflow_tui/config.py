@@ -649,7 +649,7 @@ class ReplayConfig:
         min=0,
     )
     checkpoint_disk_share: float = knob(
-        1.0,
+        2.0,
         "checkpoints of a session may take this many times the bytes of its sealed "
         "segments, or a quarter of log.max_disk_gb if that is more (0: the quarter only); "
         "past it a checkpoint is skipped until the recording grows",
