@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument(
         "--max-disk-gb",
         type=float,
-        help="log.max_disk_gb while recording (checkpoints get a quarter; 0 = no limit)",
+        help="log.max_disk_gb while recording (0: no checkpoint budget at all)",
     )
     ap.add_argument(
         "--record-only",
