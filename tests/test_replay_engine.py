@@ -271,6 +271,8 @@ def test_merge_order_is_total_and_stable(events, perm):
 
 
 def record_ticks(cfg, ticks: int = 200):
+    """Record ``ticks`` market ticks live (with checkpoints): (the recorder, its status
+    line just before the end)."""
     engine = Engine(cfg, build_adapter(cfg))
     rec, _ = attach_recording(engine, cfg)
     assert rec is not None and rec.path is not None

@@ -303,19 +303,12 @@ def test_clock_skips_an_interval_multiple_right_after_a_count_checkpoint() -> No
 def test_a_seek_reports_its_cost_and_leaves_the_collector_as_it_was(tmp_path: Path) -> None:
     import gc
 
-    from islandflow_tui.engine.feeds import build_adapter
     from islandflow_tui.engine.replay import ReplayFeed
-    from islandflow_tui.engine.session import attach_recording, finish_recording
-    from tests.test_replay_engine import live_config
+    from tests.test_replay_engine import live_config, record_ticks
 
     cfg = live_config(tmp_path)
     cfg.replay.checkpoint_interval_s = 2.0
-    engine = Engine(cfg, build_adapter(cfg))
-    rec, _ = attach_recording(engine, cfg)
-    assert rec is not None and rec.path is not None
-    for _ in range(80):  # 8 s
-        engine.ingest(engine.adapter.market.next_batch())  # type: ignore[attr-defined]
-    finish_recording(engine, rec)
+    rec, _ = record_ticks(cfg, 80)  # 8 s
     rcfg = Config()
     rcfg.paths.data_dir = str(tmp_path)
     rcfg.feed.adapter = "replay"
@@ -346,19 +339,12 @@ def test_a_checkpoint_damaged_inside_a_lazily_read_file_is_dropped_and_the_seek_
     earlier one, reading frames whole from then on; the screens then show exactly
     what a straight replay shows."""
     from islandflow_tui.engine.checkpoints import CheckpointUnreadable
-    from islandflow_tui.engine.feeds import build_adapter
     from islandflow_tui.engine.replay import ReplayFeed, list_checkpoints
-    from islandflow_tui.engine.session import attach_recording, finish_recording
-    from tests.test_replay_engine import DISPLAY, live_config, play_until, shown
+    from tests.test_replay_engine import DISPLAY, live_config, play_until, record_ticks, shown
 
     cfg = live_config(tmp_path)
     cfg.replay.checkpoint_interval_s = 2.0
-    engine = Engine(cfg, build_adapter(cfg))
-    rec, _ = attach_recording(engine, cfg)
-    assert rec is not None and rec.path is not None
-    for _ in range(90):  # 9 s
-        engine.ingest(engine.adapter.market.next_batch())  # type: ignore[attr-defined]
-    finish_recording(engine, rec)
+    rec, _ = record_ticks(cfg, 90)  # 9 s
     cps = list_checkpoints(rec.path)
     bad = cps[2]
     folder = rec.path / "checkpoints" / f"{bad:020d}"
