@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as pa_ipc
+import pyarrow.parquet as pq
 import pytest
 
 from islandflow_tui.config import Config, LogConfig
@@ -139,6 +140,39 @@ def test_every_stream_schema_round_trips(tmp_path: Path) -> None:
     assert meta["start_wall"] and meta["end_wall"]
     assert meta["start_ts"] == min(int(f["ts"].min()) for fs in sent.values() for f in fs)
     assert meta["end_ts"] == max(int(f["ts"].max()) for fs in sent.values() for f in fs)
+
+
+def test_sealed_segments_delta_code_keys_and_dictionary_code_the_rest(tmp_path: Path) -> None:
+    """The column plan reaches the file: rising keys delta-coded, every other leaf
+    (nested trace strings included) dictionary-coded, no Arrow schema blob, and
+    the footer still carries the segment's stats."""
+    rng = random.Random(5)
+    rec = SessionRecorder(tmp_path, {}, [ev.OPTIONS_PRINTS, ev.ALERTS], LogConfig(**FAST))
+    for stream in (ev.OPTIONS_PRINTS, ev.ALERTS):
+        rec.write(stream, frame_for(stream, 0, 200, T0, rng))
+    rec.close()
+    assert rec.path is not None
+    for stream in (ev.OPTIONS_PRINTS, ev.ALERTS):
+        (seg,) = SessionReader(rec.path).segments(stream)
+        md = pq.read_metadata(seg.path)
+        assert b"ARROW:schema" not in (md.metadata or {})
+        assert seg.rows == 200 and seg.first_seq == 0 and seg.last_seq == 199
+        rg = md.row_group(0)
+        enc = {
+            rg.column(i).path_in_schema: rg.column(i).encodings
+            for i in range(rg.num_columns)
+            if rg.column(i).physical_type != "BOOLEAN"  # Parquet has no boolean dictionary
+        }
+        for key in ("ts", "seq", "id"):
+            assert "DELTA_BINARY_PACKED" in enc[key], (stream, key, enc[key])
+        coded = ("RLE_DICTIONARY", "DELTA_BINARY_PACKED")
+        plain = [p for p, e in enc.items() if not any(c in e for c in coded)]
+        assert not plain, (stream, plain)
+        cols = [rg.column(i) for i in range(rg.num_columns)]
+        stats = {c.path_in_schema: c.statistics for c in cols}
+        assert stats["ts"] is not None and stats["ts"].has_min_max
+        assert stats["symbol"] is None  # text leaves carry no min/max (see _column_plan)
+    assert "trace.list.element.condition" in enc  # a nested leaf of the alerts
 
 
 def test_seal_by_size_names_carry_seq_and_rows_are_sorted(tmp_path: Path) -> None:

@@ -311,7 +311,7 @@ def test_checkpoint_budget_grows_with_the_recording(tmp_path):
         rec, _ = record_ticks(cfg, 150)
         return rec, list_checkpoints(rec.path), checkpoint_bytes(rec.path)
 
-    rec, cps, used = record(1.0, "whole")
+    rec, cps, used = record(2.0, "whole")
     assert len(cps) > 10  # the quarter of max_disk_gb alone allows one
     # a third of what they took: they stop part of the way, then go on only as the
     # recording grows (one may be queued before the previous one's bytes count)

@@ -24,12 +24,14 @@ Layout (one folder per session, one per stream)::
   batch), so a killed process leaves every complete batch readable.  The bytes are
   polars' own IPC encoding with plain strings (it compacts sliced frames, which
   pyarrow's string-view writer does not), the schema message written once per file.
-* **Sealed segment** (``<first seq>-<last seq>.parquet``, zstd level 1): rows sorted
+* **Sealed segment** (``<first seq>-<last seq>.parquet``, written by pyarrow: zstd
+  level 1, ts/seq/id delta-coded, every other column dictionary-coded, min/max
+  statistics on non-text columns only, see :func:`_column_plan`): rows sorted
   by (ts, seq); written to ``*.tmp`` and renamed atomically; its row count,
   first/last seq and min/max ts are in the footer's key-value metadata
   (``islandflow.segment``, JSON) and in ``index.json``, so nothing is scanned to plan
   a read.  A segment is sealed when its open file reaches ``segment_max_mb``
-  (uncompressed Arrow bytes; the Parquet is ~10x smaller) or ``segment_max_age_s`` of
+  (uncompressed Arrow bytes; the Parquet is ~14x smaller) or ``segment_max_age_s`` of
   wall time, and at close.  Sealing runs on ``SEALERS`` threads of its own from the
   frames kept in memory (the IPC file is only read back by recovery), so appending
   never waits for Parquet encoding.
@@ -55,7 +57,7 @@ Durability policy (``[log]`` knobs; the loss bound the kill test asserts):
 * ``fsync = true`` also fsyncs the open segments once per flush interval (when
   written since the last one), so an OS crash loses about one flush interval too.
   It is off by default: it makes every event reach the disk twice (the open
-  segment's Arrow bytes are ~10x the Parquet bytes: ~35 MB/s of SSD writes at the
+  segment's Arrow bytes are ~14x the Parquet bytes: ~35 MB/s of SSD writes at the
   firehose, ~30% less log throughput in bench/bench_log.py), while without it a
   size-sealed open segment is usually unlinked before the kernel ever writes it
   back.  Off, an OS crash (not a killed process) can lose the open segments: at
@@ -73,6 +75,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import io
 import itertools
 import json
@@ -120,6 +123,11 @@ COMPRESSION: Final = "zstd"
 #: 10% less CPU than polars' default (3) for 0.8% more bytes; sealing is the
 #: recorder's most expensive step, so the log takes the cheaper level.
 COMPRESSION_LEVEL: Final = 1
+#: Rows per Parquet row group of a sealed segment (polars' default): a seek's ts
+#: filter skips row groups by their statistics, so they stay this small.
+ROW_GROUP_ROWS: Final = 512**2
+#: Integer columns delta-coded in sealed segments (they rise with the rows).
+DELTA_COLUMNS: Final = frozenset({"ts", "seq", "id"})
 
 #: Queued bytes (polars' estimate) above which ``write`` waits for the writer.
 QUEUE_MAX_BYTES: Final = 256 * 2**20
@@ -130,7 +138,7 @@ SEAL_QUEUE: Final = 2
 SEALERS: Final = max(1, min(2, os.cpu_count() or 1))
 #: Sealed segments, index.json, meta.json and new folders are fsync'd before they are
 #: renamed into place (and before an open segment is unlinked), whatever ``fsync``
-#: says: they are ~10x fewer bytes than the open segments and the only durable copy.
+#: says: they are ~14x fewer bytes than the open segments and the only durable copy.
 SYNC_SEALED: Final = True
 #: ``write`` gives up (recording stops with an error) after waiting this long.
 STALL_TIMEOUT_S: Final = 30.0
@@ -486,12 +494,23 @@ def _write_sealed(
     }
     final = stream_dir / _sealed_name(first_seq, last_seq)
     tmp = final.with_name(final.name + TMP_SUFFIX)
-    df.write_parquet(
+    # String views: polars hands its own buffers over without a copy (the default
+    # large-string export copies every string, 20% of the write).  pyarrow 26 cannot
+    # write views nested in lists, so frames with nested columns take the copy.
+    flat = not any(dt.is_nested() for dt in df.schema.dtypes())
+    table = df.to_arrow(compat_level=pl.CompatLevel.newest() if flat else None)
+    plan = _column_plan(table.schema)
+    table = table.replace_schema_metadata({KV_KEY: json.dumps(stats)})
+    pq.write_table(
+        table,
         tmp,
+        row_group_size=ROW_GROUP_ROWS,
         compression=COMPRESSION,
         compression_level=COMPRESSION_LEVEL,
-        statistics=True,
-        metadata={KV_KEY: json.dumps(stats)},
+        use_dictionary=plan.dictionary,
+        column_encoding=plan.encodings,
+        write_statistics=plan.statistics,
+        store_schema=False,
     )
     if fsync:
         fd = os.open(tmp, os.O_RDONLY)
@@ -505,6 +524,61 @@ def _write_sealed(
     return SegmentInfo(
         final, stream, df.height, first_seq, last_seq, min_ts, max_ts, final.stat().st_size
     )
+
+
+def _leaves(name: str, typ: pa.DataType) -> list[tuple[str, pa.DataType]]:
+    """Parquet column paths (as the writer's properties name them) and leaf types."""
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return _leaves(f"{name}.list.element", typ.value_type)
+    if pa.types.is_struct(typ):
+        return [leaf for f in typ.fields for leaf in _leaves(f"{name}.{f.name}", f.type)]
+    return [(name, typ)]
+
+
+def _is_text(typ: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(typ)
+        or pa.types.is_large_string(typ)
+        or pa.types.is_string_view(typ)
+        or pa.types.is_binary(typ)
+        or pa.types.is_large_binary(typ)
+        or pa.types.is_binary_view(typ)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _ColumnPlan:
+    dictionary: list[str]
+    encodings: dict[str, str]
+    statistics: list[str]
+
+
+@functools.lru_cache(maxsize=64)
+def _column_plan(schema: pa.Schema) -> _ColumnPlan:
+    """How each leaf column of a sealed segment is encoded.
+
+    Measured on firehose option prints (bench/bench_log.py's rows, pyarrow 26,
+    zstd 1, CPU of one ``write_table``): delta-coding the rising integer keys (ts,
+    seq, id and their kin) and a dictionary for every other column writes 8.7 bytes
+    per print instead of 12.5 (polars' ``write_parquet``) for 16% less CPU; a
+    column whose dictionary outgrows its page falls back to plain by itself.
+    Min/max statistics of text columns took another quarter of the write (string
+    comparisons per value) and serve no reader: every row group holds a mix of
+    symbols, and reads filter on ts and seq.  So only non-text leaves keep them.
+    """
+    plan = _ColumnPlan([], {}, [])
+    for f in schema:
+        if pa.types.is_int64(f.type) and (
+            f.name in DELTA_COLUMNS or f.name.endswith(("_ts", "_seq", "_id"))
+        ):
+            plan.encodings[f.name] = "DELTA_BINARY_PACKED"
+            plan.statistics.append(f.name)
+            continue
+        for path, typ in _leaves(f.name, f.type):
+            plan.dictionary.append(path)
+            if not _is_text(typ):
+                plan.statistics.append(path)
+    return plan
 
 
 def _is_sorted_by_ts_seq(df: pl.DataFrame) -> bool:
@@ -669,7 +743,7 @@ class SessionRecorder:
 
     @property
     def bytes_sealed(self) -> int:
-        """Sealed Parquet bytes of this session (the open segments' IPC is ~10x bigger
+        """Sealed Parquet bytes of this session (the open segments' IPC is ~14x bigger
         than what it seals into)."""
         return self._bytes_sealed
 
@@ -1031,7 +1105,7 @@ class SessionRecorder:
     def _seal(self, job: _SealJob) -> None:
         df = pl.concat(job.frames, how="vertical", rechunk=False)
         # fsync'd before the IPC file goes, whatever the knob: the sealed copy must be on
-        # disk before the only other copy is unlinked (Parquet is ~10x fewer bytes).
+        # disk before the only other copy is unlinked (Parquet is ~14x fewer bytes).
         info = _write_sealed(job.ipc_path.parent, job.stream, df, job.sorted, SYNC_SEALED)
         ipc_bytes = job.ipc_path.stat().st_size
         job.ipc_path.unlink()
