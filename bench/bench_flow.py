@@ -13,6 +13,11 @@ target >= 1 000 000 prints/s.  Two sources (``--source``):
   at $1-11) make nearly every packet a block or spike, so classifiers and alerts run
   at an unrealistically high rate: a worst case for the Python parts.
 
+``--options-only`` leaves the equity prints out of the batches: the issue's figure
+names the options stages only, and the whole engine also runs the equities chain
+(joins, dark inference, levels, candles) on the firehose's equity prints.  The
+equity quotes stay (packets take the underlying's spot from them).
+
 Part 2 (quality): a seeded ``SyntheticMarket`` (default realistic profile, 30 minutes
 of event time) through the engine; each injected pattern kind is matched against the
 packets / structures / hits the engine produced (same contract(s), overlapping time)
@@ -63,6 +68,9 @@ def throughput(args: argparse.Namespace) -> None:
         batches = option_batches(args.prints, args.quotes_per_print, args.batch, args.contracts)
     else:
         batches = market_batches(args.prints, args.tick_ms, args.seed)
+    if args.options_only:
+        for b in batches:
+            b.frames.pop(ev.EQUITIES_PRINTS, None)
     rows = {s: sum(b.frames[s].height for b in batches if s in b.frames) for s in ev.RAW_STREAMS}
     print(
         f"source={args.source}: {rows[ev.OPTIONS_PRINTS]:,} option prints, "
@@ -131,6 +139,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quality-minutes", type=float, default=30.0)
     ap.add_argument("--quality-profile", default="realistic")
+    ap.add_argument(
+        "--options-only",
+        action="store_true",
+        help="throughput: leave the equity prints out (their quotes still feed spot), so "
+        "the equities chain (joins, dark, levels, candles) has nothing to do",
+    )
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--save-frames", default="", help="quality: write the frames to this dir")
