@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from islandflow_tui.config import EquitiesConfig
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.codes import first_code
 from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.quote_join import QuoteJoin
 from islandflow_tui.engine.compute.retail import retail_flags
@@ -96,7 +97,7 @@ class EquitiesJoin(QuoteJoin):
         usable = fresh & ~crossed
         locked = usable & (np.abs(ask - bid) <= tol)
         with np.errstate(invalid="ignore"):
-            plc = np.select(
+            plc = first_code(
                 [
                     ~usable,
                     price > ask + tol,
@@ -107,7 +108,7 @@ class EquitiesJoin(QuoteJoin):
                 ],
                 [PLC_NONE, PLC_ABOVE_ASK, PLC_BELOW_BID, PLC_MID, PLC_AT_ASK, PLC_AT_BID],
                 PLC_MID,
-            ).astype(np.int8)
+            )
             mid = (bid + ask) / 2.0
             spread = ask - bid
             spread_pct = spread / mid

@@ -36,7 +36,7 @@ from islandflow_tui.engine.compute.eq_join import EquitiesJoin
 from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.nbbo_join import NbboJoin
 from islandflow_tui.engine.compute.packets import Packets
-from islandflow_tui.engine.compute.side import TradeSide, side_label
+from islandflow_tui.engine.compute.side import TradeSide, side_names
 from islandflow_tui.engine.compute.signal import signal_columns
 from islandflow_tui.engine.compute.structures import Structures
 from islandflow_tui.engine.venues import NOT_DARK_EVIDENCE
@@ -208,6 +208,7 @@ class Compute:
         side_code) that the packet operator needs and the bus never carries."""
         df = signal_columns(signed.rename({"id": "print_id"}), self.cfg.signal)
         df = df.with_columns(
-            evidence_list(df, "print_id", "nbbo_id"), side_label(pl.col("side_code")).alias("side")
+            evidence_list(df, "print_id", "nbbo_id"),
+            side_names(df.get_column("side_code").to_numpy()),
         )
         return self._assign(ev.OPTIONS_ENRICHED, df.drop("seq"))
