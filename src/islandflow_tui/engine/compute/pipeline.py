@@ -37,7 +37,7 @@ from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.nbbo_join import NbboJoin
 from islandflow_tui.engine.compute.packets import Packets
 from islandflow_tui.engine.compute.side import TradeSide, side_names
-from islandflow_tui.engine.compute.signal import signal_columns
+from islandflow_tui.engine.compute.signal import signal_series
 from islandflow_tui.engine.compute.structures import Structures
 from islandflow_tui.engine.venues import NOT_DARK_EVIDENCE
 
@@ -199,16 +199,19 @@ class Compute:
     def _assign(self, stream: str, df: pl.DataFrame) -> pl.DataFrame:
         start = self.seq[stream]
         self.seq[stream] = start + df.height
-        return df.with_columns(
-            pl.int_range(start, start + df.height, dtype=pl.Int64).alias("seq")
-        ).with_columns(ev.id_expr(stream))
+        return df.with_columns(*ev.seq_id_series(stream, start, df.height))
 
     def _enriched(self, signed: pl.DataFrame) -> pl.DataFrame:
         """Signal verdicts, side label and evidence; keeps the internal columns (cid,
         side_code) that the packet operator needs and the bus never carries."""
-        df = signal_columns(signed.rename({"id": "print_id"}), self.cfg.signal)
-        df = df.with_columns(
+        df = signed.rename({"id": "print_id"})
+        start = self.seq[ev.OPTIONS_ENRICHED]
+        self.seq[ev.OPTIONS_ENRICHED] = start + df.height
+        # one with_columns for everything the enriched rows add (each is a polars call
+        # with its own fixed cost); columns in the order the separate steps gave
+        return df.drop("seq").with_columns(
+            *signal_series(df, self.cfg.signal),
             evidence_list(df, "print_id", "nbbo_id"),
             side_names(df.get_column("side_code").to_numpy()),
+            *ev.seq_id_series(ev.OPTIONS_ENRICHED, start, df.height),
         )
-        return self._assign(ev.OPTIONS_ENRICHED, df.drop("seq"))

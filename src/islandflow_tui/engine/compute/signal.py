@@ -114,6 +114,11 @@ def _verdict(
 
 def signal_columns(df: pl.DataFrame, cfg: SignalConfig) -> pl.DataFrame:
     """Add signal_pass, signal_reason and signal_mask to joined, labelled prints."""
+    return df.with_columns(signal_series(df, cfg))
+
+
+def signal_series(df: pl.DataFrame, cfg: SignalConfig) -> list[pl.Series]:
+    """signal_mask, signal_pass and signal_reason of joined, labelled prints."""
     max_age = cfg.nbbo_max_age_ms * ev.NS_PER_MS
     plc, qs = _codes(df)
     no_quote = df.get_column("nbbo_id").is_null().to_numpy()
@@ -141,8 +146,8 @@ def signal_columns(df: pl.DataFrame, cfg: SignalConfig) -> pl.DataFrame:
         reason = b_code
     else:
         reason = np.full(df.height, _CODE["policy_all"], dtype=np.uint8)
-    return df.with_columns(
+    return [
         pl.Series("signal_mask", mask, dtype=pl.Int8),
         pl.Series("signal_pass", (reason == 0) | (reason == _CODE["policy_all"])),
         _NAMES.gather(reason.astype(np.uint32)),
-    )
+    ]
