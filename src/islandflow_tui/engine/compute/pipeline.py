@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from islandflow_tui.config import Config
@@ -102,30 +103,28 @@ class Compute:
         if joined is not None:
             joined = self._assign(ev.EQUITIES_JOINS, joined)
             out[ev.EQUITIES_JOINS] = joined.select(_COLS[ev.EQUITIES_JOINS])
+            # off-exchange prints that may count as dark evidence, signed, in numpy;
             # select before filtering: the evidence list column is costly to filter
+            # (a null flag or off_exchange fails the filter, as it did in polars)
+            flags_s = joined.get_column("flags")
+            flags = flags_s.fill_null(0).to_numpy()
+            mid = joined.get_column("mid")
+            sign = print_sign(
+                joined.get_column("plc").to_numpy(),
+                joined.get_column("price").to_numpy(),
+                (mid.fill_null(np.nan) if mid.null_count() else mid).to_numpy(),
+                flags,
+                self.cfg.equities.at_tolerance,
+            )
+            dark_ok = (
+                joined.get_column("off_exchange").fill_null(False).to_numpy()
+                & ((flags & NOT_DARK_EVIDENCE) == 0)
+                & flags_s.is_not_null().to_numpy()
+            )
             offx = (
-                joined.select(
-                    "ts",
-                    "id",
-                    "symbol",
-                    "price",
-                    "size",
-                    "off_exchange",
-                    "flags",
-                    "plc",
-                    "mid",
-                    "spread_pct",
-                )
-                .filter(pl.col("off_exchange") & ((pl.col("flags") & NOT_DARK_EVIDENCE) == 0))
-                .select(
-                    "ts",
-                    "id",
-                    "symbol",
-                    "price",
-                    "size",
-                    print_sign(self.cfg.equities.at_tolerance),
-                    "spread_pct",
-                )
+                joined.select("ts", "id", "symbol", "price", "size")
+                .hstack([pl.Series("sign", sign), joined.get_column("spread_pct")])
+                .filter(pl.Series(dark_ok))
             )
             evidence = offx.filter(pl.col("size") >= self.cfg.dark.min_print_size)
             regular_prints = regular(joined)
