@@ -178,32 +178,38 @@ class OsiCache:
         Only valid symbols are cached, so a feed spewing garbage cannot grow the cache;
         the valid universe (every listed contract) bounds it.
         """
-        # join first: a symbol left without a cid is new (or invalid), so the distinct
-        # symbols are hashed only in the rare batch that brings new ones (a separate
-        # unique + anti join on every batch cost as much as the join itself)
+        # look up first: a symbol left without a cid is new (or invalid), so the
+        # distinct symbols are hashed only in the rare batch that brings new ones (a
+        # separate unique + anti join on every batch cost as much as the lookup itself)
+        symbols = frame.get_column("symbol")
+        cid = self._cids(symbols)
+        if cid.null_count() and self._learn(symbols.filter(cid.is_null())):
+            cid = self._cids(symbols)
+        out = frame.hstack([cid])
         if contract_columns:
-            out = frame.join(self._parsed, on="symbol", how="left", maintain_order="left")
-        else:
-            out = frame.hstack([self._cids(frame.get_column("symbol"))])
-        if not out.get_column("cid").null_count():
-            return out
-        new = out.filter(pl.col("cid").is_null()).select(pl.col("symbol").unique())
+            # joining on the int cid is ~30 % cheaper than on the symbol string
+            contracts = self._parsed.drop("symbol")
+            out = out.join(contracts, on="cid", how="left", maintain_order="left")
+        return out
+
+    def _learn(self, unknown: pl.Series) -> bool:
+        """Parse and cache the valid ones among ``unknown`` symbols; True if any was."""
         parsed = (
-            new.sort("symbol")
+            unknown.unique()
+            .to_frame("symbol")
+            .sort("symbol")
             .with_columns(osi_columns(pl.col("symbol")))
             .filter(pl.col("root").is_not_null() & pl.col("expiry").is_not_null())
         )
         if not parsed.height:  # only invalid symbols (never cached)
-            return out
+            return False
         start = self._parsed.height
         parsed = parsed.with_columns(
             pl.int_range(start, start + parsed.height, dtype=pl.UInt32).alias("cid")
         ).select(self._parsed.columns)
         self._parsed = pl.concat([self._parsed, parsed], how="vertical")
         self._lookup = None
-        if contract_columns:
-            return frame.join(self._parsed, on="symbol", how="left", maintain_order="left")
-        return frame.hstack([self._cids(frame.get_column("symbol"))])
+        return True
 
 
 def validate(
