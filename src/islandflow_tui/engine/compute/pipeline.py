@@ -38,7 +38,7 @@ from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.nbbo_join import NbboJoin
 from islandflow_tui.engine.compute.packets import Packets
 from islandflow_tui.engine.compute.side import TradeSide, side_names
-from islandflow_tui.engine.compute.signal import signal_series
+from islandflow_tui.engine.compute.signal import EtfFlags, signal_series
 from islandflow_tui.engine.compute.structures import Structures
 from islandflow_tui.engine.venues import NOT_DARK_EVIDENCE
 
@@ -63,6 +63,7 @@ class Compute:
         self.levels = DarkLevels(cfg.dark)
         self.candles = Candles(cfg.candles)
         self.seq = dict.fromkeys(ev.DERIVED_STREAMS, 0)
+        self._etf = EtfFlags(cfg.signal)  # by cid: rebuilt with every Compute
 
     def process(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
         out: dict[str, pl.DataFrame] = {}
@@ -209,7 +210,7 @@ class Compute:
         # one with_columns for everything the enriched rows add (each is a polars call
         # with its own fixed cost); columns in the order the separate steps gave
         return df.drop("seq").with_columns(
-            *signal_series(df, self.cfg.signal),
+            *signal_series(df, self.cfg.signal, self._etf),
             evidence_list(df, "print_id", "nbbo_id"),
             side_names(df.get_column("side_code").to_numpy()),
             *ev.seq_id_series(ev.OPTIONS_ENRICHED, start, df.height),

@@ -72,6 +72,40 @@ def _codes(df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return codes.to_series(0).to_numpy(), codes.to_series(1).to_numpy()
 
 
+def _is_etf(df: pl.DataFrame, cfg: SignalConfig) -> np.ndarray:
+    return df.get_column("root").is_in(cfg.etf_underlyings).fill_null(False).to_numpy()
+
+
+class EtfFlags:
+    """Per contract id (``cid``, see validate.OsiCache), whether its root is one of
+    ``signal.etf_underlyings``: a cid's root never changes, so each contract's root
+    is compared with the list once instead of every print's (a string ``is_in`` per
+    print cost ~1 ms per firehose batch).  Belongs to one engine symbol table."""
+
+    def __init__(self, cfg: SignalConfig) -> None:
+        self.cfg = cfg
+        self._flag = np.zeros(0, dtype=bool)
+        self._known = np.zeros(0, dtype=bool)
+
+    def of(self, df: pl.DataFrame) -> np.ndarray:
+        cid_s = df.get_column("cid")
+        if cid_s.null_count() or not len(cid_s):
+            return _is_etf(df, self.cfg)
+        cid = cid_s.to_numpy().astype(np.int64)
+        top = int(cid.max()) + 1
+        if top > len(self._known):
+            grow = top - len(self._known)
+            self._flag = np.concatenate([self._flag, np.zeros(grow, dtype=bool)])
+            self._known = np.concatenate([self._known, np.zeros(grow, dtype=bool)])
+        new = np.flatnonzero(~self._known[cid])
+        if len(new):
+            rows = pl.Series(new)
+            flags = _is_etf(df.select("root")[rows], self.cfg)
+            self._flag[cid[new]] = flags
+            self._known[cid[new]] = True
+        return self._flag[cid]
+
+
 def _verdict(
     cfg: SignalConfig,
     a: dict[str, np.ndarray],
@@ -117,8 +151,11 @@ def signal_columns(df: pl.DataFrame, cfg: SignalConfig) -> pl.DataFrame:
     return df.with_columns(signal_series(df, cfg))
 
 
-def signal_series(df: pl.DataFrame, cfg: SignalConfig) -> list[pl.Series]:
-    """signal_mask, signal_pass and signal_reason of joined, labelled prints."""
+def signal_series(
+    df: pl.DataFrame, cfg: SignalConfig, etf: EtfFlags | None = None
+) -> list[pl.Series]:
+    """signal_mask, signal_pass and signal_reason of joined, labelled prints; ``etf``
+    (optional) remembers which contract ids are on ETF underlyings."""
     max_age = cfg.nbbo_max_age_ms * ev.NS_PER_MS
     plc, qs = _codes(df)
     no_quote = df.get_column("nbbo_id").is_null().to_numpy()
@@ -127,7 +164,7 @@ def signal_series(df: pl.DataFrame, cfg: SignalConfig) -> list[pl.Series]:
     a = {
         "premium": df.get_column("premium").to_numpy(),
         "plc": plc,
-        "is_etf": df.get_column("root").is_in(cfg.etf_underlyings).fill_null(False).to_numpy(),
+        "is_etf": etf.of(df) if etf is not None else _is_etf(df, cfg),
         "flags": df.get_column("flags").to_numpy(),
         "no_quote": no_quote,
         "crossed": ~no_quote & (qs == _QS_CROSSED),
