@@ -138,11 +138,15 @@ class DarkLevels:
 
     def _add(self, offx: pl.DataFrame) -> None:
         self._dirty = True
-        unseen = offx.select(pl.col("symbol").unique()).join(self._width, on="symbol", how="anti")
-        if unseen.height:
+        pu = (pl.col("price") * 10_000).round(0).cast(pl.Int64)
+        # join first: a symbol left without a width is new (rare), so the distinct
+        # symbols are only looked at in a batch that brings one
+        work = offx.join(self._width, on="symbol", how="left")
+        unseen = work.filter(pl.col("width").is_null()).get_column("symbol").unique()
+        if len(unseen):
             # offx is in (ts, id) order: the first row per symbol is its first print
             new_syms = (
-                offx.join(unseen, on="symbol", how="semi")
+                offx.filter(pl.col("symbol").is_in(unseen.implode()))
                 .group_by("symbol", maintain_order=True)
                 .first()
             )
@@ -160,11 +164,9 @@ class DarkLevels:
                 [self._width, pl.DataFrame({"symbol": new_syms["symbol"], "width": widths})],
                 how="vertical",
             ).sort("symbol")
+            work = offx.join(self._width, on="symbol", how="left")
         sign = pl.col("sign")
-        work = offx.join(self._width, on="symbol", how="left").with_columns(
-            (pl.col("price") * 10_000).round(0).cast(pl.Int64).alias("_pu")
-        )
-        work = work.with_columns((pl.col("_pu") // pl.col("width")).alias("bucket"))
+        work = work.with_columns(pu.alias("_pu"), (pu // pl.col("width")).alias("bucket"))
         agg = work.group_by("symbol", "bucket").agg(
             pl.col("size").sum().alias("volume"),
             (pl.col("_pu") * pl.col("size")).sum().alias("notional_u"),
