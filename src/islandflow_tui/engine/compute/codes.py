@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
 
 
 def first_code(
@@ -50,3 +51,19 @@ def put_code(out: np.ndarray, cond: np.ndarray, code: int) -> None:
 def signed(buy: np.ndarray, sell: np.ndarray) -> np.ndarray:
     """+1 where ``buy``, else -1 where ``sell``, else 0 (int8), without branches."""
     return buy.view(np.int8) - (sell & ~buy).view(np.int8)
+
+
+def masked(values: np.ndarray, null: np.ndarray | None) -> pa.Array:
+    """``pa.array(values, mask=null)`` built from buffers: the same bytes (values kept
+    under the nulls), but ``pa.array`` takes ~0.5 ms for 15 000 floats with a mask
+    (it scans them for NaN) against ~15 µs here."""
+    values = np.ascontiguousarray(values)
+    typ = pa.from_numpy_dtype(values.dtype)
+    if null is None:
+        return pa.array(values, type=typ)
+    if not null.any():
+        return pa.array(values, type=typ, mask=null)
+    bitmap = np.packbits(~np.asarray(null, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(
+        typ, len(values), [pa.py_buffer(bitmap), pa.py_buffer(values)], null_count=int(null.sum())
+    )

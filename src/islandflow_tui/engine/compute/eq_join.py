@@ -35,11 +35,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from islandflow_tui.config import EquitiesConfig
 from islandflow_tui.engine import events as ev
-from islandflow_tui.engine.compute.codes import first_code
+from islandflow_tui.engine.compute.codes import first_code, masked
 from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.quote_join import QuoteJoin
 from islandflow_tui.engine.compute.retail import retail_flags
@@ -132,7 +131,7 @@ class EquitiesJoin(QuoteJoin):
             "flags",
         )
         out = out.rename({"id": "print_id"}).with_columns(
-            pl.Series("quote_id", pa.array(qid.fill_null(0).to_numpy(), mask=~fresh)),
+            pl.Series("quote_id", masked(qid.fill_null(0).to_numpy(), ~fresh)),
             pl.Series("bid", bid, nan_to_null=True),
             pl.Series("ask", ask, nan_to_null=True),
             pl.Series("mid", mid, nan_to_null=True),

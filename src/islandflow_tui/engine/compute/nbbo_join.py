@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from islandflow_tui.config import NbboConfig
 from islandflow_tui.engine import events as ev
-from islandflow_tui.engine.compute.codes import first_code
+from islandflow_tui.engine.compute.codes import first_code, masked
 from islandflow_tui.engine.compute.quote_join import QuoteJoin
 
 _QUOTE_COLS = ["ts", "seq", "id", "cid", "bid", "ask", "bid_size", "ask_size"]
@@ -124,10 +123,10 @@ class NbboJoin(QuoteJoin):
         mask = None if n == 0 or has_quote.all() else ~has_quote
         return df.hstack(
             [
-                pl.Series("quote_age_ns", pa.array(age, mask=mask), dtype=pl.Int64),
+                pl.Series("quote_age_ns", masked(age, mask), dtype=pl.Int64),
                 _QUOTE_STATES.gather(qs.astype(np.uint32)),
-                pl.Series("mid", pa.array((bid + ask) / 2, mask=mask), dtype=pl.Float64),
-                pl.Series("spread", pa.array(ask - bid, mask=mask), dtype=pl.Float64),
+                pl.Series("mid", masked((bid + ask) / 2, mask), dtype=pl.Float64),
+                pl.Series("spread", masked(ask - bid, mask), dtype=pl.Float64),
                 pl.Series("premium", price * size * 100.0, dtype=pl.Float64),
                 _PLACEMENTS.gather(plc.astype(np.uint32)),
                 pl.Series("plc_code", plc, dtype=pl.Int8),

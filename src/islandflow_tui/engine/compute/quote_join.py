@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from islandflow_tui.engine.compute.baselines import stable_argsort
+from islandflow_tui.engine.compute.codes import masked
 
 
 class QuoteJoin:
@@ -175,7 +175,7 @@ def _asof_int(
         vals = col.to_numpy()[at]
         if not all_ok:
             vals[null] = 0  # the value under a null, as polars writes it
-        cols.append(pl.Series(name, pa.array(vals, mask=null), dtype=col.dtype))
+        cols.append(pl.Series(name, masked(vals, null), dtype=col.dtype))
     return left.hstack(cols)
 
 
