@@ -303,9 +303,7 @@ class Engine:
     def _sequence(self, stream: str, frame: pl.DataFrame) -> pl.DataFrame:
         start = self.seq[stream]
         self.seq[stream] = start + frame.height
-        return frame.with_columns(
-            pl.int_range(start, start + frame.height, dtype=pl.Int64).alias("seq")
-        ).with_columns(ev.id_expr(stream))
+        return frame.with_columns(*ev.seq_id_series(stream, start, frame.height))
 
     def _note_gap(self, gap: ev.FeedGap) -> None:
         """Count, log and record a feed gap; the status bar and the tape show it."""

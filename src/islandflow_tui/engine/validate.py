@@ -25,9 +25,13 @@ Reasons (the first that applies wins, in this order):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.osi import osi_columns
@@ -74,10 +78,17 @@ def _row_reason(stream: str, watermark: int) -> pl.Expr:
     return expr.otherwise(pl.lit(None, pl.String)).alias("_reject")
 
 
-def _any_bad(stream: str, watermark: int) -> pl.Expr:
-    """True if any row fails any check (a null check counts as passed, as in
-    :func:`_row_reason`): the common all-good batch skips building reason strings."""
-    return pl.any_horizontal([c for _, c in _row_checks(stream, watermark)]).fill_null(False).any()
+@functools.cache
+def _any_bad_but_late(stream: str) -> pl.Expr:
+    """True if any row fails a check other than ``late`` (a null check counts as
+    passed, as in :func:`_row_reason`): the common all-good batch skips building
+    reason strings.  Built once per stream (building the expressions cost more than
+    evaluating them on a firehose batch); ``late`` is a ts minimum, tested apart."""
+    return (
+        pl.any_horizontal([c for r, c in _row_checks(stream, 0) if r != "late"])
+        .fill_null(False)
+        .any()
+    )
 
 
 def _row_checks(stream: str, watermark: int) -> list[tuple[str, pl.Expr]]:
@@ -132,6 +143,7 @@ class OsiCache:
                 "strike": pl.Float64,
             }
         )
+        self._lookup: tuple[pa.Array, np.ndarray] | None = None  # symbols (Arrow), cids
 
     def table(self) -> pl.DataFrame:
         """The symbol table (checkpointed: operator state is keyed by cid)."""
@@ -139,6 +151,25 @@ class OsiCache:
 
     def load(self, table: pl.DataFrame) -> None:
         self._parsed = table
+        self._lookup = None
+
+    def _cids(self, symbols: pl.Series) -> pl.Series:
+        """``cid`` of each symbol (null where not cached) by Arrow's hashed ``index_in``
+        against the cached symbols: ~25 % cheaper than a polars left join for the
+        quote stream, which needs nothing else from the table."""
+        if self._lookup is None:
+            self._lookup = (
+                self._parsed.get_column("symbol").to_arrow(),
+                self._parsed.get_column("cid").to_numpy(),
+            )
+        values, cids = self._lookup
+        idx = pc.index_in(symbols.to_arrow(), value_set=values)
+        if idx.null_count:
+            mask = pc.is_null(idx).to_numpy(zero_copy_only=False)
+            at = pc.fill_null(idx, 0).to_numpy()
+            out = np.where(mask, 0, cids[at] if len(cids) else 0).astype(np.uint32)
+            return pl.Series("cid", pa.array(out, mask=mask), dtype=pl.UInt32)
+        return pl.Series("cid", cids[idx.to_numpy()], dtype=pl.UInt32)
 
     def attach(self, frame: pl.DataFrame, *, contract_columns: bool = True) -> pl.DataFrame:
         """``frame`` with cid, and root, expiry, right, strike if ``contract_columns``
@@ -147,28 +178,38 @@ class OsiCache:
         Only valid symbols are cached, so a feed spewing garbage cannot grow the cache;
         the valid universe (every listed contract) bounds it.
         """
-        # join first: a symbol left without a cid is new (or invalid), so the distinct
-        # symbols are hashed only in the rare batch that brings new ones (a separate
-        # unique + anti join on every batch cost as much as the join itself)
-        right = self._parsed if contract_columns else self._parsed.select("symbol", "cid")
-        out = frame.join(right, on="symbol", how="left", maintain_order="left")
-        if not out.get_column("cid").null_count():
-            return out
-        new = out.filter(pl.col("cid").is_null()).select(pl.col("symbol").unique())
+        # look up first: a symbol left without a cid is new (or invalid), so the
+        # distinct symbols are hashed only in the rare batch that brings new ones (a
+        # separate unique + anti join on every batch cost as much as the lookup itself)
+        symbols = frame.get_column("symbol")
+        cid = self._cids(symbols)
+        if cid.null_count() and self._learn(symbols.filter(cid.is_null())):
+            cid = self._cids(symbols)
+        out = frame.hstack([cid])
+        if contract_columns:
+            # joining on the int cid is ~30 % cheaper than on the symbol string
+            contracts = self._parsed.drop("symbol")
+            out = out.join(contracts, on="cid", how="left", maintain_order="left")
+        return out
+
+    def _learn(self, unknown: pl.Series) -> bool:
+        """Parse and cache the valid ones among ``unknown`` symbols; True if any was."""
         parsed = (
-            new.sort("symbol")
+            unknown.unique()
+            .to_frame("symbol")
+            .sort("symbol")
             .with_columns(osi_columns(pl.col("symbol")))
             .filter(pl.col("root").is_not_null() & pl.col("expiry").is_not_null())
         )
         if not parsed.height:  # only invalid symbols (never cached)
-            return out
+            return False
         start = self._parsed.height
         parsed = parsed.with_columns(
             pl.int_range(start, start + parsed.height, dtype=pl.UInt32).alias("cid")
         ).select(self._parsed.columns)
         self._parsed = pl.concat([self._parsed, parsed], how="vertical")
-        right = self._parsed if contract_columns else self._parsed.select("symbol", "cid")
-        return frame.join(right, on="symbol", how="left", maintain_order="left")
+        self._lookup = None
+        return True
 
 
 def validate(
@@ -184,21 +225,27 @@ def validate(
     if missing:
         return _reject_all(stream, frame, "missing_field", f"missing field(s) {missing}")
     try:
-        typed = frame.select(
-            [
-                pl.col(name).cast(dtype, strict=True)
-                if frame.schema[name] != dtype
-                else pl.col(name)
-                for name, dtype in schema.items()
-            ]
-        )
+        if list(frame.schema.items()) == list(schema.items()):
+            typed = frame  # already the stream's columns, in order, with its types
+        else:
+            typed = frame.select(
+                [
+                    pl.col(name).cast(dtype, strict=True)
+                    if frame.schema[name] != dtype
+                    else pl.col(name)
+                    for name, dtype in schema.items()
+                ]
+            )
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return _reject_all(stream, frame, "bad_type", first)
 
     if stream in _OPTION_STREAMS:
         typed = (osi or OsiCache()).attach(typed, contract_columns=stream == ev.OPTIONS_PRINTS)
-    if not typed.select(_any_bad(stream, watermark)).item():
+    ts = typed.get_column("ts")
+    # a null ts is caught by bad_ts, which comes before late
+    late = typed.height > 0 and ts.min() is not None and ts.min() < watermark  # type: ignore[operator]
+    if not late and not typed.select(_any_bad_but_late(stream)).item():
         return Verdict(typed)
     checked = typed.with_columns(_row_reason(stream, watermark))
     reasons = checked.get_column("_reject")

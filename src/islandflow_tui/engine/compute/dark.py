@@ -46,6 +46,7 @@ import pyarrow as pa
 
 from islandflow_tui.config import DarkConfig
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.codes import signed
 from islandflow_tui.engine.compute.eq_join import (
     PLC_ABOVE_ASK,
     PLC_AT_ASK,
@@ -86,23 +87,17 @@ OUT_SCHEMA = {
 }
 
 
-def print_sign(tol: float) -> pl.Expr:
-    """+1 buy, -1 sell, 0 unsigned, from a joined print's placement (see module doc)."""
-    plc, price, mid = pl.col("plc"), pl.col("price"), pl.col("mid")
-    buy = plc.is_in([PLC_ABOVE_ASK, PLC_AT_ASK]) | ((plc == PLC_MID) & (price > mid + tol))
-    sell = plc.is_in([PLC_BELOW_BID, PLC_AT_BID]) | ((plc == PLC_MID) & (price < mid - tol))
-    off_market = (pl.col("flags") & OFF_MARKET) != 0
-    return (
-        pl.when(off_market | (plc == PLC_NONE))
-        .then(0)
-        .when(buy)
-        .then(1)
-        .when(sell)
-        .then(-1)
-        .otherwise(0)
-        .cast(pl.Int8)
-        .alias("sign")
-    )
+def print_sign(
+    plc: np.ndarray, price: np.ndarray, mid: np.ndarray, flags: np.ndarray, tol: float
+) -> np.ndarray:
+    """+1 buy, -1 sell, 0 unsigned (int8), from joined prints' placement codes (see
+    module doc); ``mid`` NaN where there is no usable quote."""
+    with np.errstate(invalid="ignore"):
+        at_mid = plc == PLC_MID
+        buy = (plc == PLC_ABOVE_ASK) | (plc == PLC_AT_ASK) | (at_mid & (price > mid + tol))
+        sell = (plc == PLC_BELOW_BID) | (plc == PLC_AT_BID) | (at_mid & (price < mid - tol))
+    unsigned = ((flags & OFF_MARKET) != 0) | (plc == PLC_NONE)
+    return signed(buy & ~unsigned, sell & ~unsigned)
 
 
 _COLS = ("ts", "id", "size", "price", "sign", "spread_pct")

@@ -17,11 +17,17 @@ def evidence_list(df: pl.DataFrame, *cols: str, name: str = "evidence") -> pl.Se
     if not cols:
         raise ValueError("evidence_list needs at least one id column")
     values = np.empty((n, len(cols)), dtype=np.int64)
+    series = [df.get_column(col) for col in cols]
+    if not any(s.null_count() for s in series):  # every row has every id: fixed stride
+        for j, s in enumerate(series):
+            values[:, j] = s.to_numpy()
+        offsets = np.arange(0, n * len(cols) + 1, len(cols), dtype=np.int64)
+        arr = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values.ravel()))
+        return pl.Series(name, arr)
     valid = np.empty((n, len(cols)), dtype=bool)
-    for j, col in enumerate(cols):
-        series = df.get_column(col)
-        valid[:, j] = series.is_not_null().to_numpy()
-        values[:, j] = series.fill_null(0).to_numpy()
+    for j, s in enumerate(series):
+        valid[:, j] = s.is_not_null().to_numpy()
+        values[:, j] = s.fill_null(0).to_numpy()
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(valid.sum(axis=1), out=offsets[1:])
     flat = values[valid]  # row-major: keeps each row's ids together and in column order

@@ -32,10 +32,12 @@ CROSSED or NONE for every row.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from islandflow_tui.config import NbboConfig
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.codes import first_code, masked
 from islandflow_tui.engine.compute.quote_join import QuoteJoin
 
 _QUOTE_COLS = ["ts", "seq", "id", "cid", "bid", "ask", "bid_size", "ask_size"]
@@ -73,44 +75,81 @@ class NbboJoin(QuoteJoin):
         return self.process(None, None, 2**62)
 
     def _label(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Quote state, placement, age, mid, spread, premium in one numpy pass.
+
+        Placement and quote state also stay as small-int codes (``plc_code`` into
+        ``ev.PLACEMENTS``, ``qs_code`` into ``ev.QUOTE_STATES``): the side and signal
+        operators work on them instead of comparing strings (engine-internal, like
+        ``cid``).  Values under nulls are what polars' arithmetic wrote there before
+        (the join leaves 0 under a missing quote), so every output byte is unchanged.
+        """
         tol = self.tol
-        price, bid, ask = pl.col("price"), pl.col("bid"), pl.col("ask")
-        age = (pl.col("ts") - pl.col("quote_ts")).alias("quote_age_ns")
-        has_quote = pl.col("nbbo_id").is_not_null()
-        quote_state = (
-            pl.when(~has_quote)
-            .then(pl.lit("NONE"))
-            .when(bid > ask + tol)
-            .then(pl.lit("CROSSED"))
-            .when((ask - bid).abs() <= tol)
-            .then(pl.lit("LOCKED"))
-            .otherwise(pl.lit("NORMAL"))
-            .alias("quote_state")
+        n = df.height
+        has_quote = df.get_column("nbbo_id").is_not_null().to_numpy()
+        price = df.get_column("price").to_numpy()
+        size = df.get_column("size").to_numpy()
+        bid = _raw_f64(df.get_column("bid"))
+        ask = _raw_f64(df.get_column("ask"))
+        ts = df.get_column("ts").to_numpy()
+        age = ts - _raw_i64(df.get_column("quote_ts"))
+        crossed = bid > ask + tol
+        locked = np.abs(ask - bid) <= tol
+        qs = first_code(
+            [~has_quote, crossed, locked], [_QS_NONE, _QS_CROSSED, _QS_LOCKED], _QS_NORMAL
         )
-        placement = (
-            pl.when(~has_quote)
-            .then(pl.lit("NO_NBBO"))
-            .when(pl.col("quote_age_ns") > self.max_age_ns)
-            .then(pl.lit("STALE"))
-            .when(pl.col("quote_state") == "CROSSED")
-            .then(pl.lit("CROSSED"))
-            .when(price > ask + tol)
-            .then(pl.lit("AA"))
-            .when(price < bid - tol)
-            .then(pl.lit("BB"))
-            .when(pl.col("quote_state") == "LOCKED")
-            .then(pl.lit("MID"))
-            .when((price - ask).abs() <= tol)
-            .then(pl.lit("A"))
-            .when((price - bid).abs() <= tol)
-            .then(pl.lit("B"))
-            .otherwise(pl.lit("MID"))
-            .alias("placement")
+        plc = first_code(
+            [
+                ~has_quote,
+                age > self.max_age_ns,
+                qs == _QS_CROSSED,
+                price > ask + tol,
+                price < bid - tol,
+                qs == _QS_LOCKED,
+                np.abs(price - ask) <= tol,
+                np.abs(price - bid) <= tol,
+            ],
+            [
+                _PLC_NO_NBBO,
+                _PLC_STALE,
+                _PLC_CROSSED,
+                _PLC_AA,
+                _PLC_BB,
+                _PLC_MID,
+                _PLC_A,
+                _PLC_B,
+            ],
+            _PLC_MID,
         )
-        return df.with_columns(
-            age,
-            quote_state,
-            ((bid + ask) / 2).alias("mid"),
-            (ask - bid).alias("spread"),
-            (price * pl.col("size") * 100.0).alias("premium"),
-        ).with_columns(placement)
+        mask = None if n == 0 or has_quote.all() else ~has_quote
+        return df.hstack(
+            [
+                pl.Series("quote_age_ns", masked(age, mask), dtype=pl.Int64),
+                _QUOTE_STATES.gather(qs.astype(np.uint32)),
+                pl.Series("mid", masked((bid + ask) / 2, mask), dtype=pl.Float64),
+                pl.Series("spread", masked(ask - bid, mask), dtype=pl.Float64),
+                pl.Series("premium", price * size * 100.0, dtype=pl.Float64),
+                _PLACEMENTS.gather(plc.astype(np.uint32)),
+                pl.Series("plc_code", plc, dtype=pl.Int8),
+                pl.Series("qs_code", qs, dtype=pl.Int8),
+            ]
+        )
+
+
+_PLACEMENTS = pl.Series("placement", ev.PLACEMENTS, dtype=pl.String)
+_QUOTE_STATES = pl.Series("quote_state", ev.QUOTE_STATES, dtype=pl.String)
+_PLC = {p: i for i, p in enumerate(ev.PLACEMENTS)}
+_PLC_AA, _PLC_A, _PLC_MID, _PLC_B, _PLC_BB = (_PLC[p] for p in ("AA", "A", "MID", "B", "BB"))
+_PLC_NO_NBBO, _PLC_STALE, _PLC_CROSSED = (_PLC[p] for p in ("NO_NBBO", "STALE", "CROSSED"))
+_QS = {q: i for i, q in enumerate(ev.QUOTE_STATES)}
+_QS_NORMAL, _QS_LOCKED, _QS_CROSSED, _QS_NONE = (
+    _QS[q] for q in ("NORMAL", "LOCKED", "CROSSED", "NONE")
+)
+
+
+def _raw_f64(s: pl.Series) -> np.ndarray:
+    """The values of a float column with 0 under its nulls (what the join wrote)."""
+    return (s.fill_null(0.0) if s.null_count() else s).to_numpy()
+
+
+def _raw_i64(s: pl.Series) -> np.ndarray:
+    return (s.fill_null(0) if s.null_count() else s).to_numpy()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from islandflow_tui.config import Config
@@ -36,8 +37,8 @@ from islandflow_tui.engine.compute.eq_join import EquitiesJoin
 from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.nbbo_join import NbboJoin
 from islandflow_tui.engine.compute.packets import Packets
-from islandflow_tui.engine.compute.side import TradeSide, side_label
-from islandflow_tui.engine.compute.signal import signal_columns
+from islandflow_tui.engine.compute.side import TradeSide, side_names
+from islandflow_tui.engine.compute.signal import EtfFlags, signal_series
 from islandflow_tui.engine.compute.structures import Structures
 from islandflow_tui.engine.venues import NOT_DARK_EVIDENCE
 
@@ -62,6 +63,7 @@ class Compute:
         self.levels = DarkLevels(cfg.dark)
         self.candles = Candles(cfg.candles)
         self.seq = dict.fromkeys(ev.DERIVED_STREAMS, 0)
+        self._etf = EtfFlags(cfg.signal)  # by cid: rebuilt with every Compute
 
     def process(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
         out: dict[str, pl.DataFrame] = {}
@@ -102,30 +104,28 @@ class Compute:
         if joined is not None:
             joined = self._assign(ev.EQUITIES_JOINS, joined)
             out[ev.EQUITIES_JOINS] = joined.select(_COLS[ev.EQUITIES_JOINS])
+            # off-exchange prints that may count as dark evidence, signed, in numpy;
             # select before filtering: the evidence list column is costly to filter
+            # (a null flag or off_exchange fails the filter, as it did in polars)
+            flags_s = joined.get_column("flags")
+            flags = flags_s.fill_null(0).to_numpy()
+            mid = joined.get_column("mid")
+            sign = print_sign(
+                joined.get_column("plc").to_numpy(),
+                joined.get_column("price").to_numpy(),
+                (mid.fill_null(np.nan) if mid.null_count() else mid).to_numpy(),
+                flags,
+                self.cfg.equities.at_tolerance,
+            )
+            dark_ok = (
+                joined.get_column("off_exchange").fill_null(False).to_numpy()
+                & ((flags & NOT_DARK_EVIDENCE) == 0)
+                & flags_s.is_not_null().to_numpy()
+            )
             offx = (
-                joined.select(
-                    "ts",
-                    "id",
-                    "symbol",
-                    "price",
-                    "size",
-                    "off_exchange",
-                    "flags",
-                    "plc",
-                    "mid",
-                    "spread_pct",
-                )
-                .filter(pl.col("off_exchange") & ((pl.col("flags") & NOT_DARK_EVIDENCE) == 0))
-                .select(
-                    "ts",
-                    "id",
-                    "symbol",
-                    "price",
-                    "size",
-                    print_sign(self.cfg.equities.at_tolerance),
-                    "spread_pct",
-                )
+                joined.select("ts", "id", "symbol", "price", "size")
+                .hstack([pl.Series("sign", sign), joined.get_column("spread_pct")])
+                .filter(pl.Series(dark_ok))
             )
             evidence = offx.filter(pl.col("size") >= self.cfg.dark.min_print_size)
             regular_prints = regular(joined)
@@ -199,15 +199,19 @@ class Compute:
     def _assign(self, stream: str, df: pl.DataFrame) -> pl.DataFrame:
         start = self.seq[stream]
         self.seq[stream] = start + df.height
-        return df.with_columns(
-            pl.int_range(start, start + df.height, dtype=pl.Int64).alias("seq")
-        ).with_columns(ev.id_expr(stream))
+        return df.with_columns(*ev.seq_id_series(stream, start, df.height))
 
     def _enriched(self, signed: pl.DataFrame) -> pl.DataFrame:
         """Signal verdicts, side label and evidence; keeps the internal columns (cid,
         side_code) that the packet operator needs and the bus never carries."""
-        df = signal_columns(signed.rename({"id": "print_id"}), self.cfg.signal)
-        df = df.with_columns(
-            evidence_list(df, "print_id", "nbbo_id"), side_label(pl.col("side_code")).alias("side")
+        df = signed.rename({"id": "print_id"})
+        start = self.seq[ev.OPTIONS_ENRICHED]
+        self.seq[ev.OPTIONS_ENRICHED] = start + df.height
+        # one with_columns for everything the enriched rows add (each is a polars call
+        # with its own fixed cost); columns in the order the separate steps gave
+        return df.drop("seq").with_columns(
+            *signal_series(df, self.cfg.signal, self._etf),
+            evidence_list(df, "print_id", "nbbo_id"),
+            side_names(df.get_column("side_code").to_numpy()),
+            *ev.seq_id_series(ev.OPTIONS_ENRICHED, start, df.height),
         )
-        return self._assign(ev.OPTIONS_ENRICHED, df.drop("seq"))

@@ -9,13 +9,13 @@ join: key ``symbol``) prepare the frames they buffer and label what comes out.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from islandflow_tui.engine.compute.baselines import stable_argsort
+from islandflow_tui.engine.compute.codes import masked
 
 
 class QuoteJoin:
@@ -58,17 +58,22 @@ class QuoteJoin:
         rel_quotes = _release(self._pending_quotes, watermark)
         rel_prints = _release(self._pending_prints, watermark)
         joined: pl.DataFrame | None = None
+        if rel_quotes is None and rel_prints is None:
+            return None
         if rel_quotes is not None:
             rel_quotes = _time_ordered(rel_quotes)
+            # last_quote rows are all older than the released quotes, so the
+            # concatenation is already in (ts, seq) order
+            both = pl.concat([self._last_quote, rel_quotes], how="vertical")
+        else:
+            both = self._last_quote
+        # one stable sort by key serves the join and the new last-quote state
+        by_key = _key_order(both, self.key)
         if rel_prints is not None:
             rel_prints = _time_ordered(rel_prints)
-            right = self._last_quote
-            if rel_quotes is not None:
-                # last_quote rows are all older than the released quotes, so the
-                # concatenation is already in (ts, seq) order
-                right = pl.concat([right, rel_quotes], how="vertical")
-            right = right.rename({"ts": "quote_ts", "seq": "quote_seq", "id": self.quote_id})
-            joined = _asof_int(rel_prints, right, self.key)
+            # seq only orders the quotes (done above); no operator reads it off a print
+            right = both.drop("seq").rename({"ts": "quote_ts", "id": self.quote_id})
+            joined = _asof_int(rel_prints, right, self.key, by_key)
             if joined is None:
                 joined = rel_prints.join_asof(
                     right,
@@ -79,14 +84,29 @@ class QuoteJoin:
                     check_sortedness=False,
                 )
         if rel_quotes is not None:
-            both = pl.concat([self._last_quote, rel_quotes], how="vertical")
-            last = _last_per_int_key(both, self.key)
+            last = _last_per_int_key(both, self.key, by_key)
             self._last_quote = (
                 last
                 if last is not None
                 else both.unique(subset=self.key, keep="last", maintain_order=False).sort(self.key)
             )
         return joined
+
+
+class _KeyOrder(NamedTuple):
+    """A frame's int by-key, the stable order that sorts it, and the sorted keys."""
+
+    key: np.ndarray
+    order: np.ndarray
+    sorted: np.ndarray
+
+
+def _key_order(frame: pl.DataFrame, key: str) -> _KeyOrder | None:
+    k = _int_key(frame, key)
+    if k is None:
+        return None
+    order = stable_argsort(k)
+    return _KeyOrder(k, order, k[order])
 
 
 def _int_key(frame: pl.DataFrame, key: str) -> np.ndarray | None:
@@ -100,7 +120,9 @@ def _int_key(frame: pl.DataFrame, key: str) -> np.ndarray | None:
     return col.to_numpy().astype(np.int64, copy=False)
 
 
-def _asof_int(left: pl.DataFrame, right: pl.DataFrame, key: str) -> pl.DataFrame | None:
+def _asof_int(
+    left: pl.DataFrame, right: pl.DataFrame, key: str, by_key: _KeyOrder | None = None
+) -> pl.DataFrame | None:
     """``left.join_asof(right, by=key, backward)`` for an unsigned int key, by numpy:
     ``right`` is in (ts, seq) order, so a stable sort by key gives (key, ts, seq) and
     one searchsorted over a (key, ts) composite finds each print's quote, the last of
@@ -109,9 +131,11 @@ def _asof_int(left: pl.DataFrame, right: pl.DataFrame, key: str) -> pl.DataFrame
     quotes).  Values under nulls are 0, as polars writes them (bench/flow_digest.py
     hashes raw buffers).  None (caller runs polars) for an empty side or when the
     composite would overflow."""
-    lk, rk = _int_key(left, key), _int_key(right, key)
-    if lk is None or rk is None:
+    by_key = by_key if by_key is not None else _key_order(right, key)
+    lk = _int_key(left, key)
+    if lk is None or by_key is None:
         return None
+    rk = by_key.key
     lts = left.get_column("ts").to_numpy()
     rts = right.get_column("quote_ts").to_numpy()
     if len(rts) == 0 or len(lts) == 0:
@@ -121,47 +145,50 @@ def _asof_int(left: pl.DataFrame, right: pl.DataFrame, key: str) -> pl.DataFrame
     top = max(int(lk.max()), int(rk.max())) + 1
     if top * span >= 2**62:
         return None
-    order = stable_argsort(rk)
-    rks = rk[order]
+    order, rks = by_key.order, by_key.sorted
     g_right = rks * span + (rts[order] - t0)
     # queries in (key, ts) order too: searchsorted then walks the right side once
     # instead of jumping around it (random probes cost ~5x more at firehose sizes)
     lorder = stable_argsort(lk)
     lks = lk[lorder]
     at_s = np.searchsorted(g_right, lks * span + (lts[lorder] - t0), side="right") - 1
-    ok_s = at_s >= 0
-    ok_s[ok_s] = rks[at_s[ok_s]] == lks[ok_s]
+    safe_s = np.maximum(at_s, 0)
+    ok_s = (at_s >= 0) & (rks[safe_s] == lks)
     at = np.empty(len(lk), dtype=np.int64)
-    at[lorder] = np.where(ok_s, order[np.maximum(at_s, 0)], -1)
-    ok = at >= 0
+    # rows without a quote read row 0 (masked below): one gather index for every column
+    at[lorder] = order[safe_s] * ok_s
+    ok = np.empty(len(lk), dtype=bool)
+    ok[lorder] = ok_s
+    all_ok = bool(ok_s.all())
+    null = None if all_ok else ~ok
     cols = []
     for name in right.columns:
         if name == key:
             continue
         col = right.get_column(name)
         if col.null_count() or not col.dtype.is_numeric():
-            idx = pl.Series("", np.where(ok, at, 0), dtype=pl.Int64)
-            if not ok.all():
+            idx = pl.Series("", at, dtype=pl.Int64)
+            if not all_ok:
                 idx = pl.select(pl.when(pl.Series(ok)).then(idx)).to_series()
             cols.append(col.gather(idx))
             continue
-        vals = col.to_numpy()[np.where(ok, at, 0)]
-        if not ok.all():
-            vals[~ok] = 0  # the value under a null, as polars writes it
-        arr = pa.array(vals, mask=None if ok.all() else ~ok)
-        cols.append(pl.Series(name, arr, dtype=col.dtype))
+        vals = col.to_numpy()[at]
+        if not all_ok:
+            vals[null] = 0  # the value under a null, as polars writes it
+        cols.append(pl.Series(name, masked(vals, null), dtype=col.dtype))
     return left.hstack(cols)
 
 
-def _last_per_int_key(frame: pl.DataFrame, key: str) -> pl.DataFrame | None:
+def _last_per_int_key(
+    frame: pl.DataFrame, key: str, by_key: _KeyOrder | None = None
+) -> pl.DataFrame | None:
     """``frame.unique(key, keep="last").sort(key)`` for an unsigned int key, by numpy."""
-    k = _int_key(frame, key)
-    if k is None:
+    by_key = by_key if by_key is not None else _key_order(frame, key)
+    if by_key is None:
         return None
-    if len(k) == 0:
+    if len(by_key.key) == 0:
         return frame
-    order = stable_argsort(k)
-    ks = k[order]
+    order, ks = by_key.order, by_key.sorted
     last = np.ones(len(ks), dtype=bool)
     last[:-1] = ks[1:] != ks[:-1]
     return frame[order[last]]

@@ -53,11 +53,11 @@ from typing import Final
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from islandflow_tui.config import SideConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.baselines import stable_argsort
+from islandflow_tui.engine.compute.codes import put_code, signed
 
 PLACED: Final = ("AA", "A", "MID", "B", "BB")
 _EPS: Final = 1e-9  # price equality for the tick rules (prices are exact cents)
@@ -162,7 +162,7 @@ class TradeSide:
         prev[1:] = ps[:-1]
         prev[start] = self._last_price[cs[start]]
         diff = ps - prev
-        step = np.where(diff > _EPS, 1, np.where(diff < -_EPS, -1, 0)).astype(np.int8)
+        step = signed(diff > _EPS, diff < -_EPS)
         step[start] = np.where(step[start] != 0, step[start], self._last_dir[cs[start]])
         # carry the last non-zero step forward inside each contract (zero ticks)
         idx = np.where((step != 0) | start, np.arange(n), 0)
@@ -193,7 +193,7 @@ class TradeSide:
         nxt[:-1] = ps[1:]
         nxt[last] = ps[last]
         diff = ps - nxt
-        step = np.where(diff > _EPS, 1, np.where(diff < -_EPS, -1, 0)).astype(np.int8)
+        step = signed(diff > _EPS, diff < -_EPS)
         # first row at or after i (same contract) whose step is decisive, or its last row
         idx = np.where((step != 0) | last, np.arange(n), n)
         idx = np.minimum.accumulate(idx[::-1])[::-1]
@@ -227,20 +227,18 @@ class TradeSide:
             )
         signs.update(quote_signs(a, self.tol))
         side = np.zeros(n, dtype=np.int8)
-        rule = np.zeros(n, dtype=np.int32)  # index into RULE_NAMES; 0 = none
+        rule = np.zeros(n, dtype=np.uint8)  # index into RULE_NAMES; 0 = none
         for bit, label in reversed(_EXCLUDED):  # the first reason (bit order) wins
-            rule[(a["flags"] & int(bit)) != 0] = RULE_CODE[label]
+            put_code(rule, (a["flags"] & int(bit)) != 0, RULE_CODE[label])
         open_ = ~excluded
         for name in self.stack:
             for part, label in _PARTS[name]:
                 sign = signs[part]
                 take = open_ & (side == 0) & (sign != 0)
-                side[take] = sign[take]
-                rule[take] = RULE_CODE[label]
-        names = pa.array(RULE_NAMES, type=pa.string())
+                side += sign * take.view(np.int8)  # side is 0 wherever take holds
+                put_code(rule, take, RULE_CODE[label])
         return released.with_columns(
-            pl.Series("side_code", side),
-            pl.Series("side_rule", names.take(pa.array(rule))),
+            pl.Series("side_code", side), _RULE_SERIES.gather(rule.astype(np.uint32))
         )
 
 
@@ -261,6 +259,7 @@ RULE_NAMES: Final = (
     "depth",
 )
 RULE_CODE: Final = {name: i for i, name in enumerate(RULE_NAMES)}
+_RULE_SERIES: Final = pl.Series("side_rule", RULE_NAMES, dtype=pl.String)
 # each configurable rule as the basic signs it tries, in order, and the label of each
 _PARTS: Final = {
     "quote": (("quote", "quote"),),
@@ -275,28 +274,40 @@ _PARTS: Final = {
 
 
 def _arrays(df: pl.DataFrame) -> dict[str, np.ndarray]:
-    sel = df.select(
-        pl.col("flags").cast(pl.Int64),
-        pl.col("cid").cast(pl.Int64),
-        pl.col("price"),
-        pl.col("bid").fill_null(float("nan")),
-        pl.col("ask").fill_null(float("nan")),
-        pl.col("mid").fill_null(float("nan")),
-        pl.col("size"),
-        pl.col("bid_size").fill_null(-1),
-        pl.col("ask_size").fill_null(-1),
-        pl.col("placement").is_in(PLACED).alias("usable"),
-    )
-    return {c: sel.get_column(c).to_numpy() for c in sel.columns}
+    """The columns the rules read, as numpy (nulls as NaN / -1)."""
+    out: dict[str, np.ndarray] = {}
+    for name, fill in _ARRAY_COLS:
+        col = df.get_column(name)
+        if col.null_count():
+            col = col.fill_null(fill)
+        out[name] = col.to_numpy()
+    out["flags"] = out["flags"].astype(np.int64)
+    out["cid"] = out["cid"].astype(np.int64)
+    if "plc_code" in df.columns:  # the NBBO join's code into ev.PLACEMENTS (0-4: placed)
+        out["usable"] = df.get_column("plc_code").to_numpy() < len(PLACED)
+    else:
+        out["usable"] = df.get_column("placement").is_in(PLACED).to_numpy()
+    return out
+
+
+_ARRAY_COLS: Final = (
+    ("flags", 0),
+    ("cid", 0),
+    ("price", float("nan")),
+    ("bid", float("nan")),
+    ("ask", float("nan")),
+    ("mid", float("nan")),
+    ("size", 0),
+    ("bid_size", -1),
+    ("ask_size", -1),
+)
+assert ev.PLACEMENTS[: len(PLACED)] == PLACED
 
 
 def quote_signs(a: dict[str, np.ndarray], tol: float) -> dict[str, np.ndarray]:
     """+1 / -1 / 0 of every quote-based rule (0: the rule cannot sign the print)."""
     price, bid, ask, mid = a["price"], a["bid"], a["ask"], a["mid"]
     size, bs, asz, usable = a["size"], a["bid_size"], a["ask_size"], a["usable"]
-
-    def signed(buy: np.ndarray, sell: np.ndarray) -> np.ndarray:
-        return np.where(buy, 1, np.where(sell, -1, 0)).astype(np.int8)
 
     with np.errstate(invalid="ignore"):
         at_ask = usable & (np.abs(price - ask) <= tol)
@@ -328,3 +339,12 @@ def side_label(code: pl.Expr) -> pl.Expr:
         .then(pl.lit("sell"))
         .otherwise(pl.lit("unknown"))
     )
+
+
+_SIDE_NAMES: Final = pl.Series("side", ["sell", "unknown", "buy"], dtype=pl.String)
+
+
+def side_names(code: np.ndarray) -> pl.Series:
+    """``side_code`` (+1/-1/0, numpy) as buy / sell / unknown: a gather from three
+    strings, cheaper than :func:`side_label`'s when/then."""
+    return _SIDE_NAMES.gather((np.sign(code) + 1).astype(np.uint32))
