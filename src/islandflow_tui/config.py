@@ -598,7 +598,7 @@ class LogConfig:
     )
     segment_max_mb: float = knob(
         64.0,
-        "seal the open segment into Parquet at this many MB of Arrow IPC (Parquet is ~10x smaller)",
+        "seal the open segment into Parquet at this many MB of Arrow IPC (Parquet is ~14x smaller)",
         min=0.01,
         max=4096,
     )
