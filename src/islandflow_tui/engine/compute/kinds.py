@@ -52,6 +52,7 @@ import polars as pl
 import pyarrow as pa
 
 from islandflow_tui.config import FlowConfig
+from islandflow_tui.engine.compute.evidence import row_counts
 from islandflow_tui.engine.compute.trace import ArrayItem, trace_from_arrays
 
 KIND_ORDER: Final = ("complex", "golden_sweep", "sweep", "block", "split", "repeat")
@@ -125,9 +126,13 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
         ]
     )
     names = np.array([*KIND_ORDER, "plain"], dtype=object)
-    first = np.where(passes.any(axis=1), passes.argmax(axis=1), len(KIND_ORDER))
+    # the first passing kind, by a reversed column loop (row-wise any/argmax over six
+    # columns cost ~10x more)
+    first = np.full(n, len(KIND_ORDER), dtype=np.int64)
+    for j in range(len(KIND_ORDER) - 1, -1, -1):
+        first[passes[:, j]] = j
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(passes.sum(axis=1), out=offsets[1:])
+    np.cumsum(row_counts(passes), out=offsets[1:])
     tag_idx = np.broadcast_to(np.arange(len(KIND_ORDER), dtype=np.int32), passes.shape)[passes]
     tags = pl.Series(
         "tags",

@@ -1141,21 +1141,17 @@ class Packets:
         # each hit takes the id of the version that made it: the original's, or a
         # correction's that re-entered it (a retraction in the same batch must not
         # rename the original's hit, which earlier packets' evidence already shows)
-        for pk, ver, i in zip(pkeys.tolist(), versions.tolist(), ids.tolist(), strict=True):
-            hit = self._new_hits.get((pk, ver))
-            if hit is not None:
-                hit[3] = i
+        if self._new_hits:
+            self._hit_ids(pkeys, versions, ids)
         self._new_hits = {}
         members = self._members
         if new.any() and members is not None and _len(members):
+            # members["_pts"] (their packet's ts) was set by _cluster
+            retain = out.select(RETAIN_COLS)
+            if not new.all():
+                retain = retain.filter(pl.Series(new))
             pts = out.get_column("ts").to_numpy()[new]
-            keys = pkeys[new]
-            srt = np.argsort(keys)
-            at = srt[np.searchsorted(keys[srt], members["_pkey"])]
-            members["_pts"] = pts[at]
-            self._chunks.append(
-                _Chunk(int(pts.max()), members, out.select(RETAIN_COLS).filter(pl.Series(new)))
-            )
+            self._chunks.append(_Chunk(int(pts.max()), members, retain))
         if (~new).any():
             corr = out.select(RETAIN_COLS).filter(pl.Series(~new))
             for chunk in self._chunks:
@@ -1170,6 +1166,41 @@ class Packets:
         self._chunks = [c for c in self._chunks if c.max_ts >= horizon]
         self._members = None
         return out
+
+    def _hit_ids(self, pkeys: np.ndarray, versions: np.ndarray, ids: np.ndarray) -> None:
+        """Set the id of every hit in ``_new_hits`` from the row of its (packet key,
+        version), if there is one: originals by binary search over the version-0 keys
+        (unique), corrections (few) by a dict."""
+        keys = list(self._new_hits)
+        hk = np.fromiter((k[0] for k in keys), dtype=np.int64, count=len(keys))
+        hv = np.fromiter((k[1] for k in keys), dtype=np.int64, count=len(keys))
+        got = np.full(len(keys), -1, dtype=np.int64)
+        found = np.zeros(len(keys), dtype=bool)
+        v0 = np.flatnonzero(versions == 0)
+        if len(v0):
+            srt = v0[np.argsort(pkeys[v0], kind="stable")]
+            sp = pkeys[srt]
+            pos = np.minimum(np.searchsorted(sp, hk), len(sp) - 1)
+            ok = (hv == 0) & (sp[pos] == hk)
+            got[ok] = ids[srt[pos[ok]]]
+            found |= ok
+        if (versions > 0).any() and (hv > 0).any():
+            fixed = np.flatnonzero(versions > 0)
+            row = dict(
+                zip(
+                    zip(pkeys[fixed].tolist(), versions[fixed].tolist(), strict=True),
+                    ids[fixed].tolist(),
+                    strict=True,
+                )
+            )
+            for j in np.flatnonzero(hv > 0).tolist():
+                i = row.get(keys[j])
+                if i is not None:
+                    got[j] = i
+                    found[j] = True
+        hits = list(self._new_hits.values())
+        for j, i in zip(np.flatnonzero(found).tolist(), got[found].tolist(), strict=True):
+            hits[j][3] = i
 
     # -- clustering -------------------------------------------------------------
     def _cluster(self, rows: Cols, watermark: int) -> tuple[Cols | None, Cols | None, Cols]:
@@ -1203,6 +1234,7 @@ class Packets:
         starts = np.flatnonzero(anchor[closed_sorted])
         agg = self._aggregate(members, starts)
         members["_pkey"] = np.repeat(agg["_pkey"], agg["count"])
+        members["_pts"] = np.repeat(agg["ts"], agg["count"])  # the packet's ts (commit)
         return agg, members, pending
 
     def _aggregate(self, m: Cols, starts: np.ndarray) -> Cols:

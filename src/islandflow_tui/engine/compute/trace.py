@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.evidence import row_counts
 
 TRACE_DTYPE: Final = ev.polars_schema(ev.FLOW_PACKETS)["trace"]
 _FIELDS: Final = list(ev.TRACE_ITEM)
@@ -82,7 +83,7 @@ def trace_from_arrays(n: int, items: Sequence[ArrayItem], name: str = "trace") -
         if it.include is not None:
             include[:, j] = it.include
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(include.sum(axis=1), out=offsets[1:])
+    np.cumsum(row_counts(include), out=offsets[1:])
     col_idx = np.broadcast_to(np.arange(k, dtype=np.int32), (n, k))[include]
     if all(isinstance(it.condition, str) for it in items):
         names = pa.array([it.condition for it in items], type=pa.string())
