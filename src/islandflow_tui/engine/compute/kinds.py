@@ -45,7 +45,7 @@ bearish; a packet whose side is mixed or unknown is neutral.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -58,15 +58,22 @@ from islandflow_tui.engine.compute.trace import ArrayItem, trace_from_arrays
 KIND_ORDER: Final = ("complex", "golden_sweep", "sweep", "block", "split", "repeat")
 
 
-def direction_of(right: np.ndarray, side: np.ndarray) -> np.ndarray:
-    """bullish / bearish / neutral from the option right and the packet's side."""
+_DIRECTIONS: Final = np.array(["neutral", "bullish", "bearish"], dtype=object)
+_DIRECTION_SERIES: Final = pl.Series(_DIRECTIONS.tolist(), dtype=pl.String)
+_KIND_SERIES: Final = pl.Series([*KIND_ORDER, "plain"], dtype=pl.String)
+
+
+def direction_code(right: Any, side: Any) -> np.ndarray:
+    """0 neutral, 1 bullish, 2 bearish (index into ``_DIRECTIONS``)."""
+    right, side = np.asarray(right), np.asarray(side)
     call, put = right == "C", right == "P"
     buy, sell = side == "buy", side == "sell"
-    return np.select(
-        [(call & buy) | (put & sell), (put & buy) | (call & sell)],
-        ["bullish", "bearish"],
-        "neutral",
-    ).astype(object)
+    return np.select([(call & buy) | (put & sell), (put & buy) | (call & sell)], [1, 2], 0)
+
+
+def direction_of(right: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """bullish / bearish / neutral from the option right and the packet's side."""
+    return _DIRECTIONS[direction_code(right, side)]
 
 
 def clip_premium(p: dict[str, np.ndarray]) -> np.ndarray:
@@ -182,9 +189,12 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
             simple & hit,
         ),
     ]
+    direction = direction_code(p["right"], p["side"])
     return {
         "kind": names[first],
+        "kind_series": _KIND_SERIES.gather(first),
         "tags": tags,
-        "direction": direction_of(p["right"], p["side"]),
+        "direction": _DIRECTIONS[direction],
+        "direction_series": _DIRECTION_SERIES.gather(direction),
         "trace": trace_from_arrays(n, items),
     }
