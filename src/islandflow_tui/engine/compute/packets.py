@@ -623,7 +623,10 @@ class _Contracts:
         object array per batch."""
         got = self._series.get(name)
         if got is None:
-            got = self._series[name] = pl.Series(getattr(self, name), dtype=pl.String)
+            # from a list: a numpy object array led by None (an unseen cid) fails to
+            # convert, as polars infers the type from the first element
+            got = pl.Series(getattr(self, name).tolist(), dtype=pl.String)
+            self._series[name] = got
         return got
 
     def root_names(self) -> np.ndarray:
