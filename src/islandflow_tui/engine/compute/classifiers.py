@@ -426,12 +426,25 @@ class Classifiers:
         """Evaluate ``rules`` on ``source``: one select for the fire masks, one for the
         values of the rules that fired; the rest is numpy on the firing rows."""
         fires = source.select(self._fire_exprs(kind, rules))
-        fired = [i for i in range(len(rules)) if fires.get_column(f"f{i}").any()]
+        masks = [fires.get_column(f"f{i}").to_numpy() for i in range(len(rules))]
+        fired = [i for i, m in enumerate(masks) if m.any()]
         if not fired:
             return []
-        vals = source.select(self._value_exprs(kind, rules, tuple(fired)))
+        # the values only on the rows some rule fired on (a few percent of the packets):
+        # every value expression is row-wise, so a row's values do not depend on
+        # which other rows are evaluated with it
+        union = np.zeros(source.height, dtype=bool)
+        for i in fired:
+            union |= masks[i]
+        rows = np.flatnonzero(union)
+        vals = (
+            source.lazy()
+            .filter(pl.Series(union))
+            .select(self._value_exprs(kind, rules, tuple(fired)))
+            .collect()
+        )
         base = {c: source.get_column(c).cast(pl.Float64).to_numpy() for c in conf_cols}
-        return self._apply_fired(source, rules, kind, conf_of, fires, fired, vals, base)
+        return self._apply_fired(source, rules, kind, conf_of, masks, fired, vals, base, rows)
 
     def _fire_exprs(self, kind: str, rules: list[Rule]) -> list[pl.Expr]:
         """The fire masks' expressions, built once per source kind (building ~1 500
@@ -476,24 +489,26 @@ class Classifiers:
         rules: list[Rule],
         kind: str,
         conf_of: Any,
-        fires: pl.DataFrame,
+        masks: list[np.ndarray],
         fired: list[int],
         vals: pl.DataFrame,
         base: dict[str, np.ndarray],
+        rows: np.ndarray,
     ) -> list[dict[str, Any]]:
         """Per fired rule: its rows, name, order and confidence.  Direction, variant and
         trace of every fired rule's rows (concatenated in rule order) are built once and
         returned on the first rule's entry (``all_direction``, ``all_variant``,
         ``all_trace``): one gather and one trace array instead of one per rule."""
         out = []
-        height = source.height
         items: list[ArrayItem] = []
-        idxs = [np.flatnonzero(fires.get_column(f"f{i}").to_numpy()) for i in fired]
+        idxs = [np.flatnonzero(masks[i]) for i in fired]
+        # positions of each rule's rows in ``vals`` (which holds only ``rows``)
+        locs = [np.searchsorted(rows, idx) for idx in idxs]
         lens = [len(x) for x in idxs]
         n = sum(lens)
         rule_of = np.repeat(np.arange(len(fired)), lens)
-        at = np.concatenate(idxs)
-        for pos, (i, idx) in enumerate(zip(fired, idxs, strict=True)):
+        at = np.concatenate(locs)
+        for pos, (i, idx, loc) in enumerate(zip(fired, idxs, locs, strict=True)):
             r = rules[i]
             mine = rule_of == pos
             for j, it in enumerate(r.items):
@@ -501,9 +516,9 @@ class Classifiers:
                 items.append(
                     ArrayItem(
                         it.condition,
-                        _spread(vals.get_column(f"v{i}_{j}").to_numpy()[idx], mine, n, np.nan),
-                        _spread(vals.get_column(f"t{i}_{j}").to_numpy()[idx], mine, n, np.nan),
-                        _spread(vals.get_column(f"p{i}_{j}").to_numpy()[idx], mine, n, False),
+                        _spread(vals.get_column(f"v{i}_{j}").to_numpy()[loc], mine, n, np.nan),
+                        _spread(vals.get_column(f"t{i}_{j}").to_numpy()[loc], mine, n, np.nan),
+                        _spread(vals.get_column(f"p{i}_{j}").to_numpy()[loc], mine, n, False),
                         mine,
                     )
                 )
@@ -516,7 +531,7 @@ class Classifiers:
                     "confidence": conf_of(
                         _excess(
                             [
-                                vals.get_column(f"m{i}_{k}").to_numpy()[idx]
+                                vals.get_column(f"m{i}_{k}").to_numpy()[loc]
                                 for k in range(len(r.magnitude))
                             ],
                             r.magnitude,
@@ -525,7 +540,7 @@ class Classifiers:
                     ),
                 }
             )
-        flat = pl.Series(at + rule_of * height, dtype=pl.Int64)
+        flat = pl.Series(at + rule_of * vals.height, dtype=pl.Int64)
         for col, key in (("d", "all_direction"), ("v", "all_variant")):
             stacked = pl.concat([vals.get_column(f"{col}{i}").cast(pl.String) for i in fired])
             out[0][key] = stacked.gather(flat)
