@@ -118,9 +118,11 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections import deque
 from datetime import UTC, datetime
 from itertools import chain, islice, pairwise
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -162,6 +164,7 @@ _SIGNAL_BIT: Final = {"balanced": 2, "smart-money": 1}
 REPEAT_EVIDENCE: Final = 20  # a repeat hit's evidence: at most this many latest hits
 REPEAT_BUCKET_NS: Final = 30 * ev.NS_PER_S  # background hits are counted per 30 s of ts
 SURPRISE_CAP: Final = 99.0  # -log10 of a chance too small for a float
+_CENTS: Final = itemgetter(2)  # a repeat-window hit's premium in cents
 
 WORK: Final = {
     "ts": np.int64,
@@ -421,6 +424,22 @@ def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
         nx, fr = nx[ok], frontier[ok]
         frontier = nx[key[nx] == key[fr]]
     return is_anchor
+
+
+def _key_order(cid: np.ndarray, cplx: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """``stable_argsort(key)`` for the clustering key (contract, then multi-leg rows by
+    venue after the contract's single-leg rows): one 16-bit radix pass over
+    ``cid * 2 + cplx`` (the full key needs two), then only the multi-leg rows re-sorted
+    by the full key within the positions they already hold (each contract's multi-leg
+    rows are one block there, so every row stays in its contract's block)."""
+    if len(cid) == 0 or int(cid.max()) >= 1 << 15:
+        return stable_argsort(key)
+    order = np.argsort((cid * 2 + cplx).astype(np.uint16), kind="stable")
+    if cplx.any():
+        pos = np.flatnonzero(cplx[order])
+        sub = order[pos]
+        order[pos] = sub[stable_argsort(key[sub])]
+    return order
 
 
 def ny_days(ts: np.ndarray) -> np.ndarray:
@@ -1235,7 +1254,7 @@ class Packets:
         cplx = rows["cplx"]
         key = np.where(cplx, (rows["cid"] * 64 + rows["exch"]) * 2 + 1, rows["cid"] * 128)
         window = np.where(cplx, self.complex_ns, self.window_ns)
-        order = stable_argsort(key)
+        order = _key_order(rows["cid"], cplx, key)
         ks, ts = key[order], rows["ts"][order]
         anchor = np.zeros(n, dtype=bool)
         for flag, w in ((False, self.window_ns), (True, self.complex_ns)):
@@ -1812,13 +1831,15 @@ class Packets:
             prem[i] = self._repeat_cents[key] / 100
             share[i] = len(q) / (len(q) + opp)
             # integer cents, exact comparisons: x within [m / band, m * band]
-            cents = sorted(h[2] for h in q)
+            cents = sorted(map(_CENTS, q))
             k = len(cents)
             med2 = cents[k // 2] + cents[(k - 1) // 2]  # twice the median
             if 2 * entry[2] * band >= med2 and 2 * entry[2] <= med2 * band:
-                consistent[i] = sum(
-                    1 for c in cents if 2 * c * band >= med2 and 2 * c <= med2 * band
-                )
+                # both conditions are monotone in c over the sorted cents: the hits
+                # that meet both are one run, found by two binary searches
+                lo = bisect_left(cents, True, key=lambda c: 2 * c * band >= med2)
+                hi = bisect_left(cents, True, key=lambda c: not 2 * c <= med2 * band)
+                consistent[i] = max(0, hi - lo)
             if consistent[i] >= f.repeat_min_hits:
                 surprise[i] = poisson_surprise(int(consistent[i]), self._expected_hits(key, t, opp))
             if len(q) >= f.repeat_min_hits:  # evidence: the latest hits (ids at commit)
