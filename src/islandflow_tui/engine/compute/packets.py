@@ -152,6 +152,7 @@ Cols = dict[str, np.ndarray]
 NY: Final = ZoneInfo("America/New_York")
 PLACEMENT_CODE: Final = {p: i for i, p in enumerate(ev.PLACEMENTS)}  # 0..4 placed
 _PLACEMENTS: Final = np.array(ev.PLACEMENTS, dtype=object)
+_PLACEMENT_ENUM: Final = pl.Enum(list(PLACEMENT_CODE))
 _PLC_SERIES: Final = pl.Series(ev.PLACEMENTS, dtype=pl.String)
 _SIDES: Final = np.array(["unknown", "buy", "sell", "mixed"], dtype=object)
 _SIDE_SERIES: Final = pl.Series(_SIDES.tolist(), dtype=pl.String)
@@ -1045,6 +1046,18 @@ class Packets:
         self.spot.add(quotes, prints)
 
     def _venue_expr(self) -> pl.Expr:
+        """Venue codes (-1: not seen yet).  While the codes are 0, 1, 2 ... in the
+        order the venues were seen (up to 63 venues), an Enum cast's physical index
+        is the code: ~2x cheaper than a dict replace over a firehose batch."""
+        names = list(self._venues)
+        if names and list(self._venues.values()) == list(range(len(names))):
+            return (
+                pl.col("exchange")
+                .cast(pl.Enum(names), strict=False)
+                .to_physical()
+                .cast(pl.Int64)
+                .fill_null(-1)
+            )
         return pl.col("exchange").replace_strict(self._venues, default=-1, return_dtype=pl.Int64)
 
     def _work(self, enriched: pl.DataFrame) -> tuple[Cols, Cols | None]:
@@ -1058,7 +1071,8 @@ class Packets:
             "size",
             "premium",
             self._venue_expr().alias("exch"),
-            pl.col("placement").replace_strict(PLACEMENT_CODE, return_dtype=pl.Int64).alias("plc"),
+            # the Enum's physical index is PLACEMENT_CODE (its categories in that order)
+            pl.col("placement").cast(_PLACEMENT_ENUM).to_physical().cast(pl.Int64).alias("plc"),
             pl.col("side_code").cast(pl.Int64).alias("side"),
             "mid",
             "spread",
