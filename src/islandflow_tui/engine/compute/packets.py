@@ -1819,45 +1819,74 @@ class Packets:
 
     def _repeats(self, p: Cols, lo: int, hi: int) -> None:
         """repeat_hits, _repeat_premium, _repeat_share, _repeat_consistent and
-        _repeat_surprise of rows ``lo:hi``, in place (see the module doc)."""
-        hits, prem = p["repeat_hits"], p["_repeat_premium"]
-        share, consistent = p["_repeat_share"], p["_repeat_consistent"]
-        surprise = p["_repeat_surprise"]
-        side = p["side"]
+        _repeat_surprise of rows ``lo:hi``, in place (see the module doc).  The hits are
+        read as Python lists and the results written back as whole columns (numpy
+        scalar reads and writes were a third of this loop)."""
+        rows = lo + np.flatnonzero(p["_repeat_qual"][lo:hi])
+        if not len(rows):
+            return
         f = self.cfg
         band = f.repeat_size_band
-        for i in (lo + np.flatnonzero(p["_repeat_qual"][lo:hi])).tolist():
-            sign = 1 if side[i] == "buy" else -1
-            key = (int(p["cid"][i]), sign)
-            t = int(p["first_ts"][i])
+        min_hits = f.repeat_min_hits
+        window = self.repeat_ns
+        repeat, cents_of, new_hits, snap = (
+            self._repeat,
+            self._repeat_cents,
+            self._new_hits,
+            self._rep_snap,
+        )
+        out_hits: list[int] = []
+        out_prem: list[float] = []
+        out_share: list[float] = []
+        out_cons: list[int] = []
+        out_surp: list[float] = []
+        for side, cid, t, pkey, premium in zip(
+            p["side"][rows].tolist(),
+            p["cid"][rows].tolist(),
+            p["first_ts"][rows].tolist(),
+            p["_pkey"][rows].tolist(),
+            p["premium"][rows].tolist(),
+            strict=True,
+        ):
+            sign = 1 if side == "buy" else -1
+            key = (cid, sign)
             if self._rep_t0 is None:
                 self._rep_t0 = t
-            q = self._repeat.setdefault(key, deque())
-            self._drop_before(key, t - self.repeat_ns)
+            q = repeat.setdefault(key, deque())
+            self._drop_before(key, t - window)
             # whole cents: an exact running sum, the same whatever the batching
-            entry = [t, int(p["_pkey"][i]), round(float(p["premium"][i]) * 100), None]
+            entry = [t, pkey, round(premium * 100), None]
             q.append(entry)
-            self._repeat_cents[key] = self._repeat_cents.get(key, 0) + entry[2]
-            other = (key[0], -sign)
-            opp = len(self._drop_before(other, t - self.repeat_ns)) if other in self._repeat else 0
-            self._new_hits[(entry[1], 0)] = entry
-            hits[i] = len(q)
-            prem[i] = self._repeat_cents[key] / 100
-            share[i] = len(q) / (len(q) + opp)
+            cents_of[key] = cents_of.get(key, 0) + entry[2]
+            other = (cid, -sign)
+            opp = len(self._drop_before(other, t - window)) if other in repeat else 0
+            new_hits[(pkey, 0)] = entry
+            n_q = len(q)
+            out_hits.append(n_q)
+            out_prem.append(cents_of[key] / 100)
+            out_share.append(n_q / (n_q + opp))
             # integer cents, exact comparisons: x within [m / band, m * band]
             cents = sorted(map(_CENTS, q))
-            k = len(cents)
-            med2 = cents[k // 2] + cents[(k - 1) // 2]  # twice the median
+            med2 = cents[n_q // 2] + cents[(n_q - 1) // 2]  # twice the median
+            consistent = 0
             if 2 * entry[2] * band >= med2 and 2 * entry[2] <= med2 * band:
                 # both conditions are monotone in c over the sorted cents: the hits
                 # that meet both are one run, found by two binary searches
-                lo = bisect_left(cents, True, key=lambda c: 2 * c * band >= med2)
-                hi = bisect_left(cents, True, key=lambda c: not 2 * c <= med2 * band)
-                consistent[i] = max(0, hi - lo)
-            if consistent[i] >= f.repeat_min_hits:
-                surprise[i] = poisson_surprise(int(consistent[i]), self._expected_hits(key, t, opp))
-            if len(q) >= f.repeat_min_hits:  # evidence: the latest hits (ids at commit)
-                self._rep_snap[entry[1]] = list(islice(reversed(q), REPEAT_EVIDENCE))
+                first = bisect_left(cents, True, key=lambda c: 2 * c * band >= med2)
+                past = bisect_left(cents, True, key=lambda c: not 2 * c <= med2 * band)
+                consistent = max(0, past - first)
+            out_cons.append(consistent)
+            surprise = 0.0
+            if consistent >= min_hits:
+                surprise = poisson_surprise(consistent, self._expected_hits(key, t, opp))
+            out_surp.append(surprise)
+            if n_q >= min_hits:  # evidence: the latest hits (ids at commit)
+                snap[pkey] = list(islice(reversed(q), REPEAT_EVIDENCE))
+        p["repeat_hits"][rows] = out_hits
+        p["_repeat_premium"][rows] = out_prem
+        p["_repeat_share"][rows] = out_share
+        p["_repeat_consistent"][rows] = out_cons
+        p["_repeat_surprise"][rows] = out_surp
 
     def _rewind_plan(self, corrections: pl.DataFrame | None) -> list[tuple[Any, ...]]:
         """One step per correction, in (ts, packet, version) order: (ts, pkey, cid,
@@ -1964,6 +1993,8 @@ class Packets:
         """The key's hits after ``horizon`` (older ones leave its window and its sum,
         into its background)."""
         q = self._repeat[key]
+        if not q or q[0][0] > horizon:  # nothing leaves (the usual case)
+            return q
         total = self._repeat_cents.get(key, 0)
         while q and q[0][0] <= horizon:
             h = q.popleft()
