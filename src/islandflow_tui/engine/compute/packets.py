@@ -396,9 +396,10 @@ def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
 def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
     """Anchor flags of windows ``[anchor, anchor + window]`` per key.
 
-    ``key`` must be sorted and ``ts`` sorted within each key.  Each row's first
-    successor past its window comes from one searchsorted over a (key, ts) composite,
-    then the pointer chains from every key's first row are followed together.
+    ``key`` must be sorted and ``ts`` sorted within each key.  An anchor's first
+    successor past its window comes from a searchsorted over a (key, ts) composite,
+    and the pointer chains from every key's first row are followed together, searching
+    only for the anchors of each step (a search for every row cost ~10x more).
     """
     n = len(key)
     is_anchor = np.zeros(n, dtype=bool)
@@ -409,9 +410,10 @@ def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
     rank = np.cumsum(start) - 1
     t0 = int(ts.min())
     span = int(ts.max()) - t0 + window + 1
+    nxt: np.ndarray | None = None
+    g = np.zeros(0, dtype=np.int64)
     if (int(rank[-1]) + 1) * span < 2**62:
         g = rank.astype(np.int64) * span + (ts - t0)
-        nxt = np.searchsorted(g, g + window, side="right")
     else:  # enormous spans: per key (kept for correctness, never hit by live feeds)
         nxt = np.empty(n, dtype=np.int64)
         bounds = np.append(np.flatnonzero(start), n)
@@ -420,7 +422,10 @@ def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
     frontier = np.flatnonzero(start)
     while len(frontier):
         is_anchor[frontier] = True
-        nx = nxt[frontier]
+        if nxt is None:
+            nx = np.searchsorted(g, g[frontier] + window, side="right")
+        else:
+            nx = nxt[frontier]
         ok = nx < n
         nx, fr = nx[ok], frontier[ok]
         frontier = nx[key[nx] == key[fr]]
