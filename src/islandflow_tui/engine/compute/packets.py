@@ -420,8 +420,13 @@ def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
         for a, b in pairwise(bounds.tolist()):
             nxt[a:b] = a + np.searchsorted(ts[a:b], ts[a:b] + window, side="right")
     frontier = np.flatnonzero(start)
+    steps = 0
     while len(frontier):
         is_anchor[frontier] = True
+        steps += 1
+        if steps > 8 and len(frontier) <= 16:  # a few long chains left: walk them
+            _walk_chains(key, ts, window, frontier, is_anchor)
+            break
         if nxt is None:
             nx = np.searchsorted(g, g[frontier] + window, side="right")
         else:
@@ -430,6 +435,27 @@ def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
         nx, fr = nx[ok], frontier[ok]
         frontier = nx[key[nx] == key[fr]]
     return is_anchor
+
+
+def _walk_chains(
+    key: np.ndarray, ts: np.ndarray, window: int, frontier: np.ndarray, is_anchor: np.ndarray
+) -> None:
+    """Finish :func:`anchored` for the keys of ``frontier`` (anchors, already flagged)
+    row by row: each next anchor is the key's first row past the anchor's window.  A
+    busy key of 1 ms windows makes a chain of hundreds of steps, each a few numpy calls
+    on a handful of rows; a Python pass over its rows is cheaper."""
+    for f in frontier.tolist():
+        end = int(np.searchsorted(key, key[f], side="right"))
+        limit = int(ts[f]) + window
+        for j, t in enumerate(ts[f + 1 : end].tolist(), start=f + 1):
+            if t > limit:
+                is_anchor[j] = True
+                limit = t + window
+
+
+def iso_plc_count(cell: np.ndarray, iso: np.ndarray, n_pk: int) -> np.ndarray:
+    """ISO prints per packet from the (packet, placement) cells of the members."""
+    return np.bincount(cell[iso] // len(ev.PLACEMENTS), minlength=n_pk).astype(np.int64)
 
 
 def _key_order(cid: np.ndarray, cplx: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -1308,13 +1334,27 @@ class Packets:
         total = add(size)
         totf = total.astype(np.float64)
         placed = plc <= 4
-        n_placed = add(placed.astype(np.int64))
+        # counts and sizes per (packet, placement) by three bincounts instead of a
+        # reduceat per placement; sizes are whole contracts, so their float sums are
+        # exact and equal the integer sums they replace
+        n_pk = len(starts)
+        n_plc = len(ev.PLACEMENTS)
+        cell = np.repeat(np.arange(n_pk, dtype=np.int64) * n_plc, cnt) + plc
+        by_plc = np.bincount(cell, minlength=n_pk * n_plc).reshape(n_pk, n_plc)
+        size_plc = np.bincount(cell, weights=size, minlength=n_pk * n_plc).reshape(n_pk, n_plc)
+        iso = m["iso"]
+        iso_plc = np.bincount(cell[iso], weights=size[iso], minlength=n_pk * n_plc).reshape(
+            n_pk, n_plc
+        )
+        n_placed = by_plc[:, 0] + by_plc[:, 1] + by_plc[:, 2] + by_plc[:, 3] + by_plc[:, 4]
+        iso_size = iso_plc[:, 0].copy()
+        for j in range(1, n_plc):
+            iso_size += iso_plc[:, j]
         buy = add(np.where(side > 0, size, 0))
         sell = add(np.where(side < 0, size, 0))
         signed = buy + sell
         bits = np.left_shift(np.uint64(1), m["exch"].astype(np.uint64))
         venue_mask = np.bitwise_or.reduceat(bits, starts)
-        iso = m["iso"]
         iso_mask = np.bitwise_or.reduceat(np.where(iso, bits, np.uint64(0)), starts)
         with np.errstate(invalid="ignore", divide="ignore"):
             spread_pct = add(np.where(placed, m["spr"], 0.0)) / n_placed
@@ -1337,23 +1377,19 @@ class Packets:
             "min_price": np.minimum.reduceat(price, starts),
             "max_price": np.maximum.reduceat(price, starts),
             "exchanges": np.bitwise_count(venue_mask).astype(np.int64),
-            "iso_count": add(iso.astype(np.int64)),
-            "iso_size": add(np.where(iso, size, 0)),
+            "iso_count": iso_plc_count(cell, iso, n_pk),
+            "iso_size": iso_size.astype(np.int64),
             "_iso_premium": add(np.where(iso, m["premium"], 0.0)),
             "iso_exchanges": np.bitwise_count(iso_mask).astype(np.int64),
             "_iso_taking": np.maximum(
-                add(np.where(iso & (plc <= 1), size, 0)),
-                add(np.where(iso & ((plc == 3) | (plc == 4)), size, 0)),
-            ),
+                iso_plc[:, 0] + iso_plc[:, 1], iso_plc[:, 3] + iso_plc[:, 4]
+            ).astype(np.int64),
             "nbbo_coverage": n_placed / cnt,
-            **{
-                f"n_{p.lower()}": add((plc == i).astype(np.int64))
-                for i, p in enumerate(ev.PLACEMENTS[:5])
-            },
+            **{f"n_{p.lower()}": by_plc[:, i] for i, p in enumerate(ev.PLACEMENTS[:5])},
             "n_unplaced": cnt - n_placed,
-            "ask_ratio": add(np.where(plc <= 1, size, 0)) / totf,
-            "mid_ratio": add(np.where(plc == 2, size, 0)) / totf,
-            "bid_ratio": add(np.where((plc == 3) | (plc == 4), size, 0)) / totf,
+            "ask_ratio": (size_plc[:, 0] + size_plc[:, 1]) / totf,
+            "mid_ratio": size_plc[:, 2] / totf,
+            "bid_ratio": (size_plc[:, 3] + size_plc[:, 4]) / totf,
             "buy_size": buy,
             "sell_size": sell,
             "buy_ratio": np.where(signed > 0, buy_ratio, np.nan),
