@@ -535,7 +535,9 @@ class Structures:
             # only the leg columns: filtering the packets' trace and evidence lists
             # cost more than the rest of this operator's input handling
             packets = packets.select(*dict.fromkeys([*LEG_COLS, "status", "corrects"]))
-            new = packets.filter(pl.col("status") == "new")
+            # most batches carry no correction: no filter then (a Series test first)
+            all_new = not (packets.get_column("status") != "new").any()
+            new = packets if all_new else packets.filter(pl.col("status") == "new")
             if new.height:
                 cols = {k: new.get_column(k).to_numpy() for k in LEG_COLS}
                 cols["_gk"] = self._codes(new)
@@ -543,7 +545,7 @@ class Structures:
                     self._pending = cols
                 else:
                     self._pending = {k: np.concatenate([self._pending[k], cols[k]]) for k in cols}
-            fixed = packets.filter(pl.col("status") != "new")
+            fixed = packets.clear() if all_new else packets.filter(pl.col("status") != "new")
             if fixed.height:
                 cols = {k: fixed.get_column(k).to_numpy() for k in LEG_COLS}
                 old = fixed.get_column("corrects").to_list()
