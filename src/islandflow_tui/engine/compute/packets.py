@@ -1313,8 +1313,15 @@ class Packets:
         open_mask = np.ones(n, dtype=bool)
         open_mask[order[closed_sorted]] = False
         pending = _take(rows, np.flatnonzero(open_mask)) if open_mask.any() else _empty_cols()
-        members = _take(rows, order[closed_sorted])
+        sel = order[closed_sorted]
         starts = np.flatnonzero(anchor[closed_sorted])
+        # contract and multi-leg flag are one value per packet (both are part of the
+        # clustering key): repeated from the packet's first row, not gathered per row
+        per_packet = np.diff(np.append(starts, len(sel)))
+        members = {
+            k: np.repeat(v[sel[starts]], per_packet) if k in ("cid", "cplx") else v[sel]
+            for k, v in rows.items()
+        }
         agg = self._aggregate(members, starts)
         members["_pkey"] = np.repeat(agg["_pkey"], agg["count"])
         members["_pts"] = np.repeat(agg["ts"], agg["count"])  # the packet's ts (commit)
