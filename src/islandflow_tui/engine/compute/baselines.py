@@ -344,10 +344,10 @@ class RollingBaselines:
         continuing = ~restart & (seg0 == key_start[key_of]) & (h[key_of] > 0)
         continuing[key_start] = h > 0
         lo = np.maximum(seg0, i - w)
-        with np.errstate(over="ignore"):
-            s1 = p1[i] - p1[lo]
-            s2 = p2[i] - p2[lo]
-        n = pc[i] - pc[lo]
+        with np.errstate(over="ignore"):  # p[i] with i = 0..n_rows-1 is a slice
+            s1 = p1[:n_rows] - _rows(p1, lo)
+            s2 = p2[:n_rows] - _rows(p2, lo)
+        n = pc[:n_rows] - _rows(pc, lo)
         # history part for rows still continuing it: its newest min(h, w - j) values,
         # i.e. everything held minus the oldest max(0, h - w + j)
         hk = h[key_of]
@@ -367,18 +367,18 @@ class RollingBaselines:
         kr, gr = slots[key_of[rows]], gone[rows]
         b0, b1 = base[rows], base[rows] + gr
         with np.errstate(over="ignore"):
-            s1[rows] += st.s1[kr] - (o1[b1] - o1[b0])
-            s2[rows] += st.s2[kr] - (o2[b1] - o2[b0])
-        n[rows] += st.c[kr] - (oc[b1] - oc[b0])
+            s1[rows] += _rows(st.s1, kr) - (_rows(o1, b1) - _rows(o1, b0))
+            s2[rows] += _rows(st.s2, kr) - (_rows(o2, b1) - _rows(o2, b0))
+        n[rows] += _rows(st.c, kr) - (_rows(oc, b1) - _rows(oc, b0))
         with np.errstate(invalid="ignore", divide="ignore"):
             mu = s1 / n
             s1l = s1.astype(np.longdouble)
             num = n.astype(np.longdouble) * s2.astype(np.longdouble) - s1l * s1l
             var = num / (n * (n - 1)).astype(np.longdouble)
             sd = np.sqrt(np.maximum(var, 0)).astype(np.float64)
-        mean[order] = np.where(n > 0, mu, np.nan) * SCALE
-        std[order] = np.where(n > 1, sd, np.nan) * SCALE
-        cnt[order] = n
+        _put_rows(mean, order, np.where(n > 0, mu, np.nan) * SCALE)
+        _put_rows(std, order, np.where(n > 1, sd, np.nan) * SCALE)
+        _put_rows(cnt, order, n)
         self._add(st, slots, key_start, k, seg0, h, v, t, tg)
         return mean, std, cnt
 
@@ -425,17 +425,18 @@ class RollingBaselines:
         st.tags[np.repeat(sl, mm), pos] = tg[src]
 
         def sums(vals: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+            # per key (contiguous runs of ``counts`` rows): differences of prefix sums,
+            # exact in wrapping int64 like the ``np.add.at`` they replace (~5x faster)
             has = vals >= 0
             x = np.where(has, vals, 0)
-            key = np.repeat(np.arange(len(counts)), counts)
-            out1 = np.zeros((len(counts), 3), dtype=np.int64)
-            out2 = np.zeros((len(counts), 3), dtype=np.int64)
-            outc = np.zeros((len(counts), 3), dtype=np.int64)
+            ends = np.cumsum(counts)
+            begin = ends - counts
+            zero = np.zeros((1, 3), dtype=np.int64)
             with np.errstate(over="ignore"):
-                np.add.at(out1, key, x)
-                np.add.at(out2, key, x * x)
-            np.add.at(outc, key, has.astype(np.int64))
-            return out1, out2, outc
+                p1 = np.vstack([zero, np.cumsum(x, axis=0)])
+                p2 = np.vstack([zero, np.cumsum(x * x, axis=0)])
+                pc = np.vstack([zero, np.cumsum(has, axis=0, dtype=np.int64)])
+                return p1[ends] - p1[begin], p2[ends] - p2[begin], pc[ends] - pc[begin]
 
         n1, n2, nc = sums(new, mm)
         g1, g2, gc = sums(gone, drop)
@@ -462,6 +463,27 @@ class RollingBaselines:
         """Drop keys idle past the TTL (memory only: scoring already ignores them)."""
         for st in self._stores.values():
             st.expire(now - self.ttl_ns)
+
+
+_ROW3: Final = np.dtype((np.void, 24))  # one (3,) int64 row as a single element
+
+
+def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[idx]`` for a C-contiguous (rows, 3) int64 array, gathered as 24-byte
+    elements (numpy's 2-D fancy indexing costs about twice as much)."""
+    if not a.flags.c_contiguous or a.dtype.itemsize != 8:
+        return a[idx]
+    return a.view(_ROW3).reshape(-1)[idx].view(np.int64).reshape(-1, 3)
+
+
+def _put_rows(dst: np.ndarray, idx: np.ndarray, src: np.ndarray) -> None:
+    """``dst[idx] = src`` for C-contiguous (rows, 3) arrays of 8-byte items, as
+    24-byte elements (see :func:`_rows`)."""
+    src = np.ascontiguousarray(src, dtype=dst.dtype)
+    if not dst.flags.c_contiguous:
+        dst[idx] = src
+        return
+    dst.view(_ROW3).reshape(-1)[idx] = src.view(_ROW3).reshape(-1)
 
 
 def stable_argsort(key: np.ndarray) -> np.ndarray:

@@ -146,6 +146,9 @@ class Classifiers:
         self.packet_rules = self._packet_rules()
         self.structure_rules = self._structure_rules()
         self._exprs: dict[tuple[str, tuple[int, ...] | None], list[pl.Expr]] = {}
+        self._values: dict[
+            tuple[str, tuple[int, ...]], tuple[list[pl.Expr], dict[str, str], list[str]]
+        ] = {}
 
     # -- rules ------------------------------------------------------------------
     def _packet_rules(self) -> list[Rule]:
@@ -426,12 +429,34 @@ class Classifiers:
         """Evaluate ``rules`` on ``source``: one select for the fire masks, one for the
         values of the rules that fired; the rest is numpy on the firing rows."""
         fires = source.select(self._fire_exprs(kind, rules))
-        fired = [i for i in range(len(rules)) if fires.get_column(f"f{i}").any()]
+        masks = [fires.get_column(f"f{i}").to_numpy() for i in range(len(rules))]
+        fired = [i for i, m in enumerate(masks) if m.any()]
         if not fired:
             return []
-        vals = source.select(self._value_exprs(kind, rules, tuple(fired)))
+        # the values only on the rows some rule fired on (a few percent of the packets):
+        # every value expression is row-wise, so a row's values do not depend on
+        # which other rows are evaluated with it
+        union = np.zeros(source.height, dtype=bool)
+        for i in fired:
+            union |= masks[i]
+        rows = np.flatnonzero(union)
+        exprs, names, inputs = self._value_exprs(kind, rules, tuple(fired))
+        vals = source.select(inputs).filter(pl.Series(union)).select(exprs)
+        columns: dict[str, np.ndarray] = {}
+
+        def val(name: str) -> np.ndarray:
+            """A value column (by its name per rule and item) as numpy, converted once
+            per distinct expression."""
+            u = names[name]
+            got = columns.get(u)
+            if got is None:
+                got = columns[u] = vals.get_column(u).to_numpy()
+            return got
+
         base = {c: source.get_column(c).cast(pl.Float64).to_numpy() for c in conf_cols}
-        return self._apply_fired(source, rules, kind, conf_of, fires, fired, vals, base)
+        return self._apply_fired(
+            source, rules, kind, conf_of, masks, fired, vals, names, val, base, rows
+        )
 
     def _fire_exprs(self, kind: str, rules: list[Rule]) -> list[pl.Expr]:
         """The fire masks' expressions, built once per source kind (building ~1 500
@@ -444,31 +469,47 @@ class Classifiers:
             ]
         return got
 
-    def _value_exprs(self, kind: str, rules: list[Rule], fired: tuple[int, ...]) -> list[pl.Expr]:
+    def _value_exprs(
+        self, kind: str, rules: list[Rule], fired: tuple[int, ...]
+    ) -> tuple[list[pl.Expr], dict[str, str], list[str]]:
         """Direction, variant, magnitude and trace expressions of the fired rules, cached
-        per set of fired rules."""
+        per set of fired rules: (the distinct expressions, each named ``u<k>``; the name
+        per rule and item -> its distinct expression's name; the source columns they
+        read).  Rules share most items (coverage, aggression, premium, their constant
+        thresholds): evaluated once each, a third of the expressions."""
         key = (kind, fired)
-        got = self._exprs.get(key)
+        got = self._values.get(key)
         if got is not None:
             return got
         exprs: list[pl.Expr] = []
+        names: dict[str, str] = {}
+        seen: dict[bytes, str] = {}
+
+        def add(name: str, e: pl.Expr) -> None:
+            ident = e.meta.serialize(format="binary")
+            u = seen.get(ident)
+            if u is None:
+                u = seen[ident] = f"u{len(exprs)}"
+                exprs.append(e.alias(u))
+            names[name] = u
+
         for i in fired:
             r = rules[i]
-            exprs += [r.direction.alias(f"d{i}"), r.variant.alias(f"v{i}")]
-            exprs += [
-                v.cast(pl.Float64).fill_null(float("nan")).alias(f"m{i}_{k}")
-                for k, (v, _, _) in enumerate(r.magnitude)
-            ]
+            add(f"d{i}", r.direction)
+            add(f"v{i}", r.variant)
+            for k, (v, _, _) in enumerate(r.magnitude):
+                add(f"m{i}_{k}", v.cast(pl.Float64).fill_null(float("nan")))
             for j, it in enumerate(r.items):
                 for tag, x in (("v", it.value), ("t", it.threshold)):
                     e = x if isinstance(x, pl.Expr) else pl.lit(x, dtype=pl.Float64)
-                    exprs.append(e.cast(pl.Float64).fill_null(float("nan")).alias(f"{tag}{i}_{j}"))
+                    add(f"{tag}{i}_{j}", e.cast(pl.Float64).fill_null(float("nan")))
                 pe = it.passed if isinstance(it.passed, pl.Expr) else pl.lit(it.passed)
-                exprs.append(pe.cast(pl.Boolean).fill_null(False).alias(f"p{i}_{j}"))
-        if len(self._exprs) > 512:  # bounded: fired sets recur, but never grow without end
-            self._exprs.clear()
-        self._exprs[key] = exprs
-        return exprs
+                add(f"p{i}_{j}", pe.cast(pl.Boolean).fill_null(False))
+        inputs = sorted({c for e in exprs for c in e.meta.root_names()})
+        if len(self._values) > 512:  # bounded: fired sets recur, but never grow without end
+            self._values.clear()
+        got = self._values[key] = (exprs, names, inputs)
+        return got
 
     def _apply_fired(
         self,
@@ -476,24 +517,28 @@ class Classifiers:
         rules: list[Rule],
         kind: str,
         conf_of: Any,
-        fires: pl.DataFrame,
+        masks: list[np.ndarray],
         fired: list[int],
         vals: pl.DataFrame,
+        names: dict[str, str],
+        val: Callable[[str], np.ndarray],
         base: dict[str, np.ndarray],
+        rows: np.ndarray,
     ) -> list[dict[str, Any]]:
         """Per fired rule: its rows, name, order and confidence.  Direction, variant and
         trace of every fired rule's rows (concatenated in rule order) are built once and
         returned on the first rule's entry (``all_direction``, ``all_variant``,
         ``all_trace``): one gather and one trace array instead of one per rule."""
         out = []
-        height = source.height
         items: list[ArrayItem] = []
-        idxs = [np.flatnonzero(fires.get_column(f"f{i}").to_numpy()) for i in fired]
+        idxs = [np.flatnonzero(masks[i]) for i in fired]
+        # positions of each rule's rows in ``vals`` (which holds only ``rows``)
+        locs = [np.searchsorted(rows, idx) for idx in idxs]
         lens = [len(x) for x in idxs]
         n = sum(lens)
         rule_of = np.repeat(np.arange(len(fired)), lens)
-        at = np.concatenate(idxs)
-        for pos, (i, idx) in enumerate(zip(fired, idxs, strict=True)):
+        at = np.concatenate(locs)
+        for pos, (i, idx, loc) in enumerate(zip(fired, idxs, locs, strict=True)):
             r = rules[i]
             mine = rule_of == pos
             for j, it in enumerate(r.items):
@@ -501,9 +546,9 @@ class Classifiers:
                 items.append(
                     ArrayItem(
                         it.condition,
-                        _spread(vals.get_column(f"v{i}_{j}").to_numpy()[idx], mine, n, np.nan),
-                        _spread(vals.get_column(f"t{i}_{j}").to_numpy()[idx], mine, n, np.nan),
-                        _spread(vals.get_column(f"p{i}_{j}").to_numpy()[idx], mine, n, False),
+                        _spread(val(f"v{i}_{j}")[loc], mine, n, np.nan),
+                        _spread(val(f"t{i}_{j}")[loc], mine, n, np.nan),
+                        _spread(val(f"p{i}_{j}")[loc], mine, n, False),
                         mine,
                     )
                 )
@@ -515,19 +560,18 @@ class Classifiers:
                     "source": kind,
                     "confidence": conf_of(
                         _excess(
-                            [
-                                vals.get_column(f"m{i}_{k}").to_numpy()[idx]
-                                for k in range(len(r.magnitude))
-                            ],
+                            [val(f"m{i}_{k}")[loc] for k in range(len(r.magnitude))],
                             r.magnitude,
                         ),
                         {c: v[idx] for c, v in base.items()},
                     ),
                 }
             )
-        flat = pl.Series(at + rule_of * height, dtype=pl.Int64)
+        flat = pl.Series(at + rule_of * vals.height, dtype=pl.Int64)
         for col, key in (("d", "all_direction"), ("v", "all_variant")):
-            stacked = pl.concat([vals.get_column(f"{col}{i}").cast(pl.String) for i in fired])
+            stacked = pl.concat(
+                [vals.get_column(names[f"{col}{i}"]).cast(pl.String) for i in fired]
+            )
             out[0][key] = stacked.gather(flat)
         out[0]["all_trace"] = trace_from_arrays(n, items)
         return out

@@ -138,6 +138,7 @@ LEG_COLS: Final = (
 ORDER: Final = {label: i for i, label in enumerate(ev.STRUCTURE_LABELS)}
 MAX_LEGS: Final = 6
 SAME_TIME_NS: Final = ev.NS_PER_MS  # legs whose first prints are this close printed together
+_KEY_COLS: Final = ("root", "_first_exch", "complex")
 SMALL_LEG: Final = 10  # equal leg sizes below this many contracts happen by chance
 LEGGED_BUCKET_NS: Final = ev.NS_PER_S  # single-leg packet counts per second of first ts
 _TRACE_DTYPE: Final = ev.polars_schema(ev.FLOW_STRUCTURES)["trace"]
@@ -437,7 +438,12 @@ class Structures:
         # "root|venue|False" -> {second: single-leg packets >= SMALL_LEG first printed in it}
         self._legged: dict[str, dict[int, int]] = {}
         self._legged_b0: int | None = None  # second of the first decided packet
+        #: LEG_COLS of undecided packets, plus ``_gk``: their group key's code
         self._pending: dict[str, np.ndarray] | None = None
+        # group key text ("root|venue|False") <-> small int code, for the life of the
+        # operator (not checkpointed: a restore codes its pending packets afresh)
+        self._gk_code: dict[str, int] = {}
+        self._gk_text: list[str] = []
         # emitted structures a cancel can still reach, by key (the anchor packet's id)
         self._issued: dict[int, _Issued] = {}
         self._by_packet: dict[int, int] = {}  # leg packet id -> structure key
@@ -477,7 +483,7 @@ class Structures:
         ]
         return {
             "pending": (
-                pl.DataFrame(self._pending, strict=False)
+                pl.DataFrame({k: self._pending[k] for k in LEG_COLS}, strict=False)
                 if self._pending is not None
                 else pl.DataFrame()
             ),
@@ -505,6 +511,7 @@ class Structures:
             self._pending = None
         else:
             self._pending = {k: pending.get_column(k).to_numpy() for k in LEG_COLS}
+            self._pending["_gk"] = self._codes(pending)
         issued = state.get("issued")
         if issued is None or issued.height == 0:
             return
@@ -528,16 +535,17 @@ class Structures:
             # only the leg columns: filtering the packets' trace and evidence lists
             # cost more than the rest of this operator's input handling
             packets = packets.select(*dict.fromkeys([*LEG_COLS, "status", "corrects"]))
-            new = packets.filter(pl.col("status") == "new")
+            # most batches carry no correction: no filter then (a Series test first)
+            all_new = not (packets.get_column("status") != "new").any()
+            new = packets if all_new else packets.filter(pl.col("status") == "new")
             if new.height:
                 cols = {k: new.get_column(k).to_numpy() for k in LEG_COLS}
+                cols["_gk"] = self._codes(new)
                 if self._pending is None:
                     self._pending = cols
                 else:
-                    self._pending = {
-                        k: np.concatenate([self._pending[k], cols[k]]) for k in LEG_COLS
-                    }
-            fixed = packets.filter(pl.col("status") != "new")
+                    self._pending = {k: np.concatenate([self._pending[k], cols[k]]) for k in cols}
+            fixed = packets.clear() if all_new else packets.filter(pl.col("status") != "new")
             if fixed.height:
                 cols = {k: fixed.get_column(k).to_numpy() for k in LEG_COLS}
                 old = fixed.get_column("corrects").to_list()
@@ -588,8 +596,12 @@ class Structures:
                 keep = p["id"] != old_id
                 self._pending = {k: v[keep] for k, v in p.items()}
                 if not gone:
+                    row = {
+                        **row,
+                        "_gk": self._codes(pl.DataFrame({k: row[k] for k in _KEY_COLS})),
+                    }
                     self._pending = {
-                        k: np.concatenate([self._pending[k], row[k]]) for k in LEG_COLS
+                        k: np.concatenate([self._pending[k], row[k]]) for k in self._pending
                     }
                 return []
         key = self._by_packet.pop(old_id, None)
@@ -639,9 +651,26 @@ class Structures:
             return None
         return self._one(rows, np.arange(len(rows["id"])), anchor_ts, chance)
 
-    def _count_legged(
-        self, p: dict[str, np.ndarray], rows: np.ndarray, key_text: np.ndarray
-    ) -> None:
+    def _codes(self, frame: pl.DataFrame) -> np.ndarray:
+        """Group key codes of packet rows (root, _first_exch, complex): the key text
+        (as ``str`` of the numpy values gave it) built by polars, coded by a dict over
+        its distinct values (string keys per row in numpy cost ~4 ms per batch)."""
+        text = frame.select(
+            pl.concat_str(
+                pl.col("root"),
+                pl.lit("|"),
+                pl.col("_first_exch"),
+                pl.lit("|"),
+                pl.when(pl.col("complex")).then(pl.lit("True")).otherwise(pl.lit("False")),
+            ).alias("k")
+        ).get_column("k")
+        for t in text.unique(maintain_order=True).to_list():
+            if t not in self._gk_code:
+                self._gk_code[t] = len(self._gk_text)
+                self._gk_text.append(t)
+        return text.replace_strict(self._gk_code, return_dtype=pl.Int64).to_numpy()
+
+    def _count_legged(self, p: dict[str, np.ndarray], rows: np.ndarray) -> None:
         """Count decided single-leg packets of >= SMALL_LEG contracts per key and second."""
         big = rows[~p["complex"][rows].astype(bool) & (p["total_size"][rows] >= SMALL_LEG)]
         if not len(rows):
@@ -651,11 +680,14 @@ class Structures:
         if not len(big):
             return
         sec = p["first_ts"][big] // LEGGED_BUCKET_NS
-        pairs, counts = np.unique(
-            np.rec.fromarrays([key_text[big], sec], names="k,s"), return_counts=True
-        )
-        for (k, b), n in zip(pairs.tolist(), counts.tolist(), strict=True):
-            d = self._legged.setdefault(k, {})
+        pair = np.lexsort((sec, p["_gk"][big]))
+        gk, sec = p["_gk"][big][pair], sec[pair]
+        start = np.ones(len(gk), dtype=bool)
+        start[1:] = (gk[1:] != gk[:-1]) | (sec[1:] != sec[:-1])
+        first = np.flatnonzero(start)
+        counts = np.diff(np.append(first, len(gk)))
+        for k, b, n in zip(gk[first].tolist(), sec[first].tolist(), counts.tolist(), strict=True):
+            d = self._legged.setdefault(self._gk_text[k], {})
             d[b] = d.get(b, 0) + n
 
     def _chance(self, key: str, anchor_ts: int) -> float:
@@ -686,15 +718,11 @@ class Structures:
         p = self._pending
         if p is None or len(p["id"]) == 0:
             return []
-        key_text = np.char.add(
-            np.char.add(
-                p["root"].astype(str), "|" + np.char.add(p["_first_exch"].astype(str), "|")
-            ),
-            p["complex"].astype(str),
-        )
-        _, key = np.unique(key_text, return_inverse=True)
-        order = np.lexsort((p["id"], p["first_ts"], key))
-        ks, ts = key[order], p["first_ts"][order]
+        # group keys by code, not by text: groups and their members are the same
+        # whatever order the keys sort in, and the output is sorted by (ts, anchor)
+        gk = p["_gk"]
+        order = np.lexsort((p["id"], p["first_ts"], gk))
+        ks, ts = gk[order], p["first_ts"][order]
         anchor = anchored(ks, ts, self.window_ns)
         group = np.cumsum(anchor) - 1
         anchor_ts = ts[anchor][group]
@@ -705,7 +733,7 @@ class Structures:
             return []
         # every packet first printed before a decided group's anchor is decided by now
         # (in this call or before): count them all before any group reads its seconds
-        self._count_legged(p, order[decided], key_text)
+        self._count_legged(p, order[decided])
         starts = np.flatnonzero(anchor)
         sizes = np.diff(np.append(starts, len(order)))
         pick = decided[starts] & (sizes >= 2)
@@ -717,7 +745,7 @@ class Structures:
             idx = order[s : s + n]
             chance = None
             if not cplx[np.searchsorted(starts, s)]:
-                chance = self._chance(str(key_text[idx[0]]), int(anchor_ts[s]))
+                chance = self._chance(self._gk_text[int(gk[idx[0]])], int(anchor_ts[s]))
                 if chance > self.legged_max:  # a chance partner is too likely: no label
                     continue
             n_sym = len(set(p["symbol"][idx].tolist()))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -27,9 +28,12 @@ import polars as pl
 import pyarrow as pa
 
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.evidence import row_counts
 
 TRACE_DTYPE: Final = ev.polars_schema(ev.FLOW_PACKETS)["trace"]
 _FIELDS: Final = list(ev.TRACE_ITEM)
+#: the same with the condition as Arrow string views (polars reads them as String)
+_VIEW_FIELDS: Final = [pa.field(_FIELDS[0].name, pa.string_view()), *_FIELDS[1:]]
 
 Num = np.ndarray | float | int | None
 
@@ -82,11 +86,15 @@ def trace_from_arrays(n: int, items: Sequence[ArrayItem], name: str = "trace") -
         if it.include is not None:
             include[:, j] = it.include
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(include.sum(axis=1), out=offsets[1:])
+    np.cumsum(row_counts(include), out=offsets[1:])
     col_idx = np.broadcast_to(np.arange(k, dtype=np.int32), (n, k))[include]
+    fields = _FIELDS
     if all(isinstance(it.condition, str) for it in items):
-        names = pa.array([it.condition for it in items], type=pa.string())
-        conds = names.take(pa.array(col_idx, type=pa.int32()))
+        views, data = _name_views(tuple(str(it.condition) for it in items))
+        conds = pa.Array.from_buffers(
+            pa.string_view(), len(col_idx), [None, pa.py_buffer(views[col_idx]), data]
+        )
+        fields = _VIEW_FIELDS
     else:
         grid = np.empty((n, k), dtype=object)
         for j, it in enumerate(items):
@@ -101,9 +109,30 @@ def trace_from_arrays(n: int, items: Sequence[ArrayItem], name: str = "trace") -
             pa.array(t, type=pa.float64(), mask=np.isnan(t)),
             pa.array(passed[include], type=pa.bool_()),
         ],
-        fields=_FIELDS,
+        fields=fields,
     )
     return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), struct))
+
+
+@lru_cache(maxsize=256)
+def _name_views(names: tuple[str, ...]) -> tuple[np.ndarray, pa.Buffer]:
+    """The Arrow string-view entries (16 bytes each) of ``names`` over one data buffer:
+    a trace's condition column is then a numpy gather of these entries (polars keeps
+    strings as views too), not a copy of every row's string by ``take``.  Layout (the
+    Arrow format): int32 length, then up to 12 bytes inline, or for longer strings a
+    4-byte prefix, int32 buffer index (0) and int32 offset into the data buffer."""
+    out = np.zeros((len(names), 16), dtype=np.uint8)
+    data = bytearray()
+    for i, name in enumerate(names):
+        raw = name.encode()
+        out[i, 0:4] = np.frombuffer(np.int32(len(raw)).tobytes(), dtype=np.uint8)
+        if len(raw) <= 12:
+            out[i, 4 : 4 + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+        else:
+            out[i, 4:8] = np.frombuffer(raw[:4], dtype=np.uint8)
+            out[i, 12:16] = np.frombuffer(np.int32(len(data)).tobytes(), dtype=np.uint8)
+            data += raw
+    return out.view(np.dtype((np.void, 16))).reshape(-1), pa.py_buffer(bytes(data))
 
 
 def build_trace(df: pl.DataFrame, items: Sequence[Item], name: str = "trace") -> pl.Series:
