@@ -110,7 +110,9 @@ class DarkLevels:
         rest = offx if offx is not None and offx.height else None
         if first is not None:
             b = first
-            while b <= watermark:
+            # strictly below: prints at ts == watermark may still come (and fire
+            # inferences stamped at the boundary, which sort before its levels)
+            while b < watermark:
                 if rest is not None:
                     ts = rest.get_column("ts")
                     done = rest.filter(ts < b)
@@ -124,7 +126,7 @@ class DarkLevels:
                     self._dirty = False
                 self._frontier = b
                 if rest is None:  # skip the empty boundaries up to the watermark
-                    self._frontier = max(b, (watermark // step) * step)
+                    self._frontier = max(b, ((watermark - 1) // step) * step)
                     break
                 b = max(b + step, (int(rest.get_column("ts").min()) // step + 1) * step)  # type: ignore[arg-type]
                 self._frontier = b - step
