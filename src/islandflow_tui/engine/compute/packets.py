@@ -1102,8 +1102,15 @@ class Packets:
             "size",
             "premium",
             self._venue_expr().alias("exch"),
-            # the Enum's physical index is PLACEMENT_CODE (its categories in that order)
-            pl.col("placement").cast(_PLACEMENT_ENUM).to_physical().cast(pl.Int64).alias("plc"),
+            # the NBBO join's own code (indexed like ev.PLACEMENTS = PLACEMENT_CODE) when
+            # the frame carries it; else the Enum's physical index, the same numbers
+            (
+                pl.col("plc_code")
+                if "plc_code" in enriched.columns
+                else pl.col("placement").cast(_PLACEMENT_ENUM).to_physical()
+            )
+            .cast(pl.Int64)
+            .alias("plc"),
             pl.col("side_code").cast(pl.Int64).alias("side"),
             "mid",
             "spread",
