@@ -6,9 +6,11 @@ import os
 import signal
 import time
 
-from islandflow_tui.config import load_config
+from islandflow_tui.config import Config, load_config
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.core import Engine
 from islandflow_tui.engine.process import ProcessEngine
+from tests.helpers import SPY_C, batch, option_prints
 
 
 def wait_for(pred, timeout: float = 20.0) -> bool:
@@ -51,6 +53,33 @@ def test_rows_and_stats_cross_the_process_boundary():
     finally:
         engine.stop()
     assert not engine.running
+
+
+def test_rows_are_counted_before_any_subscriber_can_see_them():
+    """The child ships each tick's rows with the stats taken after draining them: the
+    totals must already include every row pushed, or the status bar (and this file's
+    first test, once, on CI) sees rows that the totals do not yet count."""
+    engine = Engine(Config())
+    feed = engine.subscribe([ev.OPTIONS_PRINTS, ev.OPTIONS_ENRICHED], 1000)
+    seen: dict[str, int] = {}
+    behind: list[str] = []
+
+    def on_push(stream: str) -> None:
+        delta = feed.drain([stream])[stream]
+        seen[stream] = seen.get(stream, 0) + delta.frame.height
+        counted = engine.stats().totals[stream]
+        if counted < seen[stream]:
+            behind.append(f"{stream}: {counted} counted, {seen[stream]} pushed")
+
+    feed.on_push = on_push
+    t0 = 1_764_081_000_000_000_000
+    row = {"symbol": SPY_C, "price": 1.0, "size": 5}
+    for k in range(3):
+        rows = [{**row, "ts": t0 + k * 1000 + i} for i in range(4)]
+        engine.ingest(batch(t0 + k * 1000 + 10, prints=option_prints(rows)))
+    engine.flush()
+    assert seen.get(ev.OPTIONS_PRINTS) == 12 and seen.get(ev.OPTIONS_ENRICHED) == 12
+    assert behind == []
 
 
 def test_subscribe_after_start_and_unsubscribe():

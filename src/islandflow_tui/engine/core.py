@@ -197,26 +197,33 @@ class Engine:
     def _run_compute(
         self, accepted: dict[str, pl.DataFrame], published: dict[str, pl.DataFrame], t0: float
     ) -> dict[str, pl.DataFrame]:
+        # counted before published: a subscriber that has the rows and then asks for
+        # stats must find them in the totals
+        self._count(published)
         if not self.quiet:
             for stream, frame in published.items():
                 self.bus.publish(stream, frame)
         # compute also gets engine-internal columns (cid) that the bus never carries
         derived = self.compute.process(accepted, self.watermark)
+        self._count(derived)
         if not self.quiet:
             self._publish_derived(derived)
         wall1 = time.time()
         self._maybe_checkpoint(sum(f.height for f in accepted.values()))
         elapsed_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
-            for stream, frame in (*published.items(), *derived.items()):
-                self.totals[stream] += frame.height
-                self._rates.add(stream, frame.height, self.watermark)
             self._batches += 1
             self._ingest_ms.append(elapsed_ms)
             self._ingest_marks.append((self._wall0, wall1, self.compute.seq[ev.ALERTS]))
         return derived
 
     # -- checkpoints (fast seek, restart) ---------------------------------------------
+    def _count(self, frames: dict[str, pl.DataFrame]) -> None:
+        with self._lock:
+            for stream, frame in frames.items():
+                self.totals[stream] += frame.height
+                self._rates.add(stream, frame.height, self.watermark)
+
     def checkpoint(self) -> dict[str, pl.DataFrame]:
         """Engine and operator state at the current watermark, as polars frames.
 
@@ -290,10 +297,10 @@ class Engine:
     def flush(self) -> dict[str, pl.DataFrame]:
         """Finalise every open window (end of input)."""
         derived = self.compute.flush()
-        self._publish_derived(derived)
         with self._lock:
             for stream, frame in derived.items():
                 self.totals[stream] += frame.height
+        self._publish_derived(derived)
         return derived
 
     def _publish_derived(self, derived: dict[str, pl.DataFrame]) -> None:
