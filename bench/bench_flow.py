@@ -13,6 +13,12 @@ target >= 1 000 000 prints/s.  Two sources (``--source``):
   at $1-11) make nearly every packet a block or spike, so classifiers and alerts run
   at an unrealistically high rate: a worst case for the Python parts.
 
+``--sweep-ms 100,250,1000,4000`` runs the same market prints (generated in 100 ms
+ticks, merged into batches of each size; the output does not depend on batching)
+once per batch size in a fresh engine and fits CPU time = F x batches + c x prints:
+F is the per-batch fixed cost, c the cost per print, 1 / c the ceiling that no
+batching can pass.
+
 ``--options-only`` leaves the equity prints out of the batches: the issue's figure
 names the options stages only, and the whole engine also runs the equities chain
 (joins, dark inference, levels, candles) on the firehose's equity prints.  The
@@ -27,7 +33,7 @@ and recall and precision are printed per packet kind, structure label and classi
                                [--batch 100000] [--quality-minutes 30]
                                [--quality-profile realistic] [--seed 7]
                                [--skip-throughput] [--skip-quality] [--save-frames DIR]
-                               [--light]
+                               [--light] [--sweep-ms 100,250,1000,4000]
 """
 
 from __future__ import annotations
@@ -60,6 +66,55 @@ def market_batches(n_prints: int, tick_ms: int, seed: int) -> list[ev.FeedBatch]
         out.append(b)
         n += b.frames[ev.OPTIONS_PRINTS].height
     return out
+
+
+def _merge(group: list[ev.FeedBatch]) -> ev.FeedBatch:
+    streams = dict.fromkeys(s for b in group for s in b.frames)
+    frames = {s: pl.concat([b.frames[s] for b in group if s in b.frames]) for s in streams}
+    return ev.FeedBatch(frames, group[-1].watermark)
+
+
+def sweep(args: argparse.Namespace) -> None:
+    """Per-batch fixed cost and per-print cost, from the same prints at several batch sizes."""
+    sizes = sorted(int(x) for x in args.sweep_ms.split(","))
+    base = 100
+    if any(ms % base for ms in sizes):
+        raise SystemExit(f"--sweep-ms: sizes must be multiples of {base} ms")
+    ticks = market_batches(args.prints, base, args.seed)
+    if args.options_only:
+        for b in ticks:
+            b.frames.pop(ev.EQUITIES_PRINTS, None)
+    print(f"sweep: {sum(b.frames[ev.OPTIONS_PRINTS].height for b in ticks):,} option prints")
+    print(f"  {'batch':>7} {'batches':>8} {'prints/batch':>13} {'prints/s':>10} {'cpu s':>7}")
+    fits: list[tuple[int, int, float]] = []
+    for ms in sizes:
+        k = ms // base
+        batches = [_merge(ticks[i : i + k]) for i in range(0, len(ticks), k)]
+        engine = Engine(Config())
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        n = 0
+        for b in batches:
+            n += engine.ingest(b).get(ev.OPTIONS_ENRICHED, pl.DataFrame()).height
+        n += engine.flush().get(ev.OPTIONS_ENRICHED, pl.DataFrame()).height
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        fits.append((len(batches), n, cpu))
+        per_batch = n / len(batches)
+        print(f"  {ms:>5}ms {len(batches):>8,} {per_batch:>13,.0f} {n / dt:>10,.0f} {cpu:>7.2f}")
+    # least squares of cpu = F * batches + c * prints over the runs
+    sbb = sum(b * b for b, _, _ in fits)
+    sbn = sum(b * n for b, n, _ in fits)
+    snn = sum(n * n for _, n, _ in fits)
+    sbc = sum(b * c for b, _, c in fits)
+    snc = sum(n * c for _, n, c in fits)
+    det = sbb * snn - sbn * sbn
+    if len(fits) >= 2 and det:
+        fixed = (sbc * snn - snc * sbn) / det
+        per = (snc * sbb - sbc * sbn) / det
+        print(
+            f"  fit: {fixed * 1000:.1f} ms CPU per batch + {per * 1e6:.3f} us CPU per print "
+            f"(ceiling {1 / per:,.0f} prints per CPU-second)"
+        )
 
 
 def throughput(args: argparse.Namespace) -> None:
@@ -145,6 +200,12 @@ def main() -> None:
         help="throughput: leave the equity prints out (their quotes still feed spot), so "
         "the equities chain (joins, dark, levels, candles) has nothing to do",
     )
+    ap.add_argument(
+        "--sweep-ms",
+        default="",
+        help="throughput at these batch sizes (ms of event time, multiples of 100) on the "
+        "same prints, and the fitted per-batch and per-print CPU cost",
+    )
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--save-frames", default="", help="quality: write the frames to this dir")
@@ -152,7 +213,9 @@ def main() -> None:
         "--light", action="store_true", help="quality: keep only the scored streams (long runs)"
     )
     args = ap.parse_args()
-    if not args.skip_throughput:
+    if args.sweep_ms:
+        sweep(args)
+    elif not args.skip_throughput:
         throughput(args)
     if not args.skip_quality:
         quality(args)

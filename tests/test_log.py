@@ -211,8 +211,8 @@ def test_seal_by_age_while_idle(tmp_path: Path) -> None:
     rec.write(ev.OPTIONS_PRINTS, frames[0])
     assert rec.path is not None
     d = rec.path / ev.OPTIONS_PRINTS
-    wait_for(lambda: list(d.glob("*.parquet")), timeout=5)  # sealed with no further writes
-    wait_for(lambda: not list(d.glob("*.arrows")), timeout=5)
+    wait_for(lambda: list(d.glob("*.parquet")))  # sealed with no further writes
+    wait_for(lambda: not list(d.glob("*.arrows")))
     assert SessionReader(rec.path).segments(ev.OPTIONS_PRINTS)[0].rows == 400
 
     def meta() -> dict[str, Any]:
