@@ -40,6 +40,7 @@ import polars as pl
 
 from islandflow_tui.config import CandlesConfig
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.frames import pick, put
 from islandflow_tui.engine.venues import NOT_REGULAR
 
 _KEYS = ["symbol", "interval_ms", "start_ts"]
@@ -92,7 +93,7 @@ _OUT_COLS = [
 def regular(joined: pl.DataFrame) -> pl.DataFrame:
     """The prints that may build candles (no ``NOT_REGULAR`` condition bit)."""
     return (
-        joined.select(*_HELD_SCHEMA, "flags")
+        pick(joined, [*_HELD_SCHEMA, "flags"])
         .filter((pl.col("flags") & NOT_REGULAR) == 0)
         .drop("flags")
     )
@@ -166,7 +167,7 @@ class Candles:
         if not out:
             return None
         result = pl.concat(out, how="vertical").sort("ts", "symbol", "interval_ms", "start_ts")
-        return result.select(_OUT_COLS)
+        return pick(result, _OUT_COLS)
 
     def flush(self) -> pl.DataFrame | None:
         return self.process(None, 2**62)
@@ -239,8 +240,8 @@ class Candles:
         cols = [c for c in _STATE_SCHEMA if c != "closed"]
         frame = pl.concat(
             [
-                prior.select(cols).with_columns(pl.lit(-1, pl.Int64).alias("slot")),
-                partials.select([*cols, "slot"]),
+                put(pick(prior, cols), pl.Series("slot", np.full(prior.height, -1, np.int64))),
+                pick(partials, [*cols, "slot"]),
             ],
             how="vertical_relaxed",
         ).sort([*_KEYS, "slot"])
@@ -334,7 +335,7 @@ class Candles:
         vol = frame.get_column("volume").to_numpy()
         nu = frame.get_column("notional_u").to_numpy()
         vwap = nu / np.maximum(vol, 1) / 10_000.0
-        return frame.with_columns(pl.Series("vwap", vwap)).select(_OUT_COLS)
+        return pick(put(frame, pl.Series("vwap", vwap)), _OUT_COLS)
 
 
 def _aggregate(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:

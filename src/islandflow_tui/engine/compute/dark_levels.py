@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from islandflow_tui.config import DarkConfig
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.frames import pick, put
 
 _AGG_SCHEMA = {
     "symbol": pl.String,
@@ -294,10 +295,8 @@ class DarkLevels:
             return []
         emitted = emitted.copy()
         emitted[fire] = vol[fire]
-        self._agg = (
-            scored.select(list(_AGG_SCHEMA))
-            .with_columns(pl.Series("emitted", emitted))
-            .sort("symbol", "bucket")
+        self._agg = put(pick(scored, _AGG_SCHEMA), pl.Series("emitted", emitted)).sort(
+            "symbol", "bucket"
         )
         rows = []
         width = dict(self._width.iter_rows())

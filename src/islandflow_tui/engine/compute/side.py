@@ -58,6 +58,7 @@ from islandflow_tui.config import SideConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.baselines import stable_argsort
 from islandflow_tui.engine.compute.codes import put_code, signed
+from islandflow_tui.engine.frames import pick, put
 
 PLACED: Final = ("AA", "A", "MID", "B", "BB")
 _EPS: Final = 1e-9  # price equality for the tick rules (prices are exact cents)
@@ -215,9 +216,9 @@ class TradeSide:
         else:  # keep the tick state moving so a restart with another stack is seamless
             self._tick(a["cid"], a["price"], ~excluded)
         if "reverse_tick" in self.stack:
-            both = released.select("cid", "price", "ts", "flags")
+            both = pick(released, ["cid", "price", "ts", "flags"])
             if held is not None and held.height:
-                both = pl.concat([both, held.select("cid", "price", "ts", "flags")])
+                both = pl.concat([both, pick(held, ["cid", "price", "ts", "flags"])])
             signs["reverse_tick"] = self._reverse_tick(
                 both.get_column("cid").to_numpy().astype(np.int64),
                 both.get_column("price").to_numpy(),
@@ -237,8 +238,8 @@ class TradeSide:
                 take = open_ & (side == 0) & (sign != 0)
                 side += sign * take.view(np.int8)  # side is 0 wherever take holds
                 put_code(rule, take, RULE_CODE[label])
-        return released.with_columns(
-            pl.Series("side_code", side), _RULE_SERIES.gather(rule.astype(np.uint32))
+        return put(
+            released, pl.Series("side_code", side), _RULE_SERIES.gather(rule.astype(np.uint32))
         )
 
 

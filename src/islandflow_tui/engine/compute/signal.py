@@ -36,6 +36,7 @@ import polars as pl
 from islandflow_tui.config import SignalConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.codes import first_code
+from islandflow_tui.engine.frames import valid
 
 #: verdicts as small ints while computing (when/then on int literals is ~3x cheaper
 #: than on strings); the names are gathered once at the end
@@ -158,7 +159,7 @@ def signal_series(
     (optional) remembers which contract ids are on ETF underlyings."""
     max_age = cfg.nbbo_max_age_ms * ev.NS_PER_MS
     plc, qs = _codes(df)
-    no_quote = df.get_column("nbbo_id").is_null().to_numpy()
+    no_quote = ~valid(df.get_column("nbbo_id"))
     age = df.get_column("quote_age_ns")
     age = (age.fill_null(0) if age.null_count() else age).to_numpy()
     a = {
