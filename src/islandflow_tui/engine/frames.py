@@ -8,7 +8,9 @@ visible share of the per-print cost.  These helpers make the same edits on the
 column list (``df[names]``, ``hstack``, ``replace_column``, the ``columns``
 setter): 1-15 µs, same columns, same values, same order, same errors for a
 missing column.  Likewise ``Series.fill_null`` / ``is_not_null`` run a query (~30-70
-µs); :func:`filled` and :func:`valid` read the same values through Arrow.
+µs); :func:`filled` and :func:`valid` read the same values through Arrow, and
+``series.gather(numpy_idx)`` (a query, ~0.25 ms for 60 000 rows) is written
+``series[numpy_idx]`` (a native take, ~0.06 ms) on the hot paths.
 """
 
 from __future__ import annotations

@@ -253,7 +253,8 @@ class OsiCache:
             if by_cid is not None:
                 # cid is the table's row number: a gather (a null cid gathers nulls),
                 # ~3x cheaper than the hashed left join below on a firehose batch
-                out = out.hstack(by_cid.gather(cid).get_columns())
+                rows = by_cid[cid] if not cid.null_count() else by_cid.gather(cid)
+                out = out.hstack(rows.get_columns())
             else:
                 # joining on the int cid is ~30 % cheaper than on the symbol string
                 contracts = self._parsed.drop("symbol")

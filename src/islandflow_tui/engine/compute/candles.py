@@ -294,7 +294,7 @@ class Candles:
         newest = np.flatnonzero(last_in_group)
         state_new = pl.DataFrame(
             {
-                "symbol": symbol.gather(newest),
+                "symbol": symbol[newest],
                 **{c: v[newest] for c, v in cum.items()},
                 # closed once a final row went out: the last slot reached the candle's end
                 "closed": boundary[newest] >= end[newest],
@@ -309,7 +309,7 @@ class Candles:
         return pl.DataFrame(
             {
                 "ts": boundary[snaps],
-                "symbol": symbol.gather(snaps),
+                "symbol": symbol[snaps],
                 **{c: cum[c][snaps] for c in _OUT_COLS[2:9]},
                 "vwap": nu / np.maximum(vol, 1) / 10_000.0,
                 **{c: cum[c][snaps] for c in _OUT_COLS[10:13]},

@@ -179,7 +179,7 @@ class DarkLevels:
         names = self._width.get_column("symbol")
         self._agg = pl.DataFrame(
             {
-                "symbol": names.gather(kc[starts]),
+                "symbol": names[kc[starts]],
                 "bucket": kb[starts],
                 **{c: np.add.reduceat(v[order], starts) for c, v in vals.items()},
                 "emitted": np.maximum.reduceat(emitted[order], starts),
@@ -192,7 +192,7 @@ class DarkLevels:
             self._merge_evidence(
                 pl.DataFrame(
                     {
-                        "symbol": sym.gather(rows),
+                        "symbol": sym[rows],
                         "bucket": bucket[big],
                         "size": size[big],
                         "ts": offx.get_column("ts").to_numpy()[big],
@@ -248,7 +248,7 @@ class DarkLevels:
         new_run[1:] |= bucket[1:] != bucket[:-1]
         starts = np.flatnonzero(new_run)
         ends = np.append(starts[1:], len(bucket))
-        syms = sym.gather(starts).to_list()
+        syms = sym[starts].to_list()
         buckets = bucket[starts].tolist()
         size = cand.get_column("size").to_numpy()
         ts = cand.get_column("ts").to_numpy()

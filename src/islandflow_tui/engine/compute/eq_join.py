@@ -140,10 +140,10 @@ class EquitiesJoin(QuoteJoin):
             pl.Series("mid", mid, nan_to_null=True),
             pl.Series("spread", spread, nan_to_null=True),
             pl.Series("spread_pct", spread_pct, nan_to_null=True),
-            _PLC_SERIES.gather(plc.astype(np.uint32)).alias("placement"),
+            _PLC_SERIES[plc.astype(np.uint32)].alias("placement"),
             pl.Series("price_improvement", improvement, nan_to_null=True),
             pl.Series("retail", retail),
-            _SIDE_SERIES.gather((side + 1).astype(np.uint32)),
+            _SIDE_SERIES[(side + 1).astype(np.uint32)],
             pl.Series("plc", plc),
             pl.Series("retail_code", side),
         )

@@ -125,11 +125,11 @@ class NbboJoin(QuoteJoin):
         return df.hstack(
             [
                 pl.Series("quote_age_ns", masked(age, mask), dtype=pl.Int64),
-                _QUOTE_STATES.gather(qs.astype(np.uint32)),
+                _QUOTE_STATES[qs.astype(np.uint32)],
                 pl.Series("mid", masked((bid + ask) / 2, mask), dtype=pl.Float64),
                 pl.Series("spread", masked(ask - bid, mask), dtype=pl.Float64),
                 pl.Series("premium", price * size * 100.0, dtype=pl.Float64),
-                _PLACEMENTS.gather(plc.astype(np.uint32)),
+                _PLACEMENTS[plc.astype(np.uint32)],
                 pl.Series("plc_code", plc, dtype=pl.Int8),
                 pl.Series("qs_code", qs, dtype=pl.Int8),
             ]

@@ -238,9 +238,7 @@ class TradeSide:
                 take = open_ & (side == 0) & (sign != 0)
                 side += sign * take.view(np.int8)  # side is 0 wherever take holds
                 put_code(rule, take, RULE_CODE[label])
-        return put(
-            released, pl.Series("side_code", side), _RULE_SERIES.gather(rule.astype(np.uint32))
-        )
+        return put(released, pl.Series("side_code", side), _RULE_SERIES[rule.astype(np.uint32)])
 
 
 #: every value ``side_rule`` can take
@@ -348,4 +346,4 @@ _SIDE_NAMES: Final = pl.Series("side", ["sell", "unknown", "buy"], dtype=pl.Stri
 def side_names(code: np.ndarray) -> pl.Series:
     """``side_code`` (+1/-1/0, numpy) as buy / sell / unknown: a gather from three
     strings, cheaper than :func:`side_label`'s when/then."""
-    return _SIDE_NAMES.gather((np.sign(code) + 1).astype(np.uint32))
+    return _SIDE_NAMES[(np.sign(code) + 1).astype(np.uint32)]

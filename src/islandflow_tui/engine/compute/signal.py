@@ -187,5 +187,5 @@ def signal_series(
     return [
         pl.Series("signal_mask", mask, dtype=pl.Int8),
         pl.Series("signal_pass", (reason == 0) | (reason == _CODE["policy_all"])),
-        _NAMES.gather(reason.astype(np.uint32)),
+        _NAMES[reason.astype(np.uint32)],
     ]
