@@ -83,6 +83,10 @@ class TradeSide:
             cfg.reverse_tick_horizon_ms * ev.NS_PER_MS if "reverse_tick" in self.stack else 0
         )
         self._uses_tick = any(r in self.stack for r in ("tick", "lee_ready", "emo", "clnv"))
+        # only the quote-based signs some rule of the stack reads are computed
+        self._quote_parts = frozenset(
+            part for name in self.stack for part, _ in _PARTS[name] if part in QUOTE_PARTS
+        )
         self._last_price = np.full(0, np.nan)  # per cid: last eligible trade price
         self._last_dir = np.zeros(0, dtype=np.int8)  # per cid: last non-zero tick direction
         self._pending: list[pl.DataFrame] = []
@@ -226,7 +230,7 @@ class TradeSide:
                 (both.get_column("flags").to_numpy() & EXCLUDED_MASK) == 0,
                 n,
             )
-        signs.update(quote_signs(a, self.tol))
+        signs.update(quote_signs(a, self.tol, self._quote_parts))
         side = np.zeros(n, dtype=np.int8)
         rule = np.zeros(n, dtype=np.uint8)  # index into RULE_NAMES; 0 = none
         for bit, label in reversed(_EXCLUDED):  # the first reason (bit order) wins
@@ -303,30 +307,42 @@ _ARRAY_COLS: Final = (
 assert ev.PLACEMENTS[: len(PLACED)] == PLACED
 
 
-def quote_signs(a: dict[str, np.ndarray], tol: float) -> dict[str, np.ndarray]:
-    """+1 / -1 / 0 of every quote-based rule (0: the rule cannot sign the print)."""
+#: the quote-based signs :func:`quote_signs` computes
+QUOTE_PARTS: Final = frozenset({"quote", "emo_quote", "clnv_quote", "trade_size", "depth"})
+
+
+def quote_signs(
+    a: dict[str, np.ndarray], tol: float, parts: frozenset[str] = QUOTE_PARTS
+) -> dict[str, np.ndarray]:
+    """+1 / -1 / 0 of the quote-based rules in ``parts`` (0: the rule cannot sign the
+    print); each costs a dozen array passes per batch, so a stack that does not use
+    a rule does not pay for it."""
     price, bid, ask, mid = a["price"], a["bid"], a["ask"], a["mid"]
     size, bs, asz, usable = a["size"], a["bid_size"], a["ask_size"], a["usable"]
-
+    out: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore"):
-        at_ask = usable & (np.abs(price - ask) <= tol)
-        at_bid = usable & (np.abs(price - bid) <= tol)
-        at_mid = usable & (np.abs(price - mid) <= tol)
-        hi = 0.3 * bid + 0.7 * ask
-        lo = 0.7 * bid + 0.3 * ask
-        positive = usable & (ask - bid > tol)
-        return {
-            "quote": signed(usable & (price > mid + tol), usable & (price < mid - tol)),
-            "emo_quote": signed(at_ask & ~at_bid, at_bid & ~at_ask),
-            "clnv_quote": signed(
+        if "quote" in parts:
+            out["quote"] = signed(usable & (price > mid + tol), usable & (price < mid - tol))
+        if "emo_quote" in parts:
+            at_ask = usable & (np.abs(price - ask) <= tol)
+            at_bid = usable & (np.abs(price - bid) <= tol)
+            out["emo_quote"] = signed(at_ask & ~at_bid, at_bid & ~at_ask)
+        if "clnv_quote" in parts:
+            hi = 0.3 * bid + 0.7 * ask
+            lo = 0.7 * bid + 0.3 * ask
+            positive = usable & (ask - bid > tol)
+            out["clnv_quote"] = signed(
                 positive & (price > hi + _EPS) & (price <= ask + tol),
                 positive & (price >= bid - tol) & (price < lo - _EPS),
-            ),
-            "trade_size": signed(
+            )
+        if "trade_size" in parts:
+            out["trade_size"] = signed(
                 usable & (size == bs) & (size != asz), usable & (size == asz) & (size != bs)
-            ),
-            "depth": signed(at_mid & (asz > bs), at_mid & (asz < bs)),
-        }
+            )
+        if "depth" in parts:
+            at_mid = usable & (np.abs(price - mid) <= tol)
+            out["depth"] = signed(at_mid & (asz > bs), at_mid & (asz < bs))
+    return out
 
 
 def side_label(code: pl.Expr) -> pl.Expr:
