@@ -311,10 +311,10 @@ class RollingBaselines:
         st = self._stores[scope]
         w = self.window
         order = stable_argsort(codes)
-        sc = codes[order]
-        t = ts[order]
-        v = quantise(values[order])
-        tg = tags[order] if tags is not None else np.full(n_rows, -1, dtype=np.int64)
+        sc = codes.take(order)
+        t = ts.take(order)
+        v = quantise(_rows(values, order))
+        tg = tags.take(order) if tags is not None else np.full(n_rows, -1, dtype=np.int64)
         first = np.ones(n_rows, dtype=bool)
         first[1:] = sc[1:] != sc[:-1]
         key_start = np.flatnonzero(first)
@@ -469,11 +469,12 @@ _ROW3: Final = np.dtype((np.void, 24))  # one (3,) int64 row as a single element
 
 
 def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """``a[idx]`` for a C-contiguous (rows, 3) int64 array, gathered as 24-byte
-    elements (numpy's 2-D fancy indexing costs about twice as much)."""
-    if not a.flags.c_contiguous or a.dtype.itemsize != 8:
+    """``a[idx]`` for a C-contiguous (rows, 3) array of 8-byte items (int64 or
+    float64), gathered as 24-byte elements by ``take`` (numpy's 2-D fancy indexing
+    costs about twice as much, and ``take`` is faster than ``[idx]``)."""
+    if not a.flags.c_contiguous or a.dtype.itemsize != 8 or a.ndim != 2 or a.shape[1] != 3:
         return a[idx]
-    return a.view(_ROW3).reshape(-1)[idx].view(np.int64).reshape(-1, 3)
+    return a.view(_ROW3).reshape(-1).take(idx).view(a.dtype).reshape(-1, 3)
 
 
 def _put_rows(dst: np.ndarray, idx: np.ndarray, src: np.ndarray) -> None:
