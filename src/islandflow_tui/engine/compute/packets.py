@@ -184,6 +184,12 @@ WORK: Final = {
     "bid": np.float64,
     "ask": np.float64,
 }
+#: member columns derived from the others (:func:`derived_member_cols`): the rows to
+#: cluster (and the open packets' rows carried between batches) leave them out, and
+#: only the members of emitted packets get them, so a batch gathers and carries three
+#: columns fewer per print
+DERIVED: Final = ("premium", "edge", "spr")
+ROWS: Final = {k: t for k, t in WORK.items() if k not in DERIVED}
 _NULLABLE_FLOATS: Final = (
     "buy_ratio",
     "start_edge",
@@ -235,6 +241,10 @@ def _empty_cols(extra: dict[str, Any] | None = None) -> Cols:
     return {k: np.empty(0, dtype=t) for k, t in spec.items()}
 
 
+def _empty_rows() -> Cols:
+    return {k: np.empty(0, dtype=t) for k, t in ROWS.items()}
+
+
 def _take(c: Cols, idx: np.ndarray) -> Cols:
     """Rows ``idx`` (int positions) of every column.  ``ndarray.take`` rather than
     ``v[idx]``: the same values, ~25 % faster per gather (fancy indexing goes through
@@ -278,11 +288,11 @@ def _small_int(x: np.ndarray) -> pl.Series:
 
 def derived_member_cols(c: Cols) -> None:
     """premium, edge and spr of member rows from price, size, bid, ask and placement,
-    in place: the same float operations as the NBBO join and :meth:`Packets._work`,
-    so the values are bit-identical to the ones computed live (IEEE +, -, *, / round
-    each element the same whether it is computed alone or in a vector, so dividing
-    only where the live code keeps the quotient changes nothing; it saves a restore
-    two passes over millions of rows)."""
+    in place: the same float operations as the NBBO join (its premium, mid and
+    spread), so the values are bit-identical to the ones the enriched prints carry
+    (IEEE +, -, *, / round each element the same whether it is computed alone or in
+    a vector, so dividing only where a quotient is kept changes nothing).  Used for
+    the members of every emitted packet and on restore."""
     price, bid, ask = c["price"], c["bid"], c["ask"]
     n = len(price)
     placed = c["plc"] <= 4
@@ -847,7 +857,7 @@ class Packets:
             else EventCalendar.empty()
         )
         self.unmatched_cancels = 0
-        self._pending = _empty_cols()
+        self._pending = _empty_rows()  # rows of open packets (ROWS columns)
         self._venues: dict[str, int] = {}
         self._contracts = _Contracts()
         self._chunks: list[_Chunk] = []
@@ -980,9 +990,9 @@ class Packets:
     def restore(self, state: dict[str, pl.DataFrame]) -> None:
         pending = state["pending"]
         self._pending = (
-            {k: pending[k].to_numpy().astype(t) for k, t in WORK.items()}
+            {k: pending[k].to_numpy().astype(t) for k, t in ROWS.items()}
             if pending.height
-            else _empty_cols()
+            else _empty_rows()
         )
         venues = state["venues"]
         self._venues = dict(zip(venues["venue"].to_list(), venues["code"].to_list(), strict=True))
@@ -1112,7 +1122,6 @@ class Packets:
             "flags",
             "price",
             "size",
-            "premium",
             self._venue_expr().alias("exch"),
             # the NBBO join's own code (indexed like ev.PLACEMENTS = PLACEMENT_CODE) when
             # the frame carries it; else the Enum's physical index, the same numbers
@@ -1124,8 +1133,6 @@ class Packets:
             .cast(pl.Int64)
             .alias("plc"),
             pl.col("side_code").cast(pl.Int64).alias("side"),
-            "mid",
-            "spread",
             "bid",
             "ask",
             "signal_mask",
@@ -1138,13 +1145,8 @@ class Packets:
         self._contracts.learn(a["cid"], enriched)
         flags = a["flags"]
         placed = a["plc"] <= 4
-        mid = np.nan_to_num(a["mid"].astype(np.float64), nan=np.nan)
-        half = (a["ask"] - a["bid"]) / 2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            edge = np.where(
-                placed & (half > 0), (a["price"] - mid) / np.where(half > 0, half, 1), np.nan
-            )
-            spr = np.where(placed & (mid > 0), a["spread"] / np.where(mid > 0, mid, 1), np.nan)
+        # premium, edge and spr are derived for the members of emitted packets only
+        # (DERIVED): not per print here, nor carried with the open packets' rows
         cols: Cols = {
             "ts": a["ts"],
             "id": a["id"],
@@ -1152,13 +1154,10 @@ class Packets:
             "cplx": (flags & COMPLEX_MASK) != 0,
             "price": a["price"],
             "size": a["size"],
-            "premium": a["premium"],
             "exch": a["exch"],
             "iso": (flags & _ISO) != 0,
             "plc": a["plc"],
             "side": a["side"],
-            "edge": edge.astype(np.float64),
-            "spr": spr.astype(np.float64),
             "bid": np.where(placed, a["bid"], np.nan).astype(np.float64),
             "ask": np.where(placed, a["ask"], np.nan).astype(np.float64),
         }
@@ -1331,16 +1330,18 @@ class Packets:
             return None, None, rows
         open_mask = np.ones(n, dtype=bool)
         open_mask[order[closed_sorted]] = False
-        pending = _take(rows, np.flatnonzero(open_mask)) if open_mask.any() else _empty_cols()
+        pending = _take(rows, np.flatnonzero(open_mask)) if open_mask.any() else _empty_rows()
         sel = order[closed_sorted]
         starts = np.flatnonzero(anchor[closed_sorted])
         # contract and multi-leg flag are one value per packet (both are part of the
         # clustering key): repeated from the packet's first row, not gathered per row
         per_packet = np.diff(np.append(starts, len(sel)))
-        members = {
+        got = {
             k: np.repeat(v[sel[starts]], per_packet) if k in ("cid", "cplx") else v.take(sel)
             for k, v in rows.items()
         }
+        derived_member_cols(got)
+        members = {k: got[k] for k in WORK}
         agg = self._aggregate(members, starts)
         members["_pkey"] = np.repeat(agg["_pkey"], agg["count"])
         members["_pts"] = np.repeat(agg["ts"], agg["count"])  # the packet's ts (commit)
