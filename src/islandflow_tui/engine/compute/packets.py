@@ -534,6 +534,9 @@ class SpotTracker:
 
     def __init__(self) -> None:
         self._rows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: every root seen, coded in the order seen (an Enum over them codes a batch's
+        #: symbols); derived, not part of the state
+        self._names: list[str] = []
 
     def state(self) -> pl.DataFrame:
         parts = [
@@ -578,9 +581,7 @@ class SpotTracker:
         new = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
         # per root, then (ts, order) by numpy: a polars sort on the symbol string first
         # cost ~4x more; (ts, order) is unique, so the result is the same
-        groups = new.partition_by("symbol", maintain_order=True, as_dict=True)
-        for (root,), g in sorted(groups.items()):
-            t, o, p = g["ts"].to_numpy(), g["order"].to_numpy(), g["px"].to_numpy()
+        for root, (t, o, p) in self._by_root(new):
             srt = np.lexsort((o, t))
             t, o, p = t[srt], o[srt], p[srt]
             old = self._rows.get(str(root))
@@ -594,6 +595,35 @@ class SpotTracker:
                     srt = np.lexsort((o, t))
                     t, o, p = t[srt], o[srt], p[srt]
             self._rows[str(root)] = (t, o, p)
+
+    def _by_root(
+        self, new: pl.DataFrame
+    ) -> list[tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """(root, (ts, order, px)) of each root in ``new``, roots sorted, rows in their
+        order within a root: the symbols coded by an Enum cast over the roots seen so
+        far and grouped by a stable radix sort of the codes (``partition_by`` on the
+        string column cost ~1.6 ms per firehose batch)."""
+        sym = new.get_column("symbol")
+        if sym.null_count():  # not from the engine's validated frames: as partition_by
+            groups = new.partition_by("symbol", maintain_order=True, as_dict=True)
+            return [
+                (root, (g["ts"].to_numpy(), g["order"].to_numpy(), g["px"].to_numpy()))
+                for (root,), g in sorted(groups.items())
+            ]
+        codes = sym.cast(pl.Enum(self._names), strict=False) if self._names else None
+        if codes is None or codes.null_count():
+            seen = set(self._names)
+            self._names += sorted(set(sym.unique().to_list()) - seen)
+            codes = sym.cast(pl.Enum(self._names))
+        code = codes.to_physical().to_numpy().astype(np.int64)
+        order = stable_argsort(code)
+        sc = code[order]
+        bounds = [0, *(np.flatnonzero(sc[1:] != sc[:-1]) + 1).tolist(), len(sc)]
+        t = new.get_column("ts").to_numpy().take(order)
+        o = new.get_column("order").to_numpy().take(order)
+        p = new.get_column("px").to_numpy().take(order)
+        groups = [(self._names[int(sc[a])], (t[a:b], o[a:b], p[a:b])) for a, b in pairwise(bounds)]
+        return sorted(groups, key=itemgetter(0))
 
     def lookup(
         self, roots: np.ndarray, ts: np.ndarray, codes: np.ndarray | None = None
