@@ -521,6 +521,26 @@ class _CidIndex:
         return self.order[lo:hi]
 
 
+class StringCodes:
+    """Small-int codes of strings, in the order they were first seen.  A column is
+    coded by one Enum cast over the strings seen so far (a hash lookup per row, no
+    string building or sorting); a batch with unseen strings appends them (sorted)
+    and is cast again.  The column must hold no nulls."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._dtype: pl.Enum | None = None
+
+    def codes(self, s: pl.Series) -> np.ndarray:
+        got = s.cast(self._dtype, strict=False) if self._dtype is not None else None
+        if got is None or got.null_count():
+            seen = set(self.names)
+            self.names += sorted(set(s.unique().to_list()) - seen)
+            self._dtype = pl.Enum(self.names)
+            got = s.cast(self._dtype)
+        return got.to_physical().to_numpy().astype(np.int64)
+
+
 # ---------------------------------------------------------------------------
 # Context sources
 # ---------------------------------------------------------------------------
@@ -534,9 +554,7 @@ class SpotTracker:
 
     def __init__(self) -> None:
         self._rows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        #: every root seen, coded in the order seen (an Enum over them codes a batch's
-        #: symbols); derived, not part of the state
-        self._names: list[str] = []
+        self._roots = StringCodes()  # every root seen (derived, not part of the state)
 
     def state(self) -> pl.DataFrame:
         parts = [
@@ -601,8 +619,8 @@ class SpotTracker:
     ) -> list[tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         """(root, (ts, order, px)) of each root in ``new``, roots sorted, rows in their
         order within a root: the symbols coded by an Enum cast over the roots seen so
-        far and grouped by a stable radix sort of the codes (``partition_by`` on the
-        string column cost ~1.6 ms per firehose batch)."""
+        far (:class:`StringCodes`) and grouped by a radix sort of the codes
+        (``partition_by`` on the string column cost ~1.6 ms per firehose batch)."""
         sym = new.get_column("symbol")
         if sym.null_count():  # not from the engine's validated frames: as partition_by
             groups = new.partition_by("symbol", maintain_order=True, as_dict=True)
@@ -610,19 +628,15 @@ class SpotTracker:
                 (root, (g["ts"].to_numpy(), g["order"].to_numpy(), g["px"].to_numpy()))
                 for (root,), g in sorted(groups.items())
             ]
-        codes = sym.cast(pl.Enum(self._names), strict=False) if self._names else None
-        if codes is None or codes.null_count():
-            seen = set(self._names)
-            self._names += sorted(set(sym.unique().to_list()) - seen)
-            codes = sym.cast(pl.Enum(self._names))
-        code = codes.to_physical().to_numpy().astype(np.int64)
+        code = self._roots.codes(sym)
         order = stable_argsort(code)
         sc = code[order]
         bounds = [0, *(np.flatnonzero(sc[1:] != sc[:-1]) + 1).tolist(), len(sc)]
         t = new.get_column("ts").to_numpy().take(order)
         o = new.get_column("order").to_numpy().take(order)
         p = new.get_column("px").to_numpy().take(order)
-        groups = [(self._names[int(sc[a])], (t[a:b], o[a:b], p[a:b])) for a, b in pairwise(bounds)]
+        names = self._roots.names
+        groups = [(names[int(sc[a])], (t[a:b], o[a:b], p[a:b])) for a, b in pairwise(bounds)]
         return sorted(groups, key=itemgetter(0))
 
     def lookup(
