@@ -76,7 +76,7 @@ import pyarrow as pa
 
 from islandflow_tui.config import ClassifierConfig, FlowConfig
 from islandflow_tui.engine import events as ev
-from islandflow_tui.engine.compute.trace import ArrayItem, Item, trace_from_arrays
+from islandflow_tui.engine.compute.trace import ArrayItem, Item, trace_from_blocks
 
 #: most specific first: an alert is named after the first of its hits in this order
 PACKET_CLASSIFIERS: Final = (
@@ -113,13 +113,6 @@ class Rule:
     items: list[Item]
     magnitude: list[tuple[pl.Expr, float, str]] = field(default_factory=list)
     variant: pl.Expr = field(default_factory=lambda: pl.lit(None, pl.String))
-
-
-def _spread(x: np.ndarray, mine: np.ndarray, n: int, fill: float | bool) -> np.ndarray:
-    """``x`` (one rule's rows) placed at ``mine`` in a length-``n`` column of ``fill``."""
-    out = np.full(n, fill, dtype=bool if isinstance(fill, bool) else np.float64)
-    out[mine] = x
-    return out
 
 
 def _excess(values: list[np.ndarray], magnitude: list[tuple[pl.Expr, float, str]]) -> np.ndarray:
@@ -530,28 +523,30 @@ class Classifiers:
         returned on the first rule's entry (``all_direction``, ``all_variant``,
         ``all_trace``): one gather and one trace array instead of one per rule."""
         out = []
-        items: list[ArrayItem] = []
+        blocks: list[tuple[int, list[ArrayItem]]] = []  # per rule: its rows' trace items
         idxs = [np.flatnonzero(masks[i]) for i in fired]
         # positions of each rule's rows in ``vals`` (which holds only ``rows``)
         locs = [np.searchsorted(rows, idx) for idx in idxs]
         lens = [len(x) for x in idxs]
-        n = sum(lens)
         rule_of = np.repeat(np.arange(len(fired)), lens)
         at = np.concatenate(locs)
-        for pos, (i, idx, loc) in enumerate(zip(fired, idxs, locs, strict=True)):
+        for i, idx, loc in zip(fired, idxs, locs, strict=True):
             r = rules[i]
-            mine = rule_of == pos
-            for j, it in enumerate(r.items):
-                # this rule's columns over the combined rows (only its rows carry them)
-                items.append(
-                    ArrayItem(
-                        it.condition,
-                        _spread(val(f"v{i}_{j}")[loc], mine, n, np.nan),
-                        _spread(val(f"t{i}_{j}")[loc], mine, n, np.nan),
-                        _spread(val(f"p{i}_{j}")[loc], mine, n, False),
-                        mine,
-                    )
+            # this rule's rows carry its own items (the combined rows are rule-major)
+            blocks.append(
+                (
+                    len(idx),
+                    [
+                        ArrayItem(
+                            it.condition,
+                            val(f"v{i}_{j}")[loc],
+                            val(f"t{i}_{j}")[loc],
+                            val(f"p{i}_{j}")[loc],
+                        )
+                        for j, it in enumerate(r.items)
+                    ],
                 )
+            )
             out.append(
                 {
                     "idx": idx,
@@ -573,7 +568,7 @@ class Classifiers:
                 [vals.get_column(names[f"{col}{i}"]).cast(pl.String) for i in fired]
             )
             out[0][key] = stacked.gather(flat)
-        out[0]["all_trace"] = trace_from_arrays(n, items)
+        out[0]["all_trace"] = trace_from_blocks(blocks)
         return out
 
     def _packet_conf(self, excess: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:

@@ -123,6 +123,62 @@ def trace_from_arrays(n: int, items: Sequence[ArrayItem], name: str = "trace") -
     return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), struct))
 
 
+def trace_from_blocks(
+    blocks: Sequence[tuple[int, Sequence[ArrayItem]]], name: str = "trace"
+) -> pl.Series:
+    """Rows in consecutive blocks ``(rows, items)``, every row of a block carrying all of
+    its block's items in order: the trace :func:`trace_from_arrays` gives for all the
+    items with each block's row range as their ``include``, built per block as a small
+    ``(rows, items)`` grid instead of one grid of every row by every block's items (the
+    classifiers' fired rules each add their own items over their own rows).  Items
+    carry no ``include``; conditions are names."""
+    n = sum(rows for rows, _ in blocks)
+    every = [it for _, its in blocks for it in its]
+    if n == 0 or not every:
+        return empty_traces(n, name)
+    if not all(isinstance(it.condition, str) for it in every):
+        raise ValueError("trace_from_blocks needs item conditions as names")
+    counts = np.repeat(
+        np.array([len(its) for _, its in blocks], dtype=np.int64),
+        [rows for rows, _ in blocks],
+    )
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    values, thresholds, passed, cols = [], [], [], []
+    first = 0  # the block's first item in ``every``
+    for rows, its in blocks:
+        k = len(its)
+        if rows and k:
+            v, t = np.empty((rows, k)), np.empty((rows, k))
+            p = np.empty((rows, k), dtype=bool)
+            for j, it in enumerate(its):
+                v[:, j] = _col(it.value, rows, np.float64)
+                t[:, j] = _col(it.threshold, rows, np.float64)
+                p[:, j] = _col(it.passed, rows, bool)
+            values.append(v.reshape(-1))
+            thresholds.append(t.reshape(-1))
+            passed.append(p.reshape(-1))
+            cols.append(np.tile(np.arange(first, first + k, dtype=np.int64), rows))
+        first += k
+    col_idx = np.concatenate(cols)
+    views, data = _name_views(tuple(str(it.condition) for it in every))
+    conds = pa.Array.from_buffers(
+        pa.string_view(), len(col_idx), [None, pa.py_buffer(views.take(col_idx)), data]
+    )
+    v = np.concatenate(values)
+    t = np.concatenate(thresholds)
+    struct = pa.StructArray.from_arrays(
+        [
+            conds,
+            pa.array(v, type=pa.float64(), mask=np.isnan(v)),
+            pa.array(t, type=pa.float64(), mask=np.isnan(t)),
+            pa.array(np.concatenate(passed), type=pa.bool_()),
+        ],
+        fields=_VIEW_FIELDS,
+    )
+    return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), struct))
+
+
 @lru_cache(maxsize=256)
 def _name_views(names: tuple[str, ...]) -> tuple[np.ndarray, pa.Buffer]:
     """The Arrow string-view entries (16 bytes each) of ``names`` over one data buffer:
