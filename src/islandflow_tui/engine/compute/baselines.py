@@ -372,8 +372,7 @@ class RollingBaselines:
         n[rows] += _rows(st.c, kr) - (_rows(oc, b1) - _rows(oc, b0))
         with np.errstate(invalid="ignore", divide="ignore"):
             mu = s1 / n
-            var = _variance_num(n, s1, s2, w) / (n * (n - 1)).astype(np.longdouble)
-            sd = np.sqrt(np.maximum(var, 0)).astype(np.float64)
+            sd = _std(n, s1, s2, w)
         _put_rows(mean, order, np.where(n > 0, mu, np.nan) * SCALE)
         _put_rows(std, order, np.where(n > 1, sd, np.nan) * SCALE)
         _put_rows(cnt, order, n)
@@ -467,22 +466,35 @@ _ROW3: Final = np.dtype((np.void, 24))  # one (3,) int64 row as a single element
 _S1_SAFE: Final = 3_037_000_499  # |s1| below this: s1 * s1 < 2**63
 
 
-def _variance_num(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, window: int) -> np.ndarray:
-    """``n * s2 - s1 * s1`` in extended precision.  When every product is below 2**63
-    (always, short of windows of nine-figure premiums) it is an exact int64 result:
-    the extended-precision products and difference of the same ints are exact then
-    too, so converting the int64 result gives the same value with one extended pass
-    instead of six."""
-    if len(s1) and (
-        int(s1.max()) < _S1_SAFE
+def _exact_int64(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, window: int) -> bool:
+    """Whether ``n * s2`` and ``s1 * s1`` are all below 2**63 (always, short of windows
+    of nine-figure premiums): ``n * s2 - s1 * s1`` is then an exact int64 result."""
+    return bool(
+        len(s1)
+        and int(s1.max()) < _S1_SAFE
         and int(s1.min()) > -_S1_SAFE
         and int(s2.min()) >= 0
         and int(s2.max()) < (2**63 - 1) // max(window, 1)
         and int(n.max()) <= window
-    ):
-        return (n * s2 - s1 * s1).astype(np.longdouble)
-    s1l = s1.astype(np.longdouble)
-    return n.astype(np.longdouble) * s2.astype(np.longdouble) - s1l * s1l
+    )
+
+
+def _std(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, window: int) -> np.ndarray:
+    """Sample standard deviation from the exact sums: ``sqrt((n S2 - S1^2) / (n (n -
+    1)))`` in extended precision, rounded to float64 (NaN/inf where n <= 1).
+
+    When the numerator is exact in int64 (:func:`_exact_int64`) the extended products
+    and difference of the same ints are exact too, so the int64 result converted once
+    is the same value (one extended pass instead of six); and an exact numerator is
+    never negative (Cauchy-Schwarz), so the clamp at 0 that guards a rounded one
+    changes nothing and is skipped."""
+    if _exact_int64(n, s1, s2, window):
+        var = (n * s2 - s1 * s1).astype(np.longdouble) / (n * (n - 1)).astype(np.longdouble)
+    else:
+        s1l = s1.astype(np.longdouble)
+        num = n.astype(np.longdouble) * s2.astype(np.longdouble) - s1l * s1l
+        var = np.maximum(num / (n * (n - 1)).astype(np.longdouble), 0)
+    return np.sqrt(var).astype(np.float64)
 
 
 def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
