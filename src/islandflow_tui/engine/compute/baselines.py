@@ -366,10 +366,12 @@ class RollingBaselines:
         rows = np.flatnonzero(continuing)
         kr, gr = slots[key_of[rows]], gone[rows]
         b0, b1 = base[rows], base[rows] + gr
+        # ``a[rows] += x`` on (rows, 3) arrays as a 24-byte-element gather and scatter
+        # (2-D fancy indexing costs about twice as much; the int64 sums are the same)
         with np.errstate(over="ignore"):
-            s1[rows] += _rows(st.s1, kr) - (_rows(o1, b1) - _rows(o1, b0))
-            s2[rows] += _rows(st.s2, kr) - (_rows(o2, b1) - _rows(o2, b0))
-        n[rows] += _rows(st.c, kr) - (_rows(oc, b1) - _rows(oc, b0))
+            _add_rows(s1, rows, _rows(st.s1, kr) - (_rows(o1, b1) - _rows(o1, b0)))
+            _add_rows(s2, rows, _rows(st.s2, kr) - (_rows(o2, b1) - _rows(o2, b0)))
+        _add_rows(n, rows, _rows(st.c, kr) - (_rows(oc, b1) - _rows(oc, b0)))
         with np.errstate(invalid="ignore", divide="ignore"):
             mu = s1 / n
             sd = _std(n, s1, s2, w)
@@ -514,6 +516,12 @@ def _put_rows(dst: np.ndarray, idx: np.ndarray, src: np.ndarray) -> None:
         dst[idx] = src
         return
     dst.view(_ROW3).reshape(-1)[idx] = src.view(_ROW3).reshape(-1)
+
+
+def _add_rows(dst: np.ndarray, idx: np.ndarray, x: np.ndarray) -> None:
+    """``dst[idx] += x`` for C-contiguous (rows, 3) int64 arrays and distinct ``idx``,
+    by :func:`_rows` and :func:`_put_rows`."""
+    _put_rows(dst, idx, _rows(dst, idx) + x)
 
 
 def stable_argsort(key: np.ndarray) -> np.ndarray:
