@@ -136,7 +136,13 @@ class _Store:
         total = int(m.sum())
         within = np.arange(total) - np.repeat(np.cumsum(m) - m, m)
         slot = np.repeat(slots, m)
-        return self.ring[slot, (self.head[slot] + within) % self.window]
+        return _rows(self.ring.reshape(-1, 3), self._cell(slot, self.head[slot] + within))
+
+    def _cell(self, slot: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Flat positions of (slot, ring position mod window) in ``ring``/``tags``: the
+        hot paths gather and scatter ring rows as 24-byte elements (:func:`_rows`)
+        instead of by 2-D fancy indexing."""
+        return slot * self.window + pos % self.window
 
     def oldest_tags(self, slots: np.ndarray, m: np.ndarray) -> np.ndarray:
         within = np.arange(int(m.sum())) - np.repeat(np.cumsum(m) - m, m)
@@ -154,8 +160,9 @@ class _Store:
         """Replace each slot's content with its ``counts[i]`` values (time order)."""
         within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         slot = np.repeat(slots, counts)
-        self.ring[slot, within] = vals
-        self.tags[slot, within] = tags
+        cell = self._cell(slot, within)
+        _put_rows(self.ring.reshape(-1, 3), cell, vals)
+        self.tags.reshape(-1)[cell] = tags
         self.head[slots] = 0
         self.n[slots] = counts
         self.last_ts[slots] = last_ts
@@ -420,8 +427,9 @@ class RollingBaselines:
         src = np.repeat(seg_first[a], mm) + within
         new = v[src]
         pos = (np.repeat(st.head[sl] + hh, mm) + within) % w
-        st.ring[np.repeat(sl, mm), pos] = new
-        st.tags[np.repeat(sl, mm), pos] = tg[src]
+        cell = st._cell(np.repeat(sl, mm), pos)
+        _put_rows(st.ring.reshape(-1, 3), cell, new)
+        st.tags.reshape(-1)[cell] = tg[src]
 
         def sums(vals: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
             # per key (contiguous runs of ``counts`` rows): differences of prefix sums,
