@@ -407,23 +407,26 @@ def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
 # ---------------------------------------------------------------------------
 # Anchored clustering and trailing windows
 # ---------------------------------------------------------------------------
-def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
+def anchored(key: np.ndarray, ts: np.ndarray, window: int | np.ndarray) -> np.ndarray:
     """Anchor flags of windows ``[anchor, anchor + window]`` per key.
 
-    ``key`` must be sorted and ``ts`` sorted within each key.  An anchor's first
-    successor past its window comes from a searchsorted over a (key, ts) composite,
-    and the pointer chains from every key's first row are followed together, searching
-    only for the anchors of each step (a search for every row cost ~10x more).
+    ``key`` must be sorted and ``ts`` sorted within each key; ``window`` is one width
+    or one per row (the same for every row of a key).  An anchor's first successor
+    past its window comes from a searchsorted over a (key, ts) composite, and the
+    pointer chains from every key's first row are followed together, searching only
+    for the anchors of each step (a search for every row cost ~10x more).
     """
     n = len(key)
     is_anchor = np.zeros(n, dtype=bool)
     if n == 0:
         return is_anchor
+    per_row = isinstance(window, np.ndarray)
+    widest = int(window.max()) if per_row else int(window)
     start = np.ones(n, dtype=bool)
     start[1:] = key[1:] != key[:-1]
     rank = np.cumsum(start) - 1
     t0 = int(ts.min())
-    span = int(ts.max()) - t0 + window + 1
+    span = int(ts.max()) - t0 + widest + 1
     nxt: np.ndarray | None = None
     g = np.zeros(0, dtype=np.int64)
     if (int(rank[-1]) + 1) * span < 2**62:
@@ -432,7 +435,8 @@ def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
         nxt = np.empty(n, dtype=np.int64)
         bounds = np.append(np.flatnonzero(start), n)
         for a, b in pairwise(bounds.tolist()):
-            nxt[a:b] = a + np.searchsorted(ts[a:b], ts[a:b] + window, side="right")
+            w = int(window[a]) if per_row else int(window)
+            nxt[a:b] = a + np.searchsorted(ts[a:b], ts[a:b] + w, side="right")
     frontier = np.flatnonzero(start)
     steps = 0
     while len(frontier):
@@ -442,7 +446,8 @@ def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
             _walk_chains(key, ts, window, frontier, is_anchor)
             break
         if nxt is None:
-            nx = np.searchsorted(g, g[frontier] + window, side="right")
+            w = window.take(frontier) if per_row else window
+            nx = np.searchsorted(g, g[frontier] + w, side="right")
         else:
             nx = nxt[frontier]
         ok = nx < n
@@ -452,7 +457,11 @@ def anchored(key: np.ndarray, ts: np.ndarray, window: int) -> np.ndarray:
 
 
 def _walk_chains(
-    key: np.ndarray, ts: np.ndarray, window: int, frontier: np.ndarray, is_anchor: np.ndarray
+    key: np.ndarray,
+    ts: np.ndarray,
+    window: int | np.ndarray,
+    frontier: np.ndarray,
+    is_anchor: np.ndarray,
 ) -> None:
     """Finish :func:`anchored` for the keys of ``frontier`` (anchors, already flagged)
     row by row: each next anchor is the key's first row past the anchor's window.  A
@@ -460,11 +469,12 @@ def _walk_chains(
     on a handful of rows; a Python pass over its rows is cheaper."""
     for f in frontier.tolist():
         end = int(np.searchsorted(key, key[f], side="right"))
-        limit = int(ts[f]) + window
+        w = int(window[f]) if isinstance(window, np.ndarray) else int(window)
+        limit = int(ts[f]) + w
         for j, t in enumerate(ts[f + 1 : end].tolist(), start=f + 1):
             if t > limit:
                 is_anchor[j] = True
-                limit = t + window
+                limit = t + w
 
 
 def iso_plc_count(cell: np.ndarray, iso: np.ndarray, n_pk: int) -> np.ndarray:
@@ -1362,14 +1372,12 @@ class Packets:
         key = np.where(cplx, (rows["cid"] * 64 + rows["exch"]) * 2 + 1, rows["cid"] * 128)
         window = np.where(cplx, self.complex_ns, self.window_ns)
         order = _key_order(rows["cid"], cplx, key)
-        ks, ts = key[order], rows["ts"][order]
-        anchor = np.zeros(n, dtype=bool)
-        for flag, w in ((False, self.window_ns), (True, self.complex_ns)):
-            part = np.flatnonzero(cplx[order] == flag)
-            if len(part):
-                anchor[part] = anchored(ks[part], ts[part], w)
+        ks, ts = key.take(order), rows["ts"].take(order)
+        # single-leg and multi-leg rows never share a key: one pass, a window per row
+        w_sorted = window.take(order)
+        anchor = anchored(ks, ts, w_sorted)
         cluster = np.cumsum(anchor) - 1
-        closed_sorted = ts[anchor][cluster] + window[order] < watermark
+        closed_sorted = ts[anchor][cluster] + w_sorted < watermark
         if not closed_sorted.any():
             return None, None, rows
         open_mask = np.ones(n, dtype=bool)
