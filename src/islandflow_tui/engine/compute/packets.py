@@ -175,10 +175,10 @@ WORK: Final = {
     "price": np.float64,
     "size": np.int64,
     "premium": np.float64,
-    "exch": np.int64,
+    "exch": np.int8,  # small codes as bytes: cheaper to gather, carry and store
     "iso": bool,
-    "plc": np.int64,
-    "side": np.int64,
+    "plc": np.int8,
+    "side": np.int8,
     "edge": np.float64,
     "spr": np.float64,
     "bid": np.float64,
@@ -390,10 +390,10 @@ def members_restore(runs: pl.DataFrame, rows: pl.DataFrame) -> Cols:
         "cplx": per_run("cplx", bool),
         "price": col("price", np.float64),
         "size": col("size", np.int64),
-        "exch": col("exch", np.int64),
+        "exch": col("exch", np.int8),
         "iso": col("iso", bool),
-        "plc": col("plc", np.int64),
-        "side": col("side", np.int64),
+        "plc": col("plc", np.int8),
+        "side": col("side", np.int8),
         "bid": col("bid", np.float64),
         "ask": col("ask", np.float64),
     }
@@ -1176,7 +1176,7 @@ class Packets:
             "flags",
             "price",
             "size",
-            self._venue_expr().alias("exch"),
+            self._venue_expr().cast(pl.Int8).alias("exch"),
             # the NBBO join's own code (indexed like ev.PLACEMENTS = PLACEMENT_CODE) when
             # the frame carries it; else the Enum's physical index, the same numbers
             (
@@ -1184,9 +1184,9 @@ class Packets:
                 if "plc_code" in enriched.columns
                 else pl.col("placement").cast(_PLACEMENT_ENUM).to_physical()
             )
-            .cast(pl.Int64)
+            .cast(pl.Int8)
             .alias("plc"),
-            pl.col("side_code").cast(pl.Int64).alias("side"),
+            pl.col("side_code").cast(pl.Int8).alias("side"),
             "bid",
             "ask",
             "signal_mask",
@@ -1195,7 +1195,7 @@ class Packets:
         if (a["exch"] < 0).any():
             for v in sorted(set(enriched["exchange"].to_list()) - set(self._venues)):
                 self._venues[v] = min(len(self._venues), _MAX_VENUES)
-            a["exch"] = enriched.select(self._venue_expr()).to_series().to_numpy()
+            a["exch"] = enriched.select(self._venue_expr().cast(pl.Int8)).to_series().to_numpy()
         self._contracts.learn(a["cid"], enriched)
         flags = a["flags"]
         placed = a["plc"] <= 4
