@@ -1847,10 +1847,20 @@ class Packets:
             grow = top - len(self._day_date)
             self._day_date = np.concatenate([self._day_date, np.zeros(grow, dtype=np.int64)])
             self._day_cum = np.concatenate([self._day_cum, np.zeros(grow, dtype=np.int64)])
-        order = np.lexsort((e["ver"], e["pkey"], e["ts"]))
-        e = {k: v.take(order) for k, v in e.items()}
+        ts, pk, ver = e["ts"], e["pkey"], e["ver"]
+        # in (ts, packet, version) order; the packets alone usually are already
+        in_order = (len(parts) == 1) and bool(
+            np.all((ts[1:] > ts[:-1]) | ((ts[1:] == ts[:-1]) & (pk[1:] > pk[:-1])))
+        )
+        if not in_order:
+            order = np.lexsort((ver, pk, ts))
+            e = {k: v.take(order) for k, v in e.items()}
         grp = e["cid"] * 1_000_000 + e["date"]
-        g_order = np.argsort(grp, kind="stable")
+        date = e["date"]
+        if len(date) and (date == date[0]).all():  # one day: by contract, radix-sorted
+            g_order = stable_argsort(e["cid"])
+        else:
+            g_order = np.argsort(grp, kind="stable")
         gs = grp[g_order]
         start = np.ones(len(gs), dtype=bool)
         start[1:] = gs[1:] != gs[:-1]
