@@ -739,6 +739,7 @@ class _Contracts:
         self.put = np.zeros(0, dtype=bool)
         self._roots: dict[str, int] = {}
         self._series: dict[str, pl.Series] = {}  # symbol/root/right per cid (gathers)
+        self._names: pl.DataFrame | None = None
 
     def series(self, name: str) -> pl.Series:
         """``symbol``, ``root`` or ``right`` of every cid as a string series (made
@@ -751,6 +752,13 @@ class _Contracts:
             got = pl.Series(getattr(self, name).tolist(), dtype=pl.String)
             self._series[name] = got
         return got
+
+    def names(self, cid: np.ndarray) -> pl.DataFrame:
+        """symbol, root and right of each ``cid`` as one frame gather (a third of the
+        cost of three series gathers)."""
+        if self._names is None or self._names.height != len(self.known):
+            self._names = pl.DataFrame({k: self.series(k) for k in ("symbol", "root", "right")})
+        return self._names[cid]
 
     def root_names(self) -> np.ndarray:
         names = np.empty(len(self._roots), dtype=object)
@@ -775,6 +783,7 @@ class _Contracts:
         if not new.any():
             return
         self._series = {}
+        self._names = None
         cids, first = np.unique(cid[new], return_index=True)
         rows = frame[np.flatnonzero(new)[first]]
         self.symbol[cids] = rows["symbol"].to_numpy()
@@ -1736,8 +1745,9 @@ class Packets:
         # string columns as gathers from small string series by code (converting numpy
         # object arrays cost ~0.2 ms per column per batch), the per-scope statistics
         # as contiguous columns (strided views of the (rows, 3) arrays are copied)
+        names = ct.names(cid)
         for k in ("symbol", "root", "right"):
-            p[k] = ct.series(k).gather(cid)
+            p[k] = names.get_column(k)
         p["_first_exch"] = pl.Series(_venue_table(self._venues), dtype=pl.String).gather(
             p["_first_exch"]
         )
