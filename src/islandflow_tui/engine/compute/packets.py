@@ -631,6 +631,8 @@ class SpotTracker:
         order within a root: the symbols coded by an Enum cast over the roots seen so
         far (:class:`StringCodes`) and grouped by a radix sort of the codes
         (``partition_by`` on the string column cost ~1.6 ms per firehose batch)."""
+        if new.height == 0:  # e.g. every quote crossed or without a bid
+            return []
         sym = new.get_column("symbol")
         if sym.null_count():  # not from the engine's validated frames: as partition_by
             groups = new.partition_by("symbol", maintain_order=True, as_dict=True)
