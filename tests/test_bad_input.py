@@ -7,6 +7,8 @@ import math
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
@@ -146,3 +148,44 @@ def test_seq_stays_gapless_across_rejections():
     engine.ingest(batch(T0, prints=option_prints([{**GOOD, "price": math.nan}, GOOD])))
     seqs = pl.concat(got)["seq"].to_list()
     assert seqs == [0, 1, 2]
+
+
+_EDGE_FLOATS = [1.0, 0.5, 0.0, -0.0, -0.01, math.nan, math.inf, -math.inf, None]
+_EDGE_INTS = [1, 7, 0, -1, None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_fast_validity_check_never_passes_a_bad_row(data):
+    """``_surely_good`` (null counts + min/max) may send a good batch to the exact
+    check, but never lets a batch with a bad row skip it; on a clean batch it answers
+    True (else the fast path would be dead code)."""
+    from islandflow_tui.engine.validate import _FAST_CHECKS, _any_bad_but_late, _surely_good
+
+    stream = data.draw(st.sampled_from(sorted(_FAST_CHECKS)))
+    schema = ev.ingest_polars_schema(stream)
+    n = data.draw(st.integers(1, 4))
+    cols: dict[str, pl.Series] = {}
+    for name, kind in _FAST_CHECKS[stream]:
+        dtype = pl.UInt32 if name == "cid" else schema[name]
+        if kind == "set":
+            good = [3] * n if name == "cid" else [SPY_C] * n
+            vals = data.draw(st.lists(st.sampled_from([good[0], None]), min_size=n, max_size=n))
+        elif dtype == pl.Float64:
+            vals = data.draw(st.lists(st.sampled_from(_EDGE_FLOATS), min_size=n, max_size=n))
+        else:
+            vals = data.draw(st.lists(st.sampled_from(_EDGE_INTS), min_size=n, max_size=n))
+        cols[name] = pl.Series(name, vals, dtype=dtype)
+    frame = pl.DataFrame(cols)
+    bad = bool(frame.select(_any_bad_but_late(stream)).item())
+    if _surely_good(stream, frame):
+        assert not bad
+    clean = pl.DataFrame(
+        {
+            name: pl.Series(name, [3 if name == "cid" else SPY_C] * n)
+            if kind == "set"
+            else pl.Series(name, [1.0 if frame.schema[name] == pl.Float64 else 1] * n)
+            for name, kind in _FAST_CHECKS[stream]
+        }
+    ).cast(frame.schema)
+    assert _surely_good(stream, clean)

@@ -727,3 +727,25 @@ def test_repeat_windows_checkpoint_rows_and_restore() -> None:
     assert {k: list(v) for k, v in q._repeat.items()} == {k: list(v) for k, v in p._repeat.items()}
     assert q._repeat_cents == p._repeat_cents
     assert Packets(Config())._repeat_frame().height == 0
+
+
+def test_spot_tracker_groups_by_root_and_ignores_a_batch_of_unusable_quotes() -> None:
+    """The root grouping (an Enum over the roots seen) gives each root its rows in
+    (ts, order) order, new roots join later, and a batch whose every quote is crossed
+    or bidless adds nothing (it once indexed an empty grouping)."""
+    from islandflow_tui.engine.compute.packets import SpotTracker
+
+    def quotes(rows: list[tuple[str, int, int, float, float]]) -> pl.DataFrame:
+        return pl.DataFrame(
+            rows, schema=["symbol", "ts", "seq", "bid", "ask"], orient="row"
+        ).with_columns(pl.col("ts", "seq").cast(pl.Int64))
+
+    tracker = SpotTracker()
+    tracker.add(quotes([("SPY", 20, 2, 580.0, 580.2), ("QQQ", 10, 1, 500.0, 500.2)]), None)
+    tracker.add(quotes([("SPY", 30, 3, 0.0, 580.2), ("QQQ", 40, 4, 501.0, 500.0)]), None)
+    tracker.add(quotes([("IWM", 15, 5, 220.0, 220.2), ("SPY", 5, 6, 579.0, 579.2)]), None)
+    state = tracker.state()
+    assert state["root"].to_list() == ["IWM", "QQQ", "SPY", "SPY"]
+    assert state["ts"].to_list() == [15, 10, 5, 20]
+    got = tracker.lookup(np.array(["SPY", "QQQ", "IWM"], dtype=object), np.array([25, 25, 25]))
+    assert got.tolist() == [580.1, 500.1, 220.1]

@@ -27,6 +27,7 @@ from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.bus import Bus, DisplayFeed, LosslessCallback
 from islandflow_tui.engine.checkpoints import CheckpointClock
 from islandflow_tui.engine.compute.pipeline import Compute
+from islandflow_tui.engine.frames import pick, put
 from islandflow_tui.engine.ingest.base import FeedAdapter, FeedState, FeedStatus
 from islandflow_tui.engine.lookup import EventIndex, lookup_events
 from islandflow_tui.engine.validate import OsiCache, validate
@@ -167,7 +168,7 @@ class Engine:
                 self._count_rejections(stream, verdict.rejected, verdict.detail)
             if verdict.accepted.height:
                 accepted[stream] = self._sequence(stream, verdict.accepted)
-        published = {s: f.select(ev.SCHEMAS[s].names) for s, f in accepted.items()}
+        published = {s: pick(f, ev.SCHEMAS[s].names) for s, f in accepted.items()}
         for stream in batch.frames:
             if stream not in ev.RAW_STREAMS:
                 n = batch.frames[stream].height
@@ -190,7 +191,7 @@ class Engine:
             accepted[stream] = frame
             last = int(frame.get_column("seq").max())  # type: ignore[arg-type]
             self.seq[stream] = max(self.seq[stream], last + 1)
-        published = {s: f.select(ev.SCHEMAS[s].names) for s, f in accepted.items()}
+        published = {s: pick(f, ev.SCHEMAS[s].names) for s, f in accepted.items()}
         self.watermark = max(self.watermark, batch.watermark)
         return self._run_compute(accepted, published, t0)
 
@@ -310,7 +311,7 @@ class Engine:
     def _sequence(self, stream: str, frame: pl.DataFrame) -> pl.DataFrame:
         start = self.seq[stream]
         self.seq[stream] = start + frame.height
-        return frame.with_columns(*ev.seq_id_series(stream, start, frame.height))
+        return put(frame, *ev.seq_id_series(stream, start, frame.height))
 
     def _note_gap(self, gap: ev.FeedGap) -> None:
         """Count, log and record a feed gap; the status bar and the tape show it."""

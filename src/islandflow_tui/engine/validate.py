@@ -78,6 +78,64 @@ def _row_reason(stream: str, watermark: int) -> pl.Expr:
     return expr.otherwise(pl.lit(None, pl.String)).alias("_reject")
 
 
+#: per stream, the columns :func:`_surely_good` checks: (name, kind) with kind
+#: ``pos`` (> 0), ``nonneg`` (>= 0) or ``set`` (not null only)
+_FAST_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
+    ev.OPTIONS_PRINTS: (
+        ("ts", "pos"),
+        ("symbol", "set"),
+        ("cid", "set"),
+        ("price", "pos"),
+        ("size", "pos"),
+    ),
+    ev.EQUITIES_PRINTS: (("ts", "pos"), ("symbol", "set"), ("price", "pos"), ("size", "pos")),
+    ev.OPTIONS_NBBO: (
+        ("ts", "pos"),
+        ("symbol", "set"),
+        ("cid", "set"),
+        ("bid", "nonneg"),
+        ("ask", "pos"),
+        ("bid_size", "nonneg"),
+        ("ask_size", "nonneg"),
+    ),
+    ev.EQUITIES_QUOTES: (
+        ("ts", "pos"),
+        ("symbol", "set"),
+        ("bid", "nonneg"),
+        ("ask", "pos"),
+        ("bid_size", "nonneg"),
+        ("ask_size", "nonneg"),
+    ),
+}
+
+
+def _surely_good(stream: str, frame: pl.DataFrame) -> bool:
+    """True when no row can fail a check other than ``late``, from null counts (column
+    metadata) and one numpy min (and max, for floats) per number column: ~5x cheaper
+    than evaluating :func:`_any_bad_but_late` on a firehose batch.  False only means
+    "evaluate the checks": it never hides a bad row.
+
+    Why min/max suffice: a float is good iff ``0 <= x < inf`` (``0 < x`` for the
+    strictly positive ones); numpy's min propagates NaN, and NaN fails every
+    comparison, so one NaN makes the batch take the exact path.
+    """
+    if frame.height == 0:
+        return True
+    for name, kind in _FAST_CHECKS[stream]:
+        col = frame.get_column(name)
+        if col.null_count():
+            return False
+        if kind == "set":
+            continue
+        x = col.to_numpy()
+        lo = x.min()
+        if not (lo > 0 if kind == "pos" else lo >= 0):
+            return False
+        if x.dtype.kind == "f" and not x.max() < np.inf:
+            return False
+    return True
+
+
 @functools.cache
 def _any_bad_but_late(stream: str) -> pl.Expr:
     """True if any row fails a check other than ``late`` (a null check counts as
@@ -144,6 +202,9 @@ class OsiCache:
             }
         )
         self._lookup: tuple[pa.Array, np.ndarray] | None = None  # symbols (Arrow), cids
+        #: root, expiry, right, strike in cid order when cid is the row number (always,
+        #: unless a table was loaded that breaks it): attach gathers instead of joining
+        self._by_cid: pl.DataFrame | None = None
 
     def table(self) -> pl.DataFrame:
         """The symbol table (checkpointed: operator state is keyed by cid)."""
@@ -152,6 +213,7 @@ class OsiCache:
     def load(self, table: pl.DataFrame) -> None:
         self._parsed = table
         self._lookup = None
+        self._by_cid = None
 
     def _cids(self, symbols: pl.Series) -> pl.Series:
         """``cid`` of each symbol (null where not cached) by Arrow's hashed ``index_in``
@@ -187,10 +249,26 @@ class OsiCache:
             cid = self._cids(symbols)
         out = frame.hstack([cid])
         if contract_columns:
-            # joining on the int cid is ~30 % cheaper than on the symbol string
-            contracts = self._parsed.drop("symbol")
-            out = out.join(contracts, on="cid", how="left", maintain_order="left")
+            by_cid = self._contracts_by_cid()
+            if by_cid is not None:
+                # cid is the table's row number: a gather (a null cid gathers nulls),
+                # ~3x cheaper than the hashed left join below on a firehose batch
+                rows = by_cid[cid] if not cid.null_count() else by_cid.gather(cid)
+                out = out.hstack(rows.get_columns())
+            else:
+                # joining on the int cid is ~30 % cheaper than on the symbol string
+                contracts = self._parsed.drop("symbol")
+                out = out.join(contracts, on="cid", how="left", maintain_order="left")
         return out
+
+    def _contracts_by_cid(self) -> pl.DataFrame | None:
+        """The contract columns indexed by cid, or None if cid is not the row number."""
+        if self._by_cid is None:
+            cid = self._parsed.get_column("cid").to_numpy()
+            if not np.array_equal(cid, np.arange(len(cid))):
+                return None
+            self._by_cid = self._parsed.drop("symbol", "cid")
+        return self._by_cid
 
     def _learn(self, unknown: pl.Series) -> bool:
         """Parse and cache the valid ones among ``unknown`` symbols; True if any was."""
@@ -209,6 +287,7 @@ class OsiCache:
         ).select(self._parsed.columns)
         self._parsed = pl.concat([self._parsed, parsed], how="vertical")
         self._lookup = None
+        self._by_cid = None
         return True
 
 
@@ -245,7 +324,9 @@ def validate(
     ts = typed.get_column("ts")
     # a null ts is caught by bad_ts, which comes before late
     late = typed.height > 0 and ts.min() is not None and ts.min() < watermark  # type: ignore[operator]
-    if not late and not typed.select(_any_bad_but_late(stream)).item():
+    if not late and (
+        _surely_good(stream, typed) or not typed.select(_any_bad_but_late(stream)).item()
+    ):
         return Verdict(typed)
     checked = typed.with_columns(_row_reason(stream, watermark))
     reasons = checked.get_column("_reject")

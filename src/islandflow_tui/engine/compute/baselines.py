@@ -136,7 +136,13 @@ class _Store:
         total = int(m.sum())
         within = np.arange(total) - np.repeat(np.cumsum(m) - m, m)
         slot = np.repeat(slots, m)
-        return self.ring[slot, (self.head[slot] + within) % self.window]
+        return _rows(self.ring.reshape(-1, 3), self._cell(slot, self.head[slot] + within))
+
+    def _cell(self, slot: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Flat positions of (slot, ring position mod window) in ``ring``/``tags``: the
+        hot paths gather and scatter ring rows as 24-byte elements (:func:`_rows`)
+        instead of by 2-D fancy indexing."""
+        return slot * self.window + pos % self.window
 
     def oldest_tags(self, slots: np.ndarray, m: np.ndarray) -> np.ndarray:
         within = np.arange(int(m.sum())) - np.repeat(np.cumsum(m) - m, m)
@@ -154,8 +160,9 @@ class _Store:
         """Replace each slot's content with its ``counts[i]`` values (time order)."""
         within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         slot = np.repeat(slots, counts)
-        self.ring[slot, within] = vals
-        self.tags[slot, within] = tags
+        cell = self._cell(slot, within)
+        _put_rows(self.ring.reshape(-1, 3), cell, vals)
+        self.tags.reshape(-1)[cell] = tags
         self.head[slots] = 0
         self.n[slots] = counts
         self.last_ts[slots] = last_ts
@@ -311,10 +318,10 @@ class RollingBaselines:
         st = self._stores[scope]
         w = self.window
         order = stable_argsort(codes)
-        sc = codes[order]
-        t = ts[order]
-        v = quantise(values[order])
-        tg = tags[order] if tags is not None else np.full(n_rows, -1, dtype=np.int64)
+        sc = codes.take(order)
+        t = ts.take(order)
+        v = quantise(_rows(values, order))
+        tg = tags.take(order) if tags is not None else np.full(n_rows, -1, dtype=np.int64)
         first = np.ones(n_rows, dtype=bool)
         first[1:] = sc[1:] != sc[:-1]
         key_start = np.flatnonzero(first)
@@ -366,16 +373,15 @@ class RollingBaselines:
         rows = np.flatnonzero(continuing)
         kr, gr = slots[key_of[rows]], gone[rows]
         b0, b1 = base[rows], base[rows] + gr
+        # ``a[rows] += x`` on (rows, 3) arrays as a 24-byte-element gather and scatter
+        # (2-D fancy indexing costs about twice as much; the int64 sums are the same)
         with np.errstate(over="ignore"):
-            s1[rows] += _rows(st.s1, kr) - (_rows(o1, b1) - _rows(o1, b0))
-            s2[rows] += _rows(st.s2, kr) - (_rows(o2, b1) - _rows(o2, b0))
-        n[rows] += _rows(st.c, kr) - (_rows(oc, b1) - _rows(oc, b0))
+            _add_rows(s1, rows, _rows(st.s1, kr) - (_rows(o1, b1) - _rows(o1, b0)))
+            _add_rows(s2, rows, _rows(st.s2, kr) - (_rows(o2, b1) - _rows(o2, b0)))
+        _add_rows(n, rows, _rows(st.c, kr) - (_rows(oc, b1) - _rows(oc, b0)))
         with np.errstate(invalid="ignore", divide="ignore"):
             mu = s1 / n
-            s1l = s1.astype(np.longdouble)
-            num = n.astype(np.longdouble) * s2.astype(np.longdouble) - s1l * s1l
-            var = num / (n * (n - 1)).astype(np.longdouble)
-            sd = np.sqrt(np.maximum(var, 0)).astype(np.float64)
+            sd = _std(n, s1, s2, w)
         _put_rows(mean, order, np.where(n > 0, mu, np.nan) * SCALE)
         _put_rows(std, order, np.where(n > 1, sd, np.nan) * SCALE)
         _put_rows(cnt, order, n)
@@ -421,8 +427,9 @@ class RollingBaselines:
         src = np.repeat(seg_first[a], mm) + within
         new = v[src]
         pos = (np.repeat(st.head[sl] + hh, mm) + within) % w
-        st.ring[np.repeat(sl, mm), pos] = new
-        st.tags[np.repeat(sl, mm), pos] = tg[src]
+        cell = st._cell(np.repeat(sl, mm), pos)
+        _put_rows(st.ring.reshape(-1, 3), cell, new)
+        st.tags.reshape(-1)[cell] = tg[src]
 
         def sums(vals: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
             # per key (contiguous runs of ``counts`` rows): differences of prefix sums,
@@ -466,14 +473,47 @@ class RollingBaselines:
 
 
 _ROW3: Final = np.dtype((np.void, 24))  # one (3,) int64 row as a single element
+_S1_SAFE: Final = 3_037_000_499  # |s1| below this: s1 * s1 < 2**63
+
+
+def _exact_int64(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, window: int) -> bool:
+    """Whether ``n * s2`` and ``s1 * s1`` are all below 2**63 (always, short of windows
+    of nine-figure premiums): ``n * s2 - s1 * s1`` is then an exact int64 result."""
+    return bool(
+        len(s1)
+        and int(s1.max()) < _S1_SAFE
+        and int(s1.min()) > -_S1_SAFE
+        and int(s2.min()) >= 0
+        and int(s2.max()) < (2**63 - 1) // max(window, 1)
+        and int(n.max()) <= window
+    )
+
+
+def _std(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, window: int) -> np.ndarray:
+    """Sample standard deviation from the exact sums: ``sqrt((n S2 - S1^2) / (n (n -
+    1)))`` in extended precision, rounded to float64 (NaN/inf where n <= 1).
+
+    When the numerator is exact in int64 (:func:`_exact_int64`) the extended products
+    and difference of the same ints are exact too, so the int64 result converted once
+    is the same value (one extended pass instead of six); and an exact numerator is
+    never negative (Cauchy-Schwarz), so the clamp at 0 that guards a rounded one
+    changes nothing and is skipped."""
+    if _exact_int64(n, s1, s2, window):
+        var = (n * s2 - s1 * s1).astype(np.longdouble) / (n * (n - 1)).astype(np.longdouble)
+    else:
+        s1l = s1.astype(np.longdouble)
+        num = n.astype(np.longdouble) * s2.astype(np.longdouble) - s1l * s1l
+        var = np.maximum(num / (n * (n - 1)).astype(np.longdouble), 0)
+    return np.sqrt(var).astype(np.float64)
 
 
 def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """``a[idx]`` for a C-contiguous (rows, 3) int64 array, gathered as 24-byte
-    elements (numpy's 2-D fancy indexing costs about twice as much)."""
-    if not a.flags.c_contiguous or a.dtype.itemsize != 8:
+    """``a[idx]`` for a C-contiguous (rows, 3) array of 8-byte items (int64 or
+    float64), gathered as 24-byte elements by ``take`` (numpy's 2-D fancy indexing
+    costs about twice as much, and ``take`` is faster than ``[idx]``)."""
+    if not a.flags.c_contiguous or a.dtype.itemsize != 8 or a.ndim != 2 or a.shape[1] != 3:
         return a[idx]
-    return a.view(_ROW3).reshape(-1)[idx].view(np.int64).reshape(-1, 3)
+    return a.view(_ROW3).reshape(-1).take(idx).view(a.dtype).reshape(-1, 3)
 
 
 def _put_rows(dst: np.ndarray, idx: np.ndarray, src: np.ndarray) -> None:
@@ -484,6 +524,12 @@ def _put_rows(dst: np.ndarray, idx: np.ndarray, src: np.ndarray) -> None:
         dst[idx] = src
         return
     dst.view(_ROW3).reshape(-1)[idx] = src.view(_ROW3).reshape(-1)
+
+
+def _add_rows(dst: np.ndarray, idx: np.ndarray, x: np.ndarray) -> None:
+    """``dst[idx] += x`` for C-contiguous (rows, 3) int64 arrays and distinct ``idx``,
+    by :func:`_rows` and :func:`_put_rows`."""
+    _put_rows(dst, idx, _rows(dst, idx) + x)
 
 
 def stable_argsort(key: np.ndarray) -> np.ndarray:

@@ -76,7 +76,7 @@ import pyarrow as pa
 
 from islandflow_tui.config import ClassifierConfig, FlowConfig
 from islandflow_tui.engine import events as ev
-from islandflow_tui.engine.compute.trace import ArrayItem, Item, trace_from_arrays
+from islandflow_tui.engine.compute.trace import ArrayItem, Item, trace_from_blocks
 
 #: most specific first: an alert is named after the first of its hits in this order
 PACKET_CLASSIFIERS: Final = (
@@ -115,13 +115,6 @@ class Rule:
     variant: pl.Expr = field(default_factory=lambda: pl.lit(None, pl.String))
 
 
-def _spread(x: np.ndarray, mine: np.ndarray, n: int, fill: float | bool) -> np.ndarray:
-    """``x`` (one rule's rows) placed at ``mine`` in a length-``n`` column of ``fill``."""
-    out = np.full(n, fill, dtype=bool if isinstance(fill, bool) else np.float64)
-    out[mine] = x
-    return out
-
-
 def _excess(values: list[np.ndarray], magnitude: list[tuple[pl.Expr, float, str]]) -> np.ndarray:
     """Best margin past the magnitude thresholds, in [0, 1] (numpy: see the module doc)."""
     out = np.zeros(len(values[0]) if values else 0)
@@ -149,6 +142,9 @@ class Classifiers:
         self._values: dict[
             tuple[str, tuple[int, ...]], tuple[list[pl.Expr], dict[str, str], list[str]]
         ] = {}
+        #: per (kind, rule): its value expressions as (name, expression, identity, the
+        #: columns it reads), built and serialised once
+        self._rule_values: dict[tuple[str, int], list[tuple[str, pl.Expr, bytes, list[str]]]] = {}
 
     # -- rules ------------------------------------------------------------------
     def _packet_rules(self) -> list[Rule]:
@@ -484,32 +480,51 @@ class Classifiers:
         exprs: list[pl.Expr] = []
         names: dict[str, str] = {}
         seen: dict[bytes, str] = {}
-
-        def add(name: str, e: pl.Expr) -> None:
-            ident = e.meta.serialize(format="binary")
-            u = seen.get(ident)
-            if u is None:
-                u = seen[ident] = f"u{len(exprs)}"
-                exprs.append(e.alias(u))
-            names[name] = u
-
+        inputs_set: set[str] = set()
         for i in fired:
-            r = rules[i]
-            add(f"d{i}", r.direction)
-            add(f"v{i}", r.variant)
-            for k, (v, _, _) in enumerate(r.magnitude):
-                add(f"m{i}_{k}", v.cast(pl.Float64).fill_null(float("nan")))
-            for j, it in enumerate(r.items):
-                for tag, x in (("v", it.value), ("t", it.threshold)):
-                    e = x if isinstance(x, pl.Expr) else pl.lit(x, dtype=pl.Float64)
-                    add(f"{tag}{i}_{j}", e.cast(pl.Float64).fill_null(float("nan")))
-                pe = it.passed if isinstance(it.passed, pl.Expr) else pl.lit(it.passed)
-                add(f"p{i}_{j}", pe.cast(pl.Boolean).fill_null(False))
-        inputs = sorted({c for e in exprs for c in e.meta.root_names()})
+            for name, e, ident, reads in self._rule_value_exprs(kind, rules, i):
+                u = seen.get(ident)
+                if u is None:
+                    u = seen[ident] = f"u{len(exprs)}"
+                    exprs.append(e.alias(u))
+                    inputs_set.update(reads)
+                names[name] = u
+        inputs = sorted(inputs_set)
         if len(self._values) > 512:  # bounded: fired sets recur, but never grow without end
             self._values.clear()
         got = self._values[key] = (exprs, names, inputs)
         return got
+
+    def _rule_value_exprs(
+        self, kind: str, rules: list[Rule], i: int
+    ) -> list[tuple[str, pl.Expr, bytes, list[str]]]:
+        """Rule ``i``'s value expressions (direction, variant, magnitudes, each trace
+        item's value, threshold and passed), named per rule and item, with their
+        serialised identity and input columns: made once per rule (a new set of fired
+        rules then only merges them; rebuilding and serialising every expression of
+        every fired rule cost ~2 ms per new set)."""
+        key = (kind, i)
+        got = self._rule_values.get(key)
+        if got is not None:
+            return got
+        out: list[tuple[str, pl.Expr, bytes, list[str]]] = []
+
+        def add(name: str, e: pl.Expr) -> None:
+            out.append((name, e, e.meta.serialize(format="binary"), e.meta.root_names()))
+
+        r = rules[i]
+        add(f"d{i}", r.direction)
+        add(f"v{i}", r.variant)
+        for k, (v, _, _) in enumerate(r.magnitude):
+            add(f"m{i}_{k}", v.cast(pl.Float64).fill_null(float("nan")))
+        for j, it in enumerate(r.items):
+            for tag, x in (("v", it.value), ("t", it.threshold)):
+                e = x if isinstance(x, pl.Expr) else pl.lit(x, dtype=pl.Float64)
+                add(f"{tag}{i}_{j}", e.cast(pl.Float64).fill_null(float("nan")))
+            pe = it.passed if isinstance(it.passed, pl.Expr) else pl.lit(it.passed)
+            add(f"p{i}_{j}", pe.cast(pl.Boolean).fill_null(False))
+        self._rule_values[key] = out
+        return out
 
     def _apply_fired(
         self,
@@ -530,28 +545,30 @@ class Classifiers:
         returned on the first rule's entry (``all_direction``, ``all_variant``,
         ``all_trace``): one gather and one trace array instead of one per rule."""
         out = []
-        items: list[ArrayItem] = []
+        blocks: list[tuple[int, list[ArrayItem]]] = []  # per rule: its rows' trace items
         idxs = [np.flatnonzero(masks[i]) for i in fired]
         # positions of each rule's rows in ``vals`` (which holds only ``rows``)
         locs = [np.searchsorted(rows, idx) for idx in idxs]
         lens = [len(x) for x in idxs]
-        n = sum(lens)
         rule_of = np.repeat(np.arange(len(fired)), lens)
         at = np.concatenate(locs)
-        for pos, (i, idx, loc) in enumerate(zip(fired, idxs, locs, strict=True)):
+        for i, idx, loc in zip(fired, idxs, locs, strict=True):
             r = rules[i]
-            mine = rule_of == pos
-            for j, it in enumerate(r.items):
-                # this rule's columns over the combined rows (only its rows carry them)
-                items.append(
-                    ArrayItem(
-                        it.condition,
-                        _spread(val(f"v{i}_{j}")[loc], mine, n, np.nan),
-                        _spread(val(f"t{i}_{j}")[loc], mine, n, np.nan),
-                        _spread(val(f"p{i}_{j}")[loc], mine, n, False),
-                        mine,
-                    )
+            # this rule's rows carry its own items (the combined rows are rule-major)
+            blocks.append(
+                (
+                    len(idx),
+                    [
+                        ArrayItem(
+                            it.condition,
+                            val(f"v{i}_{j}")[loc],
+                            val(f"t{i}_{j}")[loc],
+                            val(f"p{i}_{j}")[loc],
+                        )
+                        for j, it in enumerate(r.items)
+                    ],
                 )
+            )
             out.append(
                 {
                     "idx": idx,
@@ -573,7 +590,7 @@ class Classifiers:
                 [vals.get_column(names[f"{col}{i}"]).cast(pl.String) for i in fired]
             )
             out[0][key] = stacked.gather(flat)
-        out[0]["all_trace"] = trace_from_arrays(n, items)
+        out[0]["all_trace"] = trace_from_blocks(blocks)
         return out
 
     def _packet_conf(self, excess: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:

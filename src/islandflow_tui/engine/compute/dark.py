@@ -242,7 +242,7 @@ class DarkInference:
             runs = srt.select(pl.col("symbol").rle_id()).to_series().to_numpy()
             starts = np.flatnonzero(np.diff(runs, prepend=-1))
             ends = np.append(starts[1:], len(runs))
-            names = srt.get_column("symbol").gather(starts).to_list()
+            names = srt.get_column("symbol")[starts].to_list()
             cols = {
                 c: srt.get_column(c).fill_null(np.nan).to_numpy().astype(_DTYPES[c])
                 if c == "spread_pct"

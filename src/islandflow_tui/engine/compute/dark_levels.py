@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from islandflow_tui.config import DarkConfig
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.frames import pick, put
 
 _AGG_SCHEMA = {
     "symbol": pl.String,
@@ -178,7 +179,7 @@ class DarkLevels:
         names = self._width.get_column("symbol")
         self._agg = pl.DataFrame(
             {
-                "symbol": names.gather(kc[starts]),
+                "symbol": names[kc[starts]],
                 "bucket": kb[starts],
                 **{c: np.add.reduceat(v[order], starts) for c, v in vals.items()},
                 "emitted": np.maximum.reduceat(emitted[order], starts),
@@ -187,19 +188,18 @@ class DarkLevels:
         )
         big = np.flatnonzero(size >= self.cfg.min_print_size)
         if len(big):
-            rows = pl.Series(big)
-            self._merge_evidence(
-                pl.DataFrame(
-                    {
-                        "symbol": sym.gather(rows),
-                        "bucket": bucket[big],
-                        "size": size[big],
-                        "ts": offx.get_column("ts").to_numpy()[big],
-                        "id": offx.get_column("id").to_numpy()[big],
-                    },
-                    schema=_EV_SCHEMA,
-                )
-            )
+            # the evidence order (symbol, bucket, size desc, ts, id) by numpy: codes
+            # index the symbol-sorted width table, so code order is symbol order (a
+            # polars sort of a frame built for it cost ~1 % of the pipeline)
+            ts = offx.get_column("ts").to_numpy()[big]
+            ids = offx.get_column("id").to_numpy()[big]
+            zs, bk, cd = size[big], bucket[big], code[big]
+            o = np.lexsort((ids, ts, -zs, bk, cd))
+            cd, bk = cd[o], bk[o]
+            new_run = np.ones(len(o), dtype=bool)
+            new_run[1:] = (cd[1:] != cd[:-1]) | (bk[1:] != bk[:-1])
+            starts = np.flatnonzero(new_run)
+            self._merge_runs(names[cd[starts]].to_list(), bk, starts, zs[o], ts[o], ids[o])
 
     def _codes(self, symbols: pl.Series) -> np.ndarray:
         """Index of each symbol in the (symbol-sorted) width table, -1 if absent."""
@@ -234,7 +234,6 @@ class DarkLevels:
         merged, so a batch costs O(new prints) once buckets have filled.  One polars
         sort, then numpy on the runs (a join with a floor table, a filter and a
         run-id select cost ~1 ms of fixed overhead per batch)."""
-        k = self.cfg.max_evidence
         if big.height == 0:
             return
         cand = big.sort(
@@ -246,12 +245,30 @@ class DarkLevels:
         new_run = (sym != sym.shift(1)).fill_null(True).to_numpy()
         new_run[1:] |= bucket[1:] != bucket[:-1]
         starts = np.flatnonzero(new_run)
+        self._merge_runs(
+            sym[starts].to_list(),
+            bucket,
+            starts,
+            cand.get_column("size").to_numpy(),
+            cand.get_column("ts").to_numpy(),
+            cand.get_column("id").to_numpy(),
+        )
+
+    def _merge_runs(
+        self,
+        syms: list[str],
+        bucket: np.ndarray,
+        starts: np.ndarray,
+        size: np.ndarray,
+        ts: np.ndarray,
+        ids: np.ndarray,
+    ) -> None:
+        """:meth:`_merge_evidence` on prints already in (symbol, bucket, size desc, ts,
+        id) order, ``starts`` the first row of each (symbol, bucket) run and ``syms``
+        its symbol."""
+        k = self.cfg.max_evidence
         ends = np.append(starts[1:], len(bucket))
-        syms = sym.gather(starts).to_list()
         buckets = bucket[starts].tolist()
-        size = cand.get_column("size").to_numpy()
-        ts = cand.get_column("ts").to_numpy()
-        ids = cand.get_column("id").to_numpy()
         for sym_, b, lo, hi in zip(syms, buckets, starts.tolist(), ends.tolist(), strict=True):
             key = (sym_, b)
             old = self._ev.get(key)
@@ -294,10 +311,8 @@ class DarkLevels:
             return []
         emitted = emitted.copy()
         emitted[fire] = vol[fire]
-        self._agg = (
-            scored.select(list(_AGG_SCHEMA))
-            .with_columns(pl.Series("emitted", emitted))
-            .sort("symbol", "bucket")
+        self._agg = put(pick(scored, _AGG_SCHEMA), pl.Series("emitted", emitted)).sort(
+            "symbol", "bucket"
         )
         rows = []
         width = dict(self._width.iter_rows())

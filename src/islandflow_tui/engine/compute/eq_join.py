@@ -42,6 +42,7 @@ from islandflow_tui.engine.compute.codes import first_code, masked
 from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.quote_join import QuoteJoin
 from islandflow_tui.engine.compute.retail import retail_flags
+from islandflow_tui.engine.frames import filled, put, valid
 
 _QUOTE_COLS = ["ts", "seq", "id", "symbol", "bid", "ask"]
 _CAT = pl.Categorical()
@@ -89,12 +90,14 @@ class EquitiesJoin(QuoteJoin):
     def _label(self, df: pl.DataFrame) -> pl.DataFrame:
         """Placement, improvement and retail columns, computed in numpy (one pass)."""
         tol = self.tol
+        # columns read through numpy/Arrow and the frame assembled from Series
+        # (engine/frames.py): every polars expression call has a fixed cost
         price = df.get_column("price").to_numpy()
         qid = df.get_column("quote_id")
-        age = (df.get_column("ts") - df.get_column("quote_ts").fill_null(0)).to_numpy()
-        fresh = qid.is_not_null().to_numpy() & (age <= self.max_age_ns)
-        bid = np.where(fresh, df.get_column("bid").fill_null(np.nan).to_numpy(), np.nan)
-        ask = np.where(fresh, df.get_column("ask").fill_null(np.nan).to_numpy(), np.nan)
+        age = df.get_column("ts").to_numpy() - filled(df.get_column("quote_ts"), 0)
+        fresh = valid(qid) & (age <= self.max_age_ns)
+        bid = np.where(fresh, filled(df.get_column("bid"), np.nan), np.nan)
+        ask = np.where(fresh, filled(df.get_column("ask"), np.nan), np.nan)
         crossed = fresh & (bid > ask + tol)
         usable = fresh & ~crossed
         locked = usable & (np.abs(ask - bid) <= tol)
@@ -120,31 +123,31 @@ class EquitiesJoin(QuoteJoin):
         )
         # pending prints from before the string was carried lack _sym
         has_sym = "_sym" in df.columns
-        out = df.select(
-            "ts",
-            "id",
-            pl.col("_sym").alias("symbol") if has_sym else pl.col("symbol").cast(pl.String),
-            "price",
-            "size",
-            "venue",
-            "off_exchange",
-            "flags",
+        col = df.get_column
+        out = pl.DataFrame(
+            [
+                col("ts"),
+                col("id").alias("print_id"),
+                col("_sym").alias("symbol") if has_sym else col("symbol").cast(pl.String),
+                *(col(c) for c in ("price", "size", "venue", "off_exchange", "flags")),
+            ]
         )
-        out = out.rename({"id": "print_id"}).with_columns(
-            pl.Series("quote_id", masked(qid.fill_null(0).to_numpy(), ~fresh)),
+        out = put(
+            out,
+            pl.Series("quote_id", masked(filled(qid, 0), ~fresh)),
             pl.Series("bid", bid, nan_to_null=True),
             pl.Series("ask", ask, nan_to_null=True),
             pl.Series("mid", mid, nan_to_null=True),
             pl.Series("spread", spread, nan_to_null=True),
             pl.Series("spread_pct", spread_pct, nan_to_null=True),
-            _PLC_SERIES.gather(plc.astype(np.uint32)).alias("placement"),
+            _PLC_SERIES[plc.astype(np.uint32)].alias("placement"),
             pl.Series("price_improvement", improvement, nan_to_null=True),
             pl.Series("retail", retail),
-            _SIDE_SERIES.gather((side + 1).astype(np.uint32)),
+            _SIDE_SERIES[(side + 1).astype(np.uint32)],
             pl.Series("plc", plc),
             pl.Series("retail_code", side),
         )
-        return out.with_columns(evidence_list(out, "print_id", "quote_id"))
+        return put(out, evidence_list(out, "print_id", "quote_id"))
 
     def flush(self) -> pl.DataFrame | None:
         return self.process(None, None, 2**62)

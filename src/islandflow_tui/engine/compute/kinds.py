@@ -71,6 +71,13 @@ def direction_code(right: Any, side: Any) -> np.ndarray:
     return np.select([(call & buy) | (put & sell), (put & buy) | (call & sell)], [1, 2], 0)
 
 
+def direction_codes(call: np.ndarray, put: np.ndarray, side_code: np.ndarray) -> np.ndarray:
+    """:func:`direction_code` from ``right == "C"`` / ``right == "P"`` flags and side
+    codes (1 buy, 2 sell): the same numbers without comparing object strings."""
+    buy, sell = side_code == 1, side_code == 2
+    return np.select([(call & buy) | (put & sell), (put & buy) | (call & sell)], [1, 2], 0)
+
+
 def direction_of(right: np.ndarray, side: np.ndarray) -> np.ndarray:
     """bullish / bearish / neutral from the option right and the packet's side."""
     return _DIRECTIONS[direction_code(right, side)]
@@ -82,13 +89,16 @@ def clip_premium(p: dict[str, np.ndarray]) -> np.ndarray:
     return np.maximum(p["max_print_premium"], p["_iso_premium"])
 
 
-def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
+def label_kinds(
+    p: dict[str, np.ndarray], cfg: FlowConfig, direction: np.ndarray | None = None
+) -> dict[str, object]:
     """kind, tags, direction and trace for packets given as numpy columns.
 
     Needs count, iso_count, iso_size, iso_exchanges, _iso_taking (ISO size on the
     dominant taking side), complex, exchanges, premium, total_size, open_interest
     (float, NaN unknown), max_size, max_print_premium, _iso_premium, repeat_hits,
-    _repeat_share, _repeat_consistent, _repeat_surprise, right, side.
+    _repeat_share, _repeat_consistent, _repeat_surprise, and right and side unless
+    ``direction`` (codes as :func:`direction_codes` gives them) is passed.
     """
     n = len(p["count"])
     total = p["total_size"].astype(np.float64)
@@ -189,7 +199,8 @@ def label_kinds(p: dict[str, np.ndarray], cfg: FlowConfig) -> dict[str, object]:
             simple & hit,
         ),
     ]
-    direction = direction_code(p["right"], p["side"])
+    if direction is None:
+        direction = direction_code(p["right"], p["side"])
     return {
         "kind": names[first],
         "kind_series": _KIND_SERIES.gather(first),

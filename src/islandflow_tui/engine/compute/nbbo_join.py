@@ -39,6 +39,7 @@ from islandflow_tui.config import NbboConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.codes import first_code, masked
 from islandflow_tui.engine.compute.quote_join import QuoteJoin
+from islandflow_tui.engine.frames import filled, pick, valid
 
 _QUOTE_COLS = ["ts", "seq", "id", "cid", "bid", "ask", "bid_size", "ask_size"]
 
@@ -66,7 +67,7 @@ class NbboJoin(QuoteJoin):
         self, prints: pl.DataFrame | None, quotes: pl.DataFrame | None, watermark: int
     ) -> pl.DataFrame | None:
         """Release and join every print with ``ts < watermark``; None if there is none."""
-        quotes = quotes.select(_QUOTE_COLS) if quotes is not None and quotes.height else None
+        quotes = pick(quotes, _QUOTE_COLS) if quotes is not None and quotes.height else None
         joined = self._join(prints, quotes, watermark)
         return self._label(joined) if joined is not None else None
 
@@ -85,7 +86,7 @@ class NbboJoin(QuoteJoin):
         """
         tol = self.tol
         n = df.height
-        has_quote = df.get_column("nbbo_id").is_not_null().to_numpy()
+        has_quote = valid(df.get_column("nbbo_id"))
         price = df.get_column("price").to_numpy()
         size = df.get_column("size").to_numpy()
         bid = _raw_f64(df.get_column("bid"))
@@ -124,11 +125,11 @@ class NbboJoin(QuoteJoin):
         return df.hstack(
             [
                 pl.Series("quote_age_ns", masked(age, mask), dtype=pl.Int64),
-                _QUOTE_STATES.gather(qs.astype(np.uint32)),
+                _QUOTE_STATES[qs.astype(np.uint32)],
                 pl.Series("mid", masked((bid + ask) / 2, mask), dtype=pl.Float64),
                 pl.Series("spread", masked(ask - bid, mask), dtype=pl.Float64),
                 pl.Series("premium", price * size * 100.0, dtype=pl.Float64),
-                _PLACEMENTS.gather(plc.astype(np.uint32)),
+                _PLACEMENTS[plc.astype(np.uint32)],
                 pl.Series("plc_code", plc, dtype=pl.Int8),
                 pl.Series("qs_code", qs, dtype=pl.Int8),
             ]
@@ -148,8 +149,8 @@ _QS_NORMAL, _QS_LOCKED, _QS_CROSSED, _QS_NONE = (
 
 def _raw_f64(s: pl.Series) -> np.ndarray:
     """The values of a float column with 0 under its nulls (what the join wrote)."""
-    return (s.fill_null(0.0) if s.null_count() else s).to_numpy()
+    return filled(s, 0.0)
 
 
 def _raw_i64(s: pl.Series) -> np.ndarray:
-    return (s.fill_null(0) if s.null_count() else s).to_numpy()
+    return filled(s, 0)

@@ -40,6 +40,7 @@ from islandflow_tui.engine.compute.packets import Packets
 from islandflow_tui.engine.compute.side import TradeSide, side_names
 from islandflow_tui.engine.compute.signal import EtfFlags, signal_series
 from islandflow_tui.engine.compute.structures import Structures
+from islandflow_tui.engine.frames import filled, pick, put, renamed, valid, without
 from islandflow_tui.engine.venues import NOT_DARK_EVIDENCE
 
 _ENRICHED_COLS = ev.polars_schema(ev.OPTIONS_ENRICHED).names()
@@ -73,23 +74,23 @@ class Compute:
         enriched = None
         if signed is not None:
             enriched = self._enriched(signed)
-            out[ev.OPTIONS_ENRICHED] = enriched.select(_ENRICHED_COLS)
+            out[ev.OPTIONS_ENRICHED] = pick(enriched, _ENRICHED_COLS)
         packets = self.packets.process(enriched, flow_wm)
         if packets is not None:
             packets = self.packets.commit(self._assign(ev.FLOW_PACKETS, packets), flow_wm)
-            out[ev.FLOW_PACKETS] = packets.select(_COLS[ev.FLOW_PACKETS])
+            out[ev.FLOW_PACKETS] = pick(packets, _COLS[ev.FLOW_PACKETS])
         structures = self.structures.process(packets, flow_wm)
         if structures is not None:
             structures = self.structures.commit(self._assign(ev.FLOW_STRUCTURES, structures))
-            out[ev.FLOW_STRUCTURES] = structures.select(_COLS[ev.FLOW_STRUCTURES])
+            out[ev.FLOW_STRUCTURES] = pick(structures, _COLS[ev.FLOW_STRUCTURES])
         hits = self.classifiers.hits(packets, structures, self.packets.repeat_evidence)
         if hits is not None:
             hits = self._assign(ev.CLASSIFIER_HITS, hits)
-            out[ev.CLASSIFIER_HITS] = hits.select(_COLS[ev.CLASSIFIER_HITS])
+            out[ev.CLASSIFIER_HITS] = pick(hits, _COLS[ev.CLASSIFIER_HITS])
         alerts = self.alerts.process(hits, packets, structures, flow_wm)
         if alerts is not None:
             alerts = self.alerts.commit(self._assign(ev.ALERTS, alerts))
-            out[ev.ALERTS] = alerts.select(_COLS[ev.ALERTS])
+            out[ev.ALERTS] = pick(alerts, _COLS[ev.ALERTS])
         out.update(self._equities(raw, watermark))
         return out
 
@@ -103,27 +104,26 @@ class Compute:
         offx = evidence = regular_prints = None
         if joined is not None:
             joined = self._assign(ev.EQUITIES_JOINS, joined)
-            out[ev.EQUITIES_JOINS] = joined.select(_COLS[ev.EQUITIES_JOINS])
+            out[ev.EQUITIES_JOINS] = pick(joined, _COLS[ev.EQUITIES_JOINS])
             # off-exchange prints that may count as dark evidence, signed, in numpy;
             # select before filtering: the evidence list column is costly to filter
             # (a null flag or off_exchange fails the filter, as it did in polars)
             flags_s = joined.get_column("flags")
-            flags = flags_s.fill_null(0).to_numpy()
-            mid = joined.get_column("mid")
+            flags = filled(flags_s, 0)
             sign = print_sign(
                 joined.get_column("plc").to_numpy(),
                 joined.get_column("price").to_numpy(),
-                (mid.fill_null(np.nan) if mid.null_count() else mid).to_numpy(),
+                filled(joined.get_column("mid"), np.nan),
                 flags,
                 self.cfg.equities.at_tolerance,
             )
             dark_ok = (
-                joined.get_column("off_exchange").fill_null(False).to_numpy()
+                filled(joined.get_column("off_exchange"), False)
                 & ((flags & NOT_DARK_EVIDENCE) == 0)
-                & flags_s.is_not_null().to_numpy()
+                & valid(flags_s)
             )
             offx = (
-                joined.select("ts", "id", "symbol", "price", "size")
+                pick(joined, ["ts", "id", "symbol", "price", "size"])
                 .hstack([pl.Series("sign", sign), joined.get_column("spread_pct")])
                 .filter(pl.Series(dark_ok))
             )
@@ -134,11 +134,11 @@ class Compute:
             rank = {"block": 0, "accumulation": 1, "level": 2}
             rows.sort(key=lambda r: (r["ts"], rank[r["pattern"]], r["symbol"], r["price"]))
             dark = self._assign(ev.DARK_INFERRED, events_frame(rows))
-            out[ev.DARK_INFERRED] = dark.select(_COLS[ev.DARK_INFERRED])
+            out[ev.DARK_INFERRED] = pick(dark, _COLS[ev.DARK_INFERRED])
         candles = self.candles.process(regular_prints, watermark)
         if candles is not None:
             candles = self._assign(ev.CANDLES, candles)
-            out[ev.CANDLES] = candles.select(_COLS[ev.CANDLES])
+            out[ev.CANDLES] = pick(candles, _COLS[ev.CANDLES])
         return out
 
     def extra_stats(self) -> dict[str, str]:
@@ -199,17 +199,18 @@ class Compute:
     def _assign(self, stream: str, df: pl.DataFrame) -> pl.DataFrame:
         start = self.seq[stream]
         self.seq[stream] = start + df.height
-        return df.with_columns(*ev.seq_id_series(stream, start, df.height))
+        return put(df, *ev.seq_id_series(stream, start, df.height))
 
     def _enriched(self, signed: pl.DataFrame) -> pl.DataFrame:
         """Signal verdicts, side label and evidence; keeps the internal columns (cid,
         side_code) that the packet operator needs and the bus never carries."""
-        df = signed.rename({"id": "print_id"})
+        df = renamed(signed, {"id": "print_id"})
         start = self.seq[ev.OPTIONS_ENRICHED]
         self.seq[ev.OPTIONS_ENRICHED] = start + df.height
-        # one with_columns for everything the enriched rows add (each is a polars call
-        # with its own fixed cost); columns in the order the separate steps gave
-        return df.drop("seq").with_columns(
+        # one edit for everything the enriched rows add (engine/frames.py: each polars
+        # call has its own fixed cost); columns in the order the separate steps gave
+        return put(
+            without(df, "seq"),
             *signal_series(df, self.cfg.signal, self._etf),
             evidence_list(df, "print_id", "nbbo_id"),
             side_names(df.get_column("side_code").to_numpy()),

@@ -16,6 +16,7 @@ import polars as pl
 
 from islandflow_tui.engine.compute.baselines import stable_argsort
 from islandflow_tui.engine.compute.codes import masked
+from islandflow_tui.engine.frames import renamed, without
 
 
 class QuoteJoin:
@@ -72,7 +73,7 @@ class QuoteJoin:
         if rel_prints is not None:
             rel_prints = _time_ordered(rel_prints)
             # seq only orders the quotes (done above); no operator reads it off a print
-            right = both.drop("seq").rename({"ts": "quote_ts", "id": self.quote_id})
+            right = renamed(without(both, "seq"), {"ts": "quote_ts", "id": self.quote_id})
             joined = _asof_int(rel_prints, right, self.key, by_key)
             if joined is None:
                 joined = rel_prints.join_asof(

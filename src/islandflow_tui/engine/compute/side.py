@@ -58,6 +58,7 @@ from islandflow_tui.config import SideConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.baselines import stable_argsort
 from islandflow_tui.engine.compute.codes import put_code, signed
+from islandflow_tui.engine.frames import pick, put
 
 PLACED: Final = ("AA", "A", "MID", "B", "BB")
 _EPS: Final = 1e-9  # price equality for the tick rules (prices are exact cents)
@@ -82,6 +83,10 @@ class TradeSide:
             cfg.reverse_tick_horizon_ms * ev.NS_PER_MS if "reverse_tick" in self.stack else 0
         )
         self._uses_tick = any(r in self.stack for r in ("tick", "lee_ready", "emo", "clnv"))
+        # only the quote-based signs some rule of the stack reads are computed
+        self._quote_parts = frozenset(
+            part for name in self.stack for part, _ in _PARTS[name] if part in QUOTE_PARTS
+        )
         self._last_price = np.full(0, np.nan)  # per cid: last eligible trade price
         self._last_dir = np.zeros(0, dtype=np.int8)  # per cid: last non-zero tick direction
         self._pending: list[pl.DataFrame] = []
@@ -215,9 +220,9 @@ class TradeSide:
         else:  # keep the tick state moving so a restart with another stack is seamless
             self._tick(a["cid"], a["price"], ~excluded)
         if "reverse_tick" in self.stack:
-            both = released.select("cid", "price", "ts", "flags")
+            both = pick(released, ["cid", "price", "ts", "flags"])
             if held is not None and held.height:
-                both = pl.concat([both, held.select("cid", "price", "ts", "flags")])
+                both = pl.concat([both, pick(held, ["cid", "price", "ts", "flags"])])
             signs["reverse_tick"] = self._reverse_tick(
                 both.get_column("cid").to_numpy().astype(np.int64),
                 both.get_column("price").to_numpy(),
@@ -225,7 +230,7 @@ class TradeSide:
                 (both.get_column("flags").to_numpy() & EXCLUDED_MASK) == 0,
                 n,
             )
-        signs.update(quote_signs(a, self.tol))
+        signs.update(quote_signs(a, self.tol, self._quote_parts))
         side = np.zeros(n, dtype=np.int8)
         rule = np.zeros(n, dtype=np.uint8)  # index into RULE_NAMES; 0 = none
         for bit, label in reversed(_EXCLUDED):  # the first reason (bit order) wins
@@ -237,9 +242,7 @@ class TradeSide:
                 take = open_ & (side == 0) & (sign != 0)
                 side += sign * take.view(np.int8)  # side is 0 wherever take holds
                 put_code(rule, take, RULE_CODE[label])
-        return released.with_columns(
-            pl.Series("side_code", side), _RULE_SERIES.gather(rule.astype(np.uint32))
-        )
+        return put(released, pl.Series("side_code", side), _RULE_SERIES[rule.astype(np.uint32)])
 
 
 #: every value ``side_rule`` can take
@@ -304,30 +307,42 @@ _ARRAY_COLS: Final = (
 assert ev.PLACEMENTS[: len(PLACED)] == PLACED
 
 
-def quote_signs(a: dict[str, np.ndarray], tol: float) -> dict[str, np.ndarray]:
-    """+1 / -1 / 0 of every quote-based rule (0: the rule cannot sign the print)."""
+#: the quote-based signs :func:`quote_signs` computes
+QUOTE_PARTS: Final = frozenset({"quote", "emo_quote", "clnv_quote", "trade_size", "depth"})
+
+
+def quote_signs(
+    a: dict[str, np.ndarray], tol: float, parts: frozenset[str] = QUOTE_PARTS
+) -> dict[str, np.ndarray]:
+    """+1 / -1 / 0 of the quote-based rules in ``parts`` (0: the rule cannot sign the
+    print); each costs a dozen array passes per batch, so a stack that does not use
+    a rule does not pay for it."""
     price, bid, ask, mid = a["price"], a["bid"], a["ask"], a["mid"]
     size, bs, asz, usable = a["size"], a["bid_size"], a["ask_size"], a["usable"]
-
+    out: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore"):
-        at_ask = usable & (np.abs(price - ask) <= tol)
-        at_bid = usable & (np.abs(price - bid) <= tol)
-        at_mid = usable & (np.abs(price - mid) <= tol)
-        hi = 0.3 * bid + 0.7 * ask
-        lo = 0.7 * bid + 0.3 * ask
-        positive = usable & (ask - bid > tol)
-        return {
-            "quote": signed(usable & (price > mid + tol), usable & (price < mid - tol)),
-            "emo_quote": signed(at_ask & ~at_bid, at_bid & ~at_ask),
-            "clnv_quote": signed(
+        if "quote" in parts:
+            out["quote"] = signed(usable & (price > mid + tol), usable & (price < mid - tol))
+        if "emo_quote" in parts:
+            at_ask = usable & (np.abs(price - ask) <= tol)
+            at_bid = usable & (np.abs(price - bid) <= tol)
+            out["emo_quote"] = signed(at_ask & ~at_bid, at_bid & ~at_ask)
+        if "clnv_quote" in parts:
+            hi = 0.3 * bid + 0.7 * ask
+            lo = 0.7 * bid + 0.3 * ask
+            positive = usable & (ask - bid > tol)
+            out["clnv_quote"] = signed(
                 positive & (price > hi + _EPS) & (price <= ask + tol),
                 positive & (price >= bid - tol) & (price < lo - _EPS),
-            ),
-            "trade_size": signed(
+            )
+        if "trade_size" in parts:
+            out["trade_size"] = signed(
                 usable & (size == bs) & (size != asz), usable & (size == asz) & (size != bs)
-            ),
-            "depth": signed(at_mid & (asz > bs), at_mid & (asz < bs)),
-        }
+            )
+        if "depth" in parts:
+            at_mid = usable & (np.abs(price - mid) <= tol)
+            out["depth"] = signed(at_mid & (asz > bs), at_mid & (asz < bs))
+    return out
 
 
 def side_label(code: pl.Expr) -> pl.Expr:
@@ -347,4 +362,4 @@ _SIDE_NAMES: Final = pl.Series("side", ["sell", "unknown", "buy"], dtype=pl.Stri
 def side_names(code: np.ndarray) -> pl.Series:
     """``side_code`` (+1/-1/0, numpy) as buy / sell / unknown: a gather from three
     strings, cheaper than :func:`side_label`'s when/then."""
-    return _SIDE_NAMES.gather((np.sign(code) + 1).astype(np.uint32))
+    return _SIDE_NAMES[(np.sign(code) + 1).astype(np.uint32)]

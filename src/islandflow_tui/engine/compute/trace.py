@@ -28,7 +28,6 @@ import polars as pl
 import pyarrow as pa
 
 from islandflow_tui.engine import events as ev
-from islandflow_tui.engine.compute.evidence import row_counts
 
 TRACE_DTYPE: Final = ev.polars_schema(ev.FLOW_PACKETS)["trace"]
 _FIELDS: Final = list(ev.TRACE_ITEM)
@@ -71,45 +70,111 @@ def _col(x: Num | bool, n: int, dtype: type) -> np.ndarray:
 
 
 def trace_from_arrays(n: int, items: Sequence[ArrayItem], name: str = "trace") -> pl.Series:
-    """Per row, the items (in order, those whose ``include`` holds) as a trace list."""
+    """Per row, the items (in order, those whose ``include`` holds) as a trace list.
+
+    The columns are laid out item-major, ``(items, rows)``: each item is then one
+    contiguous write (a row-major ``(rows, items)`` grid took a strided write per item
+    and column, and a boolean-mask pass per field), and the included cells are
+    gathered once each in row-major order by their flat positions, so a row's items
+    stay together and in item order."""
     k = len(items)
     if n == 0 or k == 0:
         return empty_traces(n, name)
-    values = np.empty((n, k))
-    thresholds = np.empty((n, k))
-    passed = np.empty((n, k), dtype=bool)
-    include = np.ones((n, k), dtype=bool)
+    values = np.empty((k, n))
+    thresholds = np.empty((k, n))
+    passed = np.empty((k, n), dtype=bool)
+    include = np.ones((k, n), dtype=bool)
     for j, it in enumerate(items):
-        values[:, j] = _col(it.value, n, np.float64)
-        thresholds[:, j] = _col(it.threshold, n, np.float64)
-        passed[:, j] = _col(it.passed, n, bool)
+        values[j] = _col(it.value, n, np.float64)
+        thresholds[j] = _col(it.threshold, n, np.float64)
+        passed[j] = _col(it.passed, n, bool)
         if it.include is not None:
-            include[:, j] = it.include
+            include[j] = it.include
+    counts = np.add.reduce(include, axis=0, dtype=np.int64)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(row_counts(include), out=offsets[1:])
-    col_idx = np.broadcast_to(np.arange(k, dtype=np.int32), (n, k))[include]
+    np.cumsum(counts, out=offsets[1:])
+    cell = np.flatnonzero(include.T)  # row-major positions in the (rows, items) grid
+    row = np.repeat(np.arange(n, dtype=np.int64), counts)
+    col_idx = cell - row * k
+    src = col_idx * n + row  # the same cells in the item-major planes
     fields = _FIELDS
     if all(isinstance(it.condition, str) for it in items):
         views, data = _name_views(tuple(str(it.condition) for it in items))
         conds = pa.Array.from_buffers(
-            pa.string_view(), len(col_idx), [None, pa.py_buffer(views[col_idx]), data]
+            pa.string_view(), len(col_idx), [None, pa.py_buffer(views.take(col_idx)), data]
         )
         fields = _VIEW_FIELDS
     else:
-        grid = np.empty((n, k), dtype=object)
+        grid = np.empty((k, n), dtype=object)
         for j, it in enumerate(items):
-            grid[:, j] = it.condition
-        conds = pa.array(grid[include], type=pa.string())
-    v = values[include]
-    t = thresholds[include]
+            grid[j] = it.condition
+        conds = pa.array(grid.reshape(-1).take(src), type=pa.string())
+    v = values.reshape(-1).take(src)
+    t = thresholds.reshape(-1).take(src)
     struct = pa.StructArray.from_arrays(
         [
             conds,
             pa.array(v, type=pa.float64(), mask=np.isnan(v)),
             pa.array(t, type=pa.float64(), mask=np.isnan(t)),
-            pa.array(passed[include], type=pa.bool_()),
+            pa.array(passed.reshape(-1).take(src), type=pa.bool_()),
         ],
         fields=fields,
+    )
+    return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), struct))
+
+
+def trace_from_blocks(
+    blocks: Sequence[tuple[int, Sequence[ArrayItem]]], name: str = "trace"
+) -> pl.Series:
+    """Rows in consecutive blocks ``(rows, items)``, every row of a block carrying all of
+    its block's items in order: the trace :func:`trace_from_arrays` gives for all the
+    items with each block's row range as their ``include``, built per block as a small
+    ``(rows, items)`` grid instead of one grid of every row by every block's items (the
+    classifiers' fired rules each add their own items over their own rows).  Items
+    carry no ``include``; conditions are names."""
+    n = sum(rows for rows, _ in blocks)
+    every = [it for _, its in blocks for it in its]
+    if n == 0 or not every:
+        return empty_traces(n, name)
+    if not all(isinstance(it.condition, str) for it in every):
+        raise ValueError("trace_from_blocks needs item conditions as names")
+    counts = np.repeat(
+        np.array([len(its) for _, its in blocks], dtype=np.int64),
+        [rows for rows, _ in blocks],
+    )
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    values, thresholds, passed, cols = [], [], [], []
+    first = 0  # the block's first item in ``every``
+    for rows, its in blocks:
+        k = len(its)
+        if rows and k:
+            v, t = np.empty((rows, k)), np.empty((rows, k))
+            p = np.empty((rows, k), dtype=bool)
+            for j, it in enumerate(its):
+                v[:, j] = _col(it.value, rows, np.float64)
+                t[:, j] = _col(it.threshold, rows, np.float64)
+                p[:, j] = _col(it.passed, rows, bool)
+            values.append(v.reshape(-1))
+            thresholds.append(t.reshape(-1))
+            passed.append(p.reshape(-1))
+            cols.append(np.tile(np.arange(first, first + k, dtype=np.int64), rows))
+        first += k
+    col_idx = np.concatenate(cols)
+    views, data = _name_views(tuple(str(it.condition) for it in every))
+    conds = pa.Array.from_buffers(
+        pa.string_view(), len(col_idx), [None, pa.py_buffer(views.take(col_idx)), data]
+    )
+    v = np.concatenate(values)
+    t = np.concatenate(thresholds)
+    struct = pa.StructArray.from_arrays(
+        [
+            conds,
+            pa.array(v, type=pa.float64(), mask=np.isnan(v)),
+            pa.array(t, type=pa.float64(), mask=np.isnan(t)),
+            pa.array(np.concatenate(passed), type=pa.bool_()),
+        ],
+        fields=_VIEW_FIELDS,
     )
     return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), struct))
 
