@@ -106,7 +106,11 @@ row per packet version (``RETAIN_COLS``: ids, versions, size, and the context a
 correction inherits; contract columns come back from ``cid``).  A checkpoint stores
 the members as one row per packet run plus per-print offsets in narrowed int dtypes;
 premium, edge and spread are recomputed on restore with the live float operations,
-so a restored engine is bit-identical (bench/flow_digest.py checks it).
+so a restored engine is bit-identical (bench/flow_digest.py checks it).  The same
+function derives them for the members of every emitted packet: the rows waiting to
+be clustered (and the open packets' rows carried between batches) never hold them,
+and their venue, placement and side codes are int8, so a batch moves fewer bytes
+per print through its concatenations and gathers.
 
 Batch-size invariance: every decision depends only on event times (window closes,
 cancel times, lookback from packet ts); cancels apply one by one in ts order; open
