@@ -150,7 +150,8 @@ def _any_bad_but_late(stream: str) -> pl.Expr:
 
 
 def _row_checks(stream: str, watermark: int) -> list[tuple[str, pl.Expr]]:
-    """(reason, condition) per check, in priority order."""
+    """(reason, condition) per check, in priority order (a new check needs its column
+    in ``_FAST_CHECKS`` too, or clean batches would skip it)."""
     checks: list[tuple[str, pl.Expr]] = [
         ("bad_ts", pl.col("ts").is_null() | (pl.col("ts") <= 0)),
         ("late", pl.col("ts") < watermark),
