@@ -268,7 +268,9 @@ class OsiCache:
             cid = self._parsed.get_column("cid").to_numpy()
             if not np.array_equal(cid, np.arange(len(cid))):
                 return None
-            self._by_cid = self._parsed.drop("symbol", "cid")
+            # one chunk: a take from the table as learned (one chunk per batch that
+            # brought new contracts) costs ~20x more
+            self._by_cid = self._parsed.drop("symbol", "cid").rechunk()
         return self._by_cid
 
     def _learn(self, unknown: pl.Series) -> bool:
