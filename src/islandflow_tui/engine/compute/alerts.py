@@ -49,6 +49,7 @@ from islandflow_tui.config import AlertConfig, ClassifierConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.classifiers import ORDER
 from islandflow_tui.engine.compute.trace import ArrayItem, trace_from_arrays
+from islandflow_tui.engine.frames import pick, put
 
 WORDS: Final = {
     "large_bullish_call_sweep": "call sweep",
@@ -487,18 +488,22 @@ class Alerts:
         packets: pl.DataFrame | None,
         structures: pl.DataFrame | None,
     ) -> pl.DataFrame:
-        sel = cands[keep].with_columns(
-            pl.Series("suppressed", held[keep]), pl.Series("_since", since[keep])
+        sel = put(
+            cands[keep], pl.Series("suppressed", held[keep]), pl.Series("_since", since[keep])
         )
         sources = self._sources(sel["source_id"], packets, structures)
         texts, status, olds = [], [], []
-        for r in sel.select("source_id", "classifiers").iter_rows(named=True):
-            src = sources[r["source_id"]]
+        for sid, classifiers in zip(
+            sel.get_column("source_id").to_list(),
+            sel.get_column("classifiers").to_list(),
+            strict=True,
+        ):
+            src = sources[sid]
             if src["_type"] == "packet":
-                text = explain_packet(src, r["classifiers"], self.z_min)
+                text = explain_packet(src, classifiers, self.z_min)
             else:
-                text = explain_structure(src, r["classifiers"])
-            old = old_src.get(r["source_id"])
+                text = explain_structure(src, classifiers)
+            old = old_src.get(sid)
             texts.append(text)
             status.append("new" if old is None else "correction")
             olds.append(old)
@@ -529,25 +534,28 @@ class Alerts:
                 ),
             ],
         )
-        sev = pl.col("score")
-        return (
+        value = sel.get_column("score").to_numpy()
+        severity = np.where(
+            value >= self.cfg.high_score,
+            "high",
+            np.where(value >= self.cfg.medium_score, "medium", "low"),
+        )
+        out = put(
             sel.with_columns(
-                pl.Series("status", status, dtype=pl.String),
-                pl.lit(None, pl.Int64).alias("corrects"),
-                pl.Series("_old_src", olds, dtype=pl.Int64),
-                pl.Series("explanation", texts, dtype=pl.String),
-                pl.when(sev >= self.cfg.high_score)
-                .then(pl.lit("high"))
-                .when(sev >= self.cfg.medium_score)
-                .then(pl.lit("medium"))
-                .otherwise(pl.lit("low"))
-                .alias("severity"),
                 pl.concat_list(pl.col("source_id"), pl.col("_hit_ids")).alias("evidence"),
                 pl.concat_list(score_trace, pl.col("_best_trace")).alias("trace"),
-            )
-            .select([*_SCHEMA, "_old_src"])
-            .cast({**_SCHEMA, "_old_src": pl.Int64})
+            ),
+            pl.Series("status", status, dtype=pl.String),
+            pl.Series("corrects", [None] * n, dtype=pl.Int64),
+            pl.Series("_old_src", olds, dtype=pl.Int64),
+            pl.Series("explanation", texts, dtype=pl.String),
+            pl.Series("severity", severity, dtype=pl.String),
         )
+        out = pick(out, [*_SCHEMA, "_old_src"])
+        # the columns are of these types already but for the odd one out (a batch's
+        # all-null column): cast only then
+        target = {**_SCHEMA, "_old_src": pl.Int64}
+        return out if out.schema == pl.Schema(target) else out.cast(target)
 
     def _retractions(
         self,
@@ -621,7 +629,7 @@ class Alerts:
         ):
             if frame is None or frame.height == 0:
                 continue
-            sub = _rows_by_id(frame.select(fields), wanted.to_numpy())
+            sub = _rows_by_id(pick(frame, fields), wanted.to_numpy())
             for r in sub.iter_rows(named=True):
                 out[r["id"]] = {**r, "_type": kind}
         return out
