@@ -160,13 +160,14 @@ def test_fast_validity_check_never_passes_a_bad_row(data):
     """``_surely_good`` (null counts + min/max) may send a good batch to the exact
     check, but never lets a batch with a bad row skip it; on a clean batch it answers
     True (else the fast path would be dead code)."""
-    from islandflow_tui.engine.validate import _FAST_CHECKS, _any_bad_but_late, _surely_good
+    from islandflow_tui.engine.validate import _any_bad_but_late, _checks, _surely_good
 
-    stream = data.draw(st.sampled_from(sorted(_FAST_CHECKS)))
+    stream = data.draw(st.sampled_from(sorted(ev.RAW_STREAMS)))
+    checked = [c for _, cols in _checks(stream) for c in cols]
     schema = ev.ingest_polars_schema(stream)
     n = data.draw(st.integers(1, 4))
     cols: dict[str, pl.Series] = {}
-    for name, kind in _FAST_CHECKS[stream]:
+    for name, kind in checked:
         dtype = pl.UInt32 if name == "cid" else schema[name]
         if kind == "set":
             good = [3] * n if name == "cid" else [SPY_C] * n
@@ -185,7 +186,7 @@ def test_fast_validity_check_never_passes_a_bad_row(data):
             name: pl.Series(name, [3 if name == "cid" else SPY_C] * n)
             if kind == "set"
             else pl.Series(name, [1.0 if frame.schema[name] == pl.Float64 else 1] * n)
-            for name, kind in _FAST_CHECKS[stream]
+            for name, kind in checked
         }
     ).cast(frame.schema)
     assert _surely_good(stream, clean)

@@ -298,9 +298,7 @@ class Engine:
     def flush(self) -> dict[str, pl.DataFrame]:
         """Finalise every open window (end of input)."""
         derived = self.compute.flush()
-        with self._lock:
-            for stream, frame in derived.items():
-                self.totals[stream] += frame.height
+        self._count(derived)
         self._publish_derived(derived)
         return derived
 

@@ -26,6 +26,7 @@ Reasons (the first that applies wins, in this order):
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,35 +79,35 @@ def _row_reason(stream: str, watermark: int) -> pl.Expr:
     return expr.otherwise(pl.lit(None, pl.String)).alias("_reject")
 
 
-#: per stream, the columns :func:`_surely_good` checks: (name, kind) with kind
-#: ``pos`` (> 0), ``nonneg`` (>= 0) or ``set`` (not null only)
-_FAST_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
-    ev.OPTIONS_PRINTS: (
-        ("ts", "pos"),
-        ("symbol", "set"),
-        ("cid", "set"),
-        ("price", "pos"),
-        ("size", "pos"),
-    ),
-    ev.EQUITIES_PRINTS: (("ts", "pos"), ("symbol", "set"), ("price", "pos"), ("size", "pos")),
-    ev.OPTIONS_NBBO: (
-        ("ts", "pos"),
-        ("symbol", "set"),
-        ("cid", "set"),
-        ("bid", "nonneg"),
-        ("ask", "pos"),
-        ("bid_size", "nonneg"),
-        ("ask_size", "nonneg"),
-    ),
-    ev.EQUITIES_QUOTES: (
-        ("ts", "pos"),
-        ("symbol", "set"),
-        ("bid", "nonneg"),
-        ("ask", "pos"),
-        ("bid_size", "nonneg"),
-        ("ask_size", "nonneg"),
-    ),
-}
+@functools.cache
+def _checks(stream: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """(reason, ((column, kind), ...)) per check but ``late``, in priority order: the
+    one table both the row checks (:func:`_row_checks`) and the clean-batch test
+    (:func:`_surely_good`) are built from.  A column fails its kind when it is null
+    (``set``), or null or not > 0 / not >= 0 (``pos`` / ``nonneg``, integers), or
+    that or NaN or infinite (``pos_real`` / ``nonneg_real``)."""
+    checks: list[tuple[str, tuple[tuple[str, str], ...]]] = [
+        ("bad_ts", (("ts", "pos"),)),
+        ("unknown_symbol", (("symbol", "set"),)),
+    ]
+    if stream in _OPTION_STREAMS:
+        checks.append(("invalid_osi", (("cid", "set"),)))
+    if stream in _PRINT_STREAMS:
+        checks.append(("bad_price", (("price", "pos_real"),)))
+        checks.append(("bad_size", (("size", "pos"),)))
+    else:
+        checks.append(("bad_price", (("bid", "nonneg_real"), ("ask", "pos_real"))))
+        checks.append(("bad_size", (("bid_size", "nonneg"), ("ask_size", "nonneg"))))
+    return tuple(checks)
+
+
+def _fails(col: str, kind: str) -> pl.Expr:
+    c = pl.col(col)
+    if kind == "set":
+        return c.is_null()
+    if kind in ("pos_real", "nonneg_real"):
+        return _bad_number(col, strictly_positive=kind == "pos_real")
+    return c.is_null() | ((c <= 0) if kind == "pos" else (c < 0))
 
 
 def _surely_good(stream: str, frame: pl.DataFrame) -> bool:
@@ -121,7 +122,7 @@ def _surely_good(stream: str, frame: pl.DataFrame) -> bool:
     """
     if frame.height == 0:
         return True
-    for name, kind in _FAST_CHECKS[stream]:
+    for name, kind in (c for _, cols in _checks(stream) for c in cols):
         col = frame.get_column(name)
         if col.null_count():
             return False
@@ -129,7 +130,7 @@ def _surely_good(stream: str, frame: pl.DataFrame) -> bool:
             continue
         x = col.to_numpy()
         lo = x.min()
-        if not (lo > 0 if kind == "pos" else lo >= 0):
+        if not (lo > 0 if kind.startswith("pos") else lo >= 0):
             return False
         if x.dtype.kind == "f" and not x.max() < np.inf:
             return False
@@ -150,35 +151,15 @@ def _any_bad_but_late(stream: str) -> pl.Expr:
 
 
 def _row_checks(stream: str, watermark: int) -> list[tuple[str, pl.Expr]]:
-    """(reason, condition) per check, in priority order (a new check needs its column
-    in ``_FAST_CHECKS`` too, or clean batches would skip it)."""
-    checks: list[tuple[str, pl.Expr]] = [
-        ("bad_ts", pl.col("ts").is_null() | (pl.col("ts") <= 0)),
-        ("late", pl.col("ts") < watermark),
-        ("unknown_symbol", pl.col("symbol").is_null()),
-    ]
-    if stream in _OPTION_STREAMS:
-        checks.append(("invalid_osi", pl.col("cid").is_null()))
-    if stream in _PRINT_STREAMS:
-        checks.append(("bad_price", _bad_number("price", strictly_positive=True)))
-        size = pl.col("size")
-        checks.append(("bad_size", size.is_null() | (size <= 0)))
-    else:
-        checks.append(
-            (
-                "bad_price",
-                _bad_number("bid", strictly_positive=False)
-                | _bad_number("ask", strictly_positive=True),
-            )
-        )
-        bid_size, ask_size = pl.col("bid_size"), pl.col("ask_size")
-        checks.append(
-            (
-                "bad_size",
-                bid_size.is_null() | ask_size.is_null() | (bid_size < 0) | (ask_size < 0),
-            )
-        )
-    return checks
+    """(reason, condition) per check, in priority order (``late`` right after
+    ``bad_ts``: a null ts is caught by bad_ts)."""
+    out: list[tuple[str, pl.Expr]] = []
+    for reason, cols in _checks(stream):
+        fails = [_fails(c, kind) for c, kind in cols]
+        out.append((reason, functools.reduce(operator.or_, fails)))
+        if reason == "bad_ts":
+            out.append(("late", pl.col("ts") < watermark))
+    return out
 
 
 class OsiCache:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 
@@ -67,3 +68,23 @@ def masked(values: np.ndarray, null: np.ndarray | None) -> pa.Array:
     return pa.Array.from_buffers(
         typ, len(values), [pa.py_buffer(bitmap), pa.py_buffer(values)], null_count=int(null.sum())
     )
+
+
+class StringCodes:
+    """Small-int codes of strings, in the order they were first seen.  A column is
+    coded by one Enum cast over the strings seen so far (a hash lookup per row, no
+    string building or sorting); a batch with unseen strings appends them (sorted)
+    and is cast again.  The column must hold no nulls."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._dtype: pl.Enum | None = None
+
+    def codes(self, s: pl.Series) -> np.ndarray:
+        got = s.cast(self._dtype, strict=False) if self._dtype is not None else None
+        if got is None or got.null_count():
+            seen = set(self.names)
+            self.names += sorted(set(s.unique().to_list()) - seen)
+            self._dtype = pl.Enum(self.names)
+            got = s.cast(self._dtype)
+        return got.to_physical().to_numpy().astype(np.int64)

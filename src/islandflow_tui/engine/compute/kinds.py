@@ -59,6 +59,9 @@ KIND_ORDER: Final = ("complex", "golden_sweep", "sweep", "block", "split", "repe
 
 
 _DIRECTIONS: Final = np.array(["neutral", "bullish", "bearish"], dtype=object)
+#: a packet's side codes (``Packets``' ``_side_code``: unknown 0, buy, sell, mixed 3)
+SIDE_BUY: Final = 1
+SIDE_SELL: Final = 2
 _DIRECTION_SERIES: Final = pl.Series(_DIRECTIONS.tolist(), dtype=pl.String)
 _KIND_SERIES: Final = pl.Series([*KIND_ORDER, "plain"], dtype=pl.String)
 
@@ -72,9 +75,9 @@ def direction_code(right: Any, side: Any) -> np.ndarray:
 
 
 def direction_codes(call: np.ndarray, put: np.ndarray, side_code: np.ndarray) -> np.ndarray:
-    """:func:`direction_code` from ``right == "C"`` / ``right == "P"`` flags and side
-    codes (1 buy, 2 sell): the same numbers without comparing object strings."""
-    buy, sell = side_code == 1, side_code == 2
+    """:func:`direction_code` from ``right == "C"`` / ``right == "P"`` flags and packet
+    side codes: the same numbers without comparing object strings."""
+    buy, sell = side_code == SIDE_BUY, side_code == SIDE_SELL
     return np.select([(call & buy) | (put & sell), (put & buy) | (call & sell)], [1, 2], 0)
 
 

@@ -89,10 +89,11 @@ class NbboJoin(QuoteJoin):
         has_quote = valid(df.get_column("nbbo_id"))
         price = df.get_column("price").to_numpy()
         size = df.get_column("size").to_numpy()
-        bid = _raw_f64(df.get_column("bid"))
-        ask = _raw_f64(df.get_column("ask"))
+        # 0 under the nulls, as the join wrote there
+        bid = filled(df.get_column("bid"), 0.0)
+        ask = filled(df.get_column("ask"), 0.0)
         ts = df.get_column("ts").to_numpy()
-        age = ts - _raw_i64(df.get_column("quote_ts"))
+        age = ts - filled(df.get_column("quote_ts"), 0)
         crossed = bid > ask + tol
         locked = np.abs(ask - bid) <= tol
         qs = first_code(
@@ -145,12 +146,3 @@ _QS = {q: i for i, q in enumerate(ev.QUOTE_STATES)}
 _QS_NORMAL, _QS_LOCKED, _QS_CROSSED, _QS_NONE = (
     _QS[q] for q in ("NORMAL", "LOCKED", "CROSSED", "NONE")
 )
-
-
-def _raw_f64(s: pl.Series) -> np.ndarray:
-    """The values of a float column with 0 under its nulls (what the join wrote)."""
-    return filled(s, 0.0)
-
-
-def _raw_i64(s: pl.Series) -> np.ndarray:
-    return filled(s, 0)

@@ -147,7 +147,14 @@ from islandflow_tui.engine.compute.baselines import (
     z_scores,
 )
 from islandflow_tui.engine.compute.calendar import EventCalendar
-from islandflow_tui.engine.compute.kinds import clip_premium, direction_codes, label_kinds
+from islandflow_tui.engine.compute.codes import StringCodes
+from islandflow_tui.engine.compute.kinds import (
+    SIDE_BUY,
+    SIDE_SELL,
+    clip_premium,
+    direction_codes,
+    label_kinds,
+)
 from islandflow_tui.engine.compute.side import COMPLEX_MASK
 from islandflow_tui.engine.compute.trace import ArrayItem, trace_from_arrays
 
@@ -158,7 +165,7 @@ PLACEMENT_CODE: Final = {p: i for i, p in enumerate(ev.PLACEMENTS)}  # 0..4 plac
 _PLACEMENTS: Final = np.array(ev.PLACEMENTS, dtype=object)
 _PLACEMENT_ENUM: Final = pl.Enum(list(PLACEMENT_CODE))
 _PLC_SERIES: Final = pl.Series(ev.PLACEMENTS, dtype=pl.String)
-_SIDES: Final = np.array(["unknown", "buy", "sell", "mixed"], dtype=object)
+_SIDES: Final = np.array(["unknown", "buy", "sell", "mixed"], dtype=object)  # SIDE_BUY = 1 ...
 _SIDE_SERIES: Final = pl.Series(_SIDES.tolist(), dtype=pl.String)
 #: coded columns of the aggregates (internal) -> the string column each one names
 _CODED: Final = {"_side_code": "side", "_start_plc": "start_placement", "_end_plc": "end_placement"}
@@ -533,26 +540,6 @@ class _CidIndex:
         lo = int(np.searchsorted(self.sorted, cid, side="left"))
         hi = int(np.searchsorted(self.sorted, cid, side="right"))
         return self.order[lo:hi]
-
-
-class StringCodes:
-    """Small-int codes of strings, in the order they were first seen.  A column is
-    coded by one Enum cast over the strings seen so far (a hash lookup per row, no
-    string building or sorting); a batch with unseen strings appends them (sorted)
-    and is cast again.  The column must hold no nulls."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self._dtype: pl.Enum | None = None
-
-    def codes(self, s: pl.Series) -> np.ndarray:
-        got = s.cast(self._dtype, strict=False) if self._dtype is not None else None
-        if got is None or got.null_count():
-            seen = set(self.names)
-            self.names += sorted(set(s.unique().to_list()) - seen)
-            self._dtype = pl.Enum(self.names)
-            got = s.cast(self._dtype)
-        return got.to_physical().to_numpy().astype(np.int64)
 
 
 # ---------------------------------------------------------------------------
@@ -1453,7 +1440,9 @@ class Packets:
         with np.errstate(invalid="ignore", divide="ignore"):
             spread_pct = add(np.where(placed, m["spr"], 0.0)) / n_placed
             buy_ratio = buy / signed
-        side_code = np.select([signed == 0, buy > sell, sell > buy], [0, 1, 2], 3)
+        side_code = np.select(
+            [signed == 0, buy > sell, sell > buy], [0, SIDE_BUY, SIDE_SELL], 3
+        )  # indexes _SIDES
         out: Cols = {
             "_pkey": m["id"][starts],
             "cid": m["cid"][starts],
@@ -1946,7 +1935,7 @@ class Packets:
         ``side`` strings (a corrections frame)."""
         code = p.get("_side_code")
         if code is not None:
-            buy, sell = code == 1, code == 2
+            buy, sell = code == SIDE_BUY, code == SIDE_SELL
         else:
             buy, sell = p["side"] == "buy", p["side"] == "sell"
         return (
@@ -1998,7 +1987,7 @@ class Packets:
             p["premium"][rows].tolist(),
             strict=True,
         ):
-            sign = 1 if side == 1 else -1  # a hit is bought (1) or sold (2)
+            sign = 1 if side == SIDE_BUY else -1  # a hit is bought or sold
             key = (cid, sign)
             if self._rep_t0 is None:
                 self._rep_t0 = t

@@ -197,16 +197,18 @@ class Compute:
 
     # -- helpers ----------------------------------------------------------------
     def _assign(self, stream: str, df: pl.DataFrame) -> pl.DataFrame:
+        return put(df, *self._seq_ids(stream, df.height))
+
+    def _seq_ids(self, stream: str, n: int) -> tuple[pl.Series, pl.Series]:
+        """``seq`` and ``id`` of the next ``n`` events of ``stream`` (taken)."""
         start = self.seq[stream]
-        self.seq[stream] = start + df.height
-        return put(df, *ev.seq_id_series(stream, start, df.height))
+        self.seq[stream] = start + n
+        return ev.seq_id_series(stream, start, n)
 
     def _enriched(self, signed: pl.DataFrame) -> pl.DataFrame:
         """Signal verdicts, side label and evidence; keeps the internal columns (cid,
         side_code) that the packet operator needs and the bus never carries."""
         df = renamed(signed, {"id": "print_id"})
-        start = self.seq[ev.OPTIONS_ENRICHED]
-        self.seq[ev.OPTIONS_ENRICHED] = start + df.height
         # one edit for everything the enriched rows add (engine/frames.py: each polars
         # call has its own fixed cost); columns in the order the separate steps gave
         return put(
@@ -214,5 +216,5 @@ class Compute:
             *signal_series(df, self.cfg.signal, self._etf),
             evidence_list(df, "print_id", "nbbo_id"),
             side_names(df.get_column("side_code").to_numpy()),
-            *ev.seq_id_series(ev.OPTIONS_ENRICHED, start, df.height),
+            *self._seq_ids(ev.OPTIONS_ENRICHED, df.height),
         )

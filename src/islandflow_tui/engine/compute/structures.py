@@ -110,7 +110,8 @@ import polars as pl
 
 from islandflow_tui.config import FlowConfig
 from islandflow_tui.engine import events as ev
-from islandflow_tui.engine.compute.packets import StringCodes, anchored
+from islandflow_tui.engine.compute.codes import StringCodes
+from islandflow_tui.engine.compute.packets import anchored
 
 LEG_COLS: Final = (
     "id",

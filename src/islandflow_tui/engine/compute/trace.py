@@ -97,30 +97,21 @@ def trace_from_arrays(n: int, items: Sequence[ArrayItem], name: str = "trace") -
     row = np.repeat(np.arange(n, dtype=np.int64), counts)
     col_idx = cell - row * k
     src = col_idx * n + row  # the same cells in the item-major planes
-    fields = _FIELDS
     if all(isinstance(it.condition, str) for it in items):
-        views, data = _name_views(tuple(str(it.condition) for it in items))
-        conds = pa.Array.from_buffers(
-            pa.string_view(), len(col_idx), [None, pa.py_buffer(views.take(col_idx)), data]
-        )
-        fields = _VIEW_FIELDS
+        conds = _condition_views(items, col_idx)
     else:
         grid = np.empty((k, n), dtype=object)
         for j, it in enumerate(items):
             grid[j] = it.condition
         conds = pa.array(grid.reshape(-1).take(src), type=pa.string())
-    v = values.reshape(-1).take(src)
-    t = thresholds.reshape(-1).take(src)
-    struct = pa.StructArray.from_arrays(
-        [
-            conds,
-            pa.array(v, type=pa.float64(), mask=np.isnan(v)),
-            pa.array(t, type=pa.float64(), mask=np.isnan(t)),
-            pa.array(passed.reshape(-1).take(src), type=pa.bool_()),
-        ],
-        fields=fields,
+    return _traces(
+        name,
+        offsets,
+        conds,
+        values.reshape(-1).take(src),
+        thresholds.reshape(-1).take(src),
+        passed.reshape(-1).take(src),
     )
-    return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), struct))
 
 
 def trace_from_blocks(
@@ -160,21 +151,43 @@ def trace_from_blocks(
             passed.append(p.reshape(-1))
             cols.append(np.tile(np.arange(first, first + k, dtype=np.int64), rows))
         first += k
-    col_idx = np.concatenate(cols)
-    views, data = _name_views(tuple(str(it.condition) for it in every))
-    conds = pa.Array.from_buffers(
+    return _traces(
+        name,
+        offsets,
+        _condition_views(every, np.concatenate(cols)),
+        np.concatenate(values),
+        np.concatenate(thresholds),
+        np.concatenate(passed),
+    )
+
+
+def _condition_views(items: Sequence[ArrayItem], col_idx: np.ndarray) -> pa.Array:
+    """The condition column: item ``col_idx[i]``'s name per trace entry, as string
+    views gathered from :func:`_name_views`."""
+    views, data = _name_views(tuple(str(it.condition) for it in items))
+    return pa.Array.from_buffers(
         pa.string_view(), len(col_idx), [None, pa.py_buffer(views.take(col_idx)), data]
     )
-    v = np.concatenate(values)
-    t = np.concatenate(thresholds)
+
+
+def _traces(
+    name: str,
+    offsets: np.ndarray,
+    conds: pa.Array,
+    v: np.ndarray,
+    t: np.ndarray,
+    passed: np.ndarray,
+) -> pl.Series:
+    """Trace lists from their entries' columns (NaN value or threshold = null) and the
+    rows' list offsets."""
     struct = pa.StructArray.from_arrays(
         [
             conds,
             pa.array(v, type=pa.float64(), mask=np.isnan(v)),
             pa.array(t, type=pa.float64(), mask=np.isnan(t)),
-            pa.array(np.concatenate(passed), type=pa.bool_()),
+            pa.array(passed, type=pa.bool_()),
         ],
-        fields=_VIEW_FIELDS,
+        fields=_VIEW_FIELDS if pa.types.is_string_view(conds.type) else _FIELDS,
     )
     return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), struct))
 
