@@ -19,6 +19,10 @@ once per batch size in a fresh engine and fits CPU time = F x batches + c x prin
 F is the per-batch fixed cost, c the cost per print, 1 / c the ceiling that no
 batching can pass.
 
+``--lanes`` runs the flow stages (packets; structures, classifiers, alerts) on two
+threads of their own behind the caller's joins, as bulk runs do (compute/lanes.py):
+the derived events are the same, the batches overlap.
+
 ``--options-only`` leaves the equity prints out of the batches: the issue's figure
 names the options stages only, and the whole engine also runs the equities chain
 (joins, dark inference, levels, candles) on the firehose's equity prints.  The
@@ -33,7 +37,7 @@ and recall and precision are printed per packet kind, structure label and classi
                                [--batch 100000] [--quality-minutes 30]
                                [--quality-profile realistic] [--seed 7]
                                [--skip-throughput] [--skip-quality] [--save-frames DIR]
-                               [--light] [--sweep-ms 100,250,1000,4000]
+                               [--light] [--sweep-ms 100,250,1000,4000] [--lanes]
 """
 
 from __future__ import annotations
@@ -94,8 +98,11 @@ def sweep(args: argparse.Namespace) -> None:
         gc.collect()
         c0, t0 = time.process_time(), time.perf_counter()
         n = 0
+        if args.lanes:
+            engine.start_lanes()
         for b in batches:
             n += engine.ingest(b).get(ev.OPTIONS_ENRICHED, pl.DataFrame()).height
+        engine.stop_lanes()
         n += engine.flush().get(ev.OPTIONS_ENRICHED, pl.DataFrame()).height
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         fits.append((len(batches), n, cpu))
@@ -138,15 +145,20 @@ def throughput(args: argparse.Namespace) -> None:
     rss0 = psutil.Process().memory_info().rss
     c0 = time.process_time()
     t0 = time.perf_counter()
+    if args.lanes:
+        engine.start_lanes()
     for b in batches:
         for stream, frame in engine.ingest(b).items():
             counts[stream] += frame.height
+    for stream, frame in engine.stop_lanes().items():
+        counts[stream] += frame.height
     for stream, frame in engine.flush().items():
         counts[stream] += frame.height
     dt = time.perf_counter() - t0
     cpu = time.process_time() - c0
     n = counts[ev.OPTIONS_ENRICHED]
-    print(f"full options pipeline: {n:,} prints in {dt:.2f} s")
+    mode = "flow lanes on (compute/lanes.py)" if args.lanes else "serial"
+    print(f"full options pipeline, {mode}: {n:,} prints in {dt:.2f} s")
     print(f"  prints/s : {n / dt:,.0f}   (target >= 1,000,000)")
     # CPU time of this process (all its threads): less sensitive than wall time to
     # other users of a shared machine; on an idle 2-core machine wall time is lower
@@ -194,6 +206,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quality-minutes", type=float, default=30.0)
     ap.add_argument("--quality-profile", default="realistic")
+    ap.add_argument(
+        "--lanes",
+        action="store_true",
+        help="run the flow stages on their own threads, as a replay's fast-forward and an "
+        "import do (Engine.start_lanes); the output is the same",
+    )
     ap.add_argument(
         "--options-only",
         action="store_true",

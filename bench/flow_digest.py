@@ -73,27 +73,40 @@ def _digest(stream: str, frames: list[pl.DataFrame]) -> tuple[int, str]:
 
 
 def _run(
-    batches: list[ev.FeedBatch], save: str | None = None, restore_every: int = 0
+    batches: list[ev.FeedBatch],
+    save: str | None = None,
+    restore_every: int = 0,
+    lanes: bool = False,
 ) -> dict[str, list[object]]:
     """Digests of the outputs; ``restore_every`` > 0: every that many batches the engine
-    is checkpointed to disk, and a fresh engine restored from it carries on."""
+    is checkpointed to disk, and a fresh engine restored from it carries on; ``lanes``:
+    the flow stages on their own threads (Engine.start_lanes)."""
     engine = Engine(Config())
     got: dict[str, list[pl.DataFrame]] = {}
+
+    def take(frames: dict[str, pl.DataFrame]) -> None:
+        for stream, frame in frames.items():
+            got.setdefault(stream, []).append(frame)
+
+    if lanes:
+        engine.start_lanes()
     # one session folder for the whole run, as a recording has: checkpoints share
     # blocks (replay.BlockIndex) and a restore leaves the retained frames unread
     # until a cancel needs them (replay.LAZY_FRAMES), exactly as a seek does
     with tempfile.TemporaryDirectory() as tmp:
         blocks = BlockIndex(Path(tmp))
         for i, b in enumerate(batches):
-            for stream, frame in engine.ingest(b).items():
-                got.setdefault(stream, []).append(frame)
+            take(engine.ingest(b))
             if restore_every and (i + 1) % restore_every == 0:
                 save_checkpoint(Path(tmp), engine.watermark, engine.checkpoint(), blocks)
                 state = load_checkpoint(Path(tmp), engine.watermark, lazy=LAZY_FRAMES)
+                take(engine.stop_lanes())
                 engine = Engine(Config())
                 engine.restore(state)
-        for stream, frame in engine.flush().items():
-            got.setdefault(stream, []).append(frame)
+                if lanes:
+                    engine.start_lanes()
+        take(engine.stop_lanes())
+        take(engine.flush())
     if save:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         for s, frames in got.items():
@@ -140,6 +153,7 @@ def main() -> None:
     ap.add_argument("--check")
     ap.add_argument("--save", help="also write each output as DIR/<input>.<stream>.parquet")
     ap.add_argument("--only", help="comma-separated inputs to run")
+    ap.add_argument("--lanes", action="store_true", help="flow stages on their own threads")
     args = ap.parse_args()
     inputs = {
         "firehose": lambda: market("firehose", args.firehose_s, 1000, 1),
@@ -158,6 +172,7 @@ def main() -> None:
             batches,
             f"{args.save}/{name.replace('/', '_')}" if args.save else None,
             restore_every=3 if name.endswith("/restored") else 0,
+            lanes=args.lanes,
         )
         print(f"{name}: gen {t1 - t0:.1f} s, engine {time.perf_counter() - t1:.1f} s")
         for s, (rows, h) in result[name].items():

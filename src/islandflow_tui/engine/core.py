@@ -26,6 +26,7 @@ from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.bus import Bus, DisplayFeed, LosslessCallback
 from islandflow_tui.engine.checkpoints import CheckpointClock
+from islandflow_tui.engine.compute.lanes import joined_frames
 from islandflow_tui.engine.compute.pipeline import Compute
 from islandflow_tui.engine.frames import pick, put
 from islandflow_tui.engine.ingest.base import FeedAdapter, FeedState, FeedStatus
@@ -209,8 +210,11 @@ class Engine:
         self._count(derived)
         if not self.quiet:
             self._publish_derived(derived)
+        self._note_lane_failures()
         wall1 = time.time()
-        self._maybe_checkpoint(sum(f.height for f in accepted.values()))
+        settled = self._maybe_checkpoint(sum(f.height for f in accepted.values()))
+        if settled:
+            derived = joined_frames([derived, settled])
         elapsed_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
             self._batches += 1
@@ -252,8 +256,7 @@ class Engine:
         meta = dict(state["engine.meta"].iter_rows())
         self._osi.load(state["engine.osi"])
         compute_state = {k: v for k, v in state.items() if not k.startswith("engine.")}
-        self.compute = Compute(self.cfg)
-        self.compute.restore(compute_state)
+        self._new_compute().restore(compute_state)
         self.watermark = int(meta["watermark"])
         for s in ev.RAW_STREAMS:
             self.seq[s] = int(meta[f"seq.{s}"])
@@ -261,11 +264,20 @@ class Engine:
 
     def reset(self) -> None:
         """Back to an empty engine (a replay seeking before its first checkpoint)."""
-        self.compute = Compute(self.cfg)
+        self._new_compute()
         self._osi = OsiCache()
         self.watermark = 0
         self.seq = dict.fromkeys(ev.RAW_STREAMS, 0)
         self._rates = _RateMeter()
+
+    def _new_compute(self) -> Compute:
+        """A fresh Compute in place of the current one (whose frames in flight are
+        dropped with its state); the lanes keep running if they were."""
+        old, self.compute = self.compute, Compute(self.cfg)
+        if getattr(old, "lanes_running", False):
+            old.stop_lanes()
+            self.compute.start_lanes()
+        return self.compute
 
     def set_checkpoint_sink(
         self,
@@ -283,10 +295,14 @@ class Engine:
         self._checkpoint_ready = ready
         self._checkpoint_clock = CheckpointClock(interval_ns, max_events)
 
-    def _maybe_checkpoint(self, new_events: int) -> None:
+    def _maybe_checkpoint(self, new_events: int) -> dict[str, pl.DataFrame]:
+        """Take a checkpoint if one is due; with the flow lanes running, their backlog
+        is published first (returned), so a checkpoint follows everything before it
+        on the bus as it does on the serial path."""
         sink, clock = self._checkpoint_sink, self._checkpoint_clock
         if sink is None or clock is None or not clock.due(self.watermark, new_events):
-            return
+            return {}
+        settled = self._publish_settled()
         try:
             ready = self._checkpoint_ready
             if ready is None or ready():
@@ -294,12 +310,53 @@ class Engine:
         except Exception:  # a checkpoint is an optimisation: never fatal
             log.exception("checkpoint failed")
         clock.taken(self.watermark)
+        return settled
+
+    # -- flow lanes (compute/lanes.py): bulk runs only -----------------------------
+    def start_lanes(self) -> None:
+        """Run the flow stages on their own threads until :meth:`stop_lanes` (a
+        replay's fast-forward, an import): same derived events, handed back a batch
+        or two later, so ``ingest`` returns earlier batches' flow frames."""
+        self.compute.start_lanes()
+
+    def stop_lanes(self) -> dict[str, pl.DataFrame]:
+        """Finish the lanes' backlog (counted and published, and returned)."""
+        rest = self.compute.stop_lanes()
+        self._count(rest)
+        if not self.quiet:
+            self._publish_derived(rest)
+        self._note_lane_failures()
+        return rest
+
+    def _publish_settled(self) -> dict[str, pl.DataFrame]:
+        rest = self.compute.settle()
+        if rest:
+            self._count(rest)
+            if not self.quiet:
+                self._publish_derived(rest)
+        self._note_lane_failures()
+        return rest
+
+    def _note_lane_failures(self) -> None:
+        for exc in self.compute.take_lane_errors():
+            self._batch_failed(exc)
+
+    def _batch_failed(self, exc: BaseException) -> None:
+        """Count a batch the engine could not compute; the feed goes on (a replay
+        seeks back past a damaged checkpoint)."""
+        self._count_rejections(
+            "engine", {"batch_error": 1}, {"batch_error": f"{type(exc).__name__}: {exc}"}
+        )
+        recover = getattr(self.adapter, "batch_failed", None)
+        if recover is not None and isinstance(exc, Exception):
+            recover(exc)
 
     def flush(self) -> dict[str, pl.DataFrame]:
         """Finalise every open window (end of input)."""
         derived = self.compute.flush()
         self._count(derived)
         self._publish_derived(derived)
+        self._note_lane_failures()
         return derived
 
     def _publish_derived(self, derived: dict[str, pl.DataFrame]) -> None:
@@ -475,12 +532,7 @@ class Engine:
                 self.ingest(batch)
             except Exception as exc:  # a bad batch is counted; the feed goes on
                 log.exception("batch failed")
-                self._count_rejections(
-                    "engine", {"batch_error": 1}, {"batch_error": f"{type(exc).__name__}: {exc}"}
-                )
-                recover = getattr(self.adapter, "batch_failed", None)
-                if recover is not None:  # a replay seeks back past a damaged checkpoint
-                    recover(exc)
+                self._batch_failed(exc)
 
 
 def gap_line(gap: ev.FeedGap) -> str:

@@ -368,6 +368,24 @@ class _RawOnly:
     def state(self) -> dict[str, pl.DataFrame]:
         return {}
 
+    def set_open_interest(self, table: pl.DataFrame) -> None:
+        self.packets.set_open_interest(table)
+
+    # nothing to run on the flow lanes (Engine's bulk-run hooks)
+    lanes_running = False
+
+    def start_lanes(self) -> None:
+        pass
+
+    def stop_lanes(self) -> dict[str, pl.DataFrame]:
+        return {}
+
+    def settle(self) -> dict[str, pl.DataFrame]:
+        return {}
+
+    def take_lane_errors(self) -> list[BaseException]:
+        return []
+
 
 def import_files(
     paths: Sequence[str | Path],
@@ -427,9 +445,10 @@ def import_files(
         engine.set_checkpoint_sink(None, 0)
     if oi.height:
         oi.write_parquet(recorder.path / OPEN_INTEREST_FILE)
-        engine.compute.packets.set_open_interest(oi)
+        engine.compute.set_open_interest(oi)
 
     error = ""
+    engine.start_lanes()  # a bulk run: the flow stages on their own threads
     try:
         for frames, watermark in bounded_steps(merged_batches(sources)):
             engine.ingest(ev.FeedBatch(frames, watermark))
@@ -511,6 +530,7 @@ def import_databento(
         raise ImportFailure(f"cannot create a session under {run_cfg.data_path()}: {reason}")
 
     async def run() -> None:
+        engine.start_lanes()  # a bulk run: the flow stages on their own threads
         async for batch in feed.batches():
             engine.ingest(batch)
             if progress is not None:

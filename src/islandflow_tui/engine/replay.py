@@ -966,7 +966,18 @@ class ReplayFeed(FeedAdapter):
             s: (engine.seq.get(s) if s in engine.seq else engine.compute.seq[s]) for s in display
         }
         made: dict[str, list[pl.DataFrame]] = {s: [] for s in display}
+
+        def keep(derived: dict[str, pl.DataFrame], frames: dict[str, pl.DataFrame]) -> None:
+            for s in display:
+                got = derived.get(s) if s in derived else frames.get(s)
+                if got is not None and got.height:
+                    made[s].append(got.select(ev.SCHEMAS[s].names))
+
         engine.quiet = True
+        # more than one chunk to compute: the flow stages on their own threads
+        lanes = target - pos > FF_CHUNK_NS
+        if lanes:
+            engine.start_lanes()
         try:
             while pos < target:
                 # step_end(pos, FF_CHUNK_NS, target) is the target itself when it is
@@ -978,13 +989,11 @@ class ReplayFeed(FeedAdapter):
                 )
                 frames = self.source.window(pos, t1, cache=not restored)
                 ff_events += sum(f.height for f in frames.values())
-                derived = engine.ingest(ev.FeedBatch(frames, t1, recorded=True))
-                for s in display:
-                    got = derived.get(s) if s in derived else frames.get(s)
-                    if got is not None and got.height:
-                        made[s].append(got.select(ev.SCHEMAS[s].names))
+                keep(engine.ingest(ev.FeedBatch(frames, t1, recorded=True)), frames)
                 pos = t1
         finally:
+            if lanes:
+                keep(engine.stop_lanes(), {})
             engine.quiet = False
         t_disp = time.perf_counter()
         parts["fast_forward"] = t_disp - t_ff

@@ -124,6 +124,7 @@ import json
 import math
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import chain, islice, pairwise
 from operator import itemgetter
@@ -2160,6 +2161,12 @@ class Packets:
         """For this batch's repeat hits (by packet key): the ids of the latest
         ``REPEAT_EVIDENCE`` hits in each one's window, newest first, itself included."""
         return [[h[3] for h in self._rep_snap.get(k, ()) if h[3] is not None] for k in pkeys]
+
+    def frozen_repeat_evidence(self) -> Callable[[list[int]], list[list[int]]]:
+        """:meth:`repeat_evidence` as it answers now, for a reader on another thread
+        after this operator has gone on to the next batch (compute/lanes.py)."""
+        snap = {k: [h[3] for h in v if h[3] is not None] for k, v in self._rep_snap.items()}
+        return lambda pkeys: [snap.get(k, []) for k in pkeys]
 
     def _recontext(self, corrections: pl.DataFrame, originals: pl.DataFrame | None) -> pl.DataFrame:
         """Corrections take the replaced version's context; z from its baseline stats."""

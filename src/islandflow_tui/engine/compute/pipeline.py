@@ -21,6 +21,7 @@ it a lower watermark.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from islandflow_tui.engine.compute.dark import DarkInference, events_frame, prin
 from islandflow_tui.engine.compute.dark_levels import DarkLevels
 from islandflow_tui.engine.compute.eq_join import EquitiesJoin
 from islandflow_tui.engine.compute.evidence import evidence_list
+from islandflow_tui.engine.compute.lanes import FlowLanes, joined_frames
 from islandflow_tui.engine.compute.nbbo_join import NbboJoin
 from islandflow_tui.engine.compute.packets import Packets
 from islandflow_tui.engine.compute.side import TradeSide, side_names
@@ -45,6 +47,10 @@ from islandflow_tui.engine.venues import NOT_DARK_EVIDENCE
 
 _ENRICHED_COLS = ev.polars_schema(ev.OPTIONS_ENRICHED).names()
 _COLS = {s: ev.polars_schema(s).names() for s in ev.DERIVED_STREAMS}
+
+
+def _joined(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return a if not b else joined_frames([a, b])
 
 
 class Compute:
@@ -65,25 +71,60 @@ class Compute:
         self.candles = Candles(cfg.candles)
         self.seq = dict.fromkeys(ev.DERIVED_STREAMS, 0)
         self._etf = EtfFlags(cfg.signal)  # by cid: rebuilt with every Compute
+        self._lanes: FlowLanes | None = None
+        self._lane_errors: list[BaseException] = []
 
     def process(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
+        """Derived frames of one batch.  While :meth:`start_lanes` is in force the flow
+        stages run on their own threads and this returns the enriched prints and the
+        equities streams of this batch plus whatever flow frames earlier batches have
+        finished (compute/lanes.py); each stream's frames still come in order."""
         out: dict[str, pl.DataFrame] = {}
-        self.packets.add_equities(raw.get(ev.EQUITIES_QUOTES), raw.get(ev.EQUITIES_PRINTS))
+        eq_quotes, eq_prints = raw.get(ev.EQUITIES_QUOTES), raw.get(ev.EQUITIES_PRINTS)
         joined = self.nbbo.process(raw.get(ev.OPTIONS_PRINTS), raw.get(ev.OPTIONS_NBBO), watermark)
         signed, flow_wm = self.side.process(joined, watermark)
         enriched = None
         if signed is not None:
             enriched = self._enriched(signed)
             out[ev.OPTIONS_ENRICHED] = pick(enriched, _ENRICHED_COLS)
+        if self._lanes is None:
+            packets, flow = self.packet_stage(enriched, flow_wm, eq_quotes, eq_prints)
+            out.update(flow)
+            out.update(self.rule_stage(packets, self.packets.repeat_evidence, flow_wm))
+            out.update(self._equities(raw, watermark))
+            return out
+        self._lanes.submit(enriched, flow_wm, eq_quotes, eq_prints)
+        out.update(self._equities(raw, watermark))
+        return _joined(out, self._lanes.collect())
+
+    def packet_stage(
+        self,
+        enriched: pl.DataFrame | None,
+        flow_wm: int,
+        eq_quotes: pl.DataFrame | None,
+        eq_prints: pl.DataFrame | None,
+    ) -> tuple[pl.DataFrame | None, dict[str, pl.DataFrame]]:
+        """Spot, packets (+ baselines, repeats, kinds): (packets with ids, output)."""
+        self.packets.add_equities(eq_quotes, eq_prints)
         packets = self.packets.process(enriched, flow_wm)
-        if packets is not None:
-            packets = self.packets.commit(self._assign(ev.FLOW_PACKETS, packets), flow_wm)
-            out[ev.FLOW_PACKETS] = pick(packets, _COLS[ev.FLOW_PACKETS])
+        if packets is None:
+            return None, {}
+        packets = self.packets.commit(self._assign(ev.FLOW_PACKETS, packets), flow_wm)
+        return packets, {ev.FLOW_PACKETS: pick(packets, _COLS[ev.FLOW_PACKETS])}
+
+    def rule_stage(
+        self,
+        packets: pl.DataFrame | None,
+        repeat_evidence: Callable[[list[int]], list[list[int]]],
+        flow_wm: int,
+    ) -> dict[str, pl.DataFrame]:
+        """Structures -> classifier hits -> alerts, from one batch's packets."""
+        out: dict[str, pl.DataFrame] = {}
         structures = self.structures.process(packets, flow_wm)
         if structures is not None:
             structures = self.structures.commit(self._assign(ev.FLOW_STRUCTURES, structures))
             out[ev.FLOW_STRUCTURES] = pick(structures, _COLS[ev.FLOW_STRUCTURES])
-        hits = self.classifiers.hits(packets, structures, self.packets.repeat_evidence)
+        hits = self.classifiers.hits(packets, structures, repeat_evidence)
         if hits is not None:
             hits = self._assign(ev.CLASSIFIER_HITS, hits)
             out[ev.CLASSIFIER_HITS] = pick(hits, _COLS[ev.CLASSIFIER_HITS])
@@ -91,8 +132,47 @@ class Compute:
         if alerts is not None:
             alerts = self.alerts.commit(self._assign(ev.ALERTS, alerts))
             out[ev.ALERTS] = pick(alerts, _COLS[ev.ALERTS])
-        out.update(self._equities(raw, watermark))
         return out
+
+    # -- lanes (compute/lanes.py) --------------------------------------------------
+    @property
+    def lanes_running(self) -> bool:
+        return self._lanes is not None
+
+    def start_lanes(self) -> None:
+        """Run the flow stages on two threads from the next batch on (bulk runs: a
+        replay's fast-forward, an import, the benchmark).  Output is unchanged; only
+        when it is returned differs."""
+        if self._lanes is None:
+            self._lanes = FlowLanes(self)
+
+    def stop_lanes(self) -> dict[str, pl.DataFrame]:
+        """Wait for the lanes, stop their threads; the flow frames not yet returned."""
+        lanes, self._lanes = self._lanes, None
+        if lanes is None:
+            return {}
+        rest = lanes.close()
+        self._lane_errors += lanes.take_errors()
+        return rest
+
+    def take_lane_errors(self) -> list[BaseException]:
+        """Exceptions the lanes caught since the last call (each lost one batch)."""
+        errors, self._lane_errors = self._lane_errors, []
+        if self._lanes is not None:
+            errors += self._lanes.take_errors()
+        return errors
+
+    def settle(self) -> dict[str, pl.DataFrame]:
+        """Wait until every batch given to the lanes is through; the flow frames not
+        yet returned (empty without lanes)."""
+        return {} if self._lanes is None else self._lanes.collect(wait=True)
+
+    def set_open_interest(self, table: pl.DataFrame) -> None:
+        """Open interest for the packets, in batch order (after the lanes' backlog)."""
+        if self._lanes is not None:
+            self._lanes.call(self.packets.set_open_interest, table)
+        else:
+            self.packets.set_open_interest(table)
 
     def _equities(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
         """Equities join -> dark inference + levels -> candles (compute/eq_join.py,
@@ -152,11 +232,14 @@ class Compute:
         return out
 
     def flush(self) -> dict[str, pl.DataFrame]:
-        return self.process({}, 2**62)
+        out = self.process({}, 2**62)
+        return out if self._lanes is None else _joined(out, self._lanes.collect(wait=True))
 
     # -- state (checkpoints) ------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Every operator's state as polars frames, keyed ``operator.part``."""
+        if self._lanes is not None:
+            self._lanes.wait()  # the flow operators' state after every batch given
         out: dict[str, Any] = {
             "seq": pl.DataFrame({"stream": list(self.seq), "seq": list(self.seq.values())}),
         }

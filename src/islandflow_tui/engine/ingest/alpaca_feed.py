@@ -476,11 +476,10 @@ class AlpacaFeed(LiveFeed):
         engine = self._engine
         if frame is None or engine is None:
             return
-        packets = engine.compute.packets
-        current = getattr(packets, "open_interest", None)
+        current = getattr(engine.compute.packets, "open_interest", None)
         if current is not None and current.height:
             frame = pl.concat([current.select(frame.columns), frame], how="vertical_relaxed")
-        packets.set_open_interest(frame.unique(["symbol", "as_of"], keep="last"))
+        engine.compute.set_open_interest(frame.unique(["symbol", "as_of"], keep="last"))
 
     async def on_disconnect(self) -> None:
         task = self._reselect_task

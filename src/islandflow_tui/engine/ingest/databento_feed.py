@@ -445,7 +445,7 @@ class DatabentoFeed(FeedAdapter):
         engine = self._engine
         if engine is None or table.height == 0:
             return
-        engine.compute.packets.set_open_interest(table)
+        engine.compute.set_open_interest(table)
         path = getattr(getattr(engine, "recorder", None), "path", None)
         if path is not None:
             table.write_parquet(Path(path) / "open_interest.parquet")
