@@ -123,8 +123,10 @@ def main() -> None:
         # the figure is the equities stage (issue 5): validation, sequencing, join,
         # flags, dark inference, levels and candles; the options operators see no input
         compute = engine.compute
-        compute.process = compute._equities  # type: ignore[method-assign]
-        compute.flush = lambda: compute._equities({}, 2**62)  # type: ignore[method-assign]
+        compute.process = lambda raw, wm: compute.equity_stage(  # type: ignore[method-assign]
+            raw.get(ev.EQUITIES_QUOTES), raw.get(ev.EQUITIES_PRINTS), wm
+        )
+        compute.flush = lambda: compute.equity_stage(None, None, 2**62)  # type: ignore[method-assign]
     counts = dict.fromkeys((ev.EQUITIES_JOINS, ev.DARK_INFERRED, ev.CANDLES), 0)
     gc.collect()
     rss0 = psutil.Process().memory_info().rss

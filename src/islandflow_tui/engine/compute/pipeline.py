@@ -91,10 +91,12 @@ class Compute:
             packets, flow = self.packet_stage(enriched, flow_wm, eq_quotes, eq_prints)
             out.update(flow)
             out.update(self.rule_stage(packets, self.packets.repeat_evidence, flow_wm))
-            out.update(self._equities(raw, watermark))
+            out.update(self.equity_stage(eq_quotes, eq_prints, watermark))
             return out
         self._lanes.submit(enriched, flow_wm, eq_quotes, eq_prints)
-        out.update(self._equities(raw, watermark))
+        # the equities chain stays here: a lane of its own measured no faster (the
+        # packets lane is then the one that waits)
+        out.update(self.equity_stage(eq_quotes, eq_prints, watermark))
         return _joined(out, self._lanes.collect())
 
     def packet_stage(
@@ -174,13 +176,13 @@ class Compute:
         else:
             self.packets.set_open_interest(table)
 
-    def _equities(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
+    def equity_stage(
+        self, quotes: pl.DataFrame | None, prints: pl.DataFrame | None, watermark: int
+    ) -> dict[str, pl.DataFrame]:
         """Equities join -> dark inference + levels -> candles (compute/eq_join.py,
         dark.py, dark_levels.py, candles.py)."""
         out: dict[str, pl.DataFrame] = {}
-        joined = self.eqjoin.process(
-            raw.get(ev.EQUITIES_PRINTS), raw.get(ev.EQUITIES_QUOTES), watermark
-        )
+        joined = self.eqjoin.process(prints, quotes, watermark)
         offx = evidence = regular_prints = None
         if joined is not None:
             joined = self._assign(ev.EQUITIES_JOINS, joined)
