@@ -1155,50 +1155,42 @@ class Packets:
         """Equity quotes and prints (engine-accepted frames) feed the spot lookup."""
         self.spot.add(quotes, prints)
 
-    def _venue_expr(self) -> pl.Expr:
-        """Venue codes (-1: not seen yet).  While the codes are 0, 1, 2 ... in the
-        order the venues were seen (up to 63 venues), an Enum cast's physical index
+    def _venue_codes(self, exchange: pl.Series) -> np.ndarray:
+        """Venue codes as int8 (-1: not seen yet).  While the codes are 0, 1, 2 ... in
+        the order the venues were seen (up to 63 venues), an Enum cast's physical index
         is the code: ~2x cheaper than a dict replace over a firehose batch."""
         names = list(self._venues)
         if names and list(self._venues.values()) == list(range(len(names))):
-            return (
-                pl.col("exchange")
-                .cast(pl.Enum(names), strict=False)
-                .to_physical()
-                .cast(pl.Int64)
-                .fill_null(-1)
-            )
-        return pl.col("exchange").replace_strict(self._venues, default=-1, return_dtype=pl.Int64)
+            codes = exchange.cast(pl.Enum(names), strict=False).to_physical().cast(pl.Int64)
+            codes = codes.fill_null(-1)
+        else:
+            codes = exchange.replace_strict(self._venues, default=-1, return_dtype=pl.Int64)
+        return codes.cast(pl.Int8).to_numpy()
 
     def _work(self, enriched: pl.DataFrame) -> tuple[Cols, Cols | None]:
-        """(rows to cluster, cancel rows) from signed enriched prints."""
-        sel = enriched.select(
-            "ts",
-            "id",
-            pl.col("cid").cast(pl.Int64),
-            "flags",
-            "price",
-            "size",
-            self._venue_expr().cast(pl.Int8).alias("exch"),
-            # the NBBO join's own code (indexed like ev.PLACEMENTS = PLACEMENT_CODE) when
-            # the frame carries it; else the Enum's physical index, the same numbers
-            (
-                pl.col("plc_code")
-                if "plc_code" in enriched.columns
-                else pl.col("placement").cast(_PLACEMENT_ENUM).to_physical()
-            )
-            .cast(pl.Int8)
-            .alias("plc"),
-            pl.col("side_code").cast(pl.Int8).alias("side"),
-            "bid",
-            "ask",
-            "signal_mask",
+        """(rows to cluster, cancel rows) from signed enriched prints.  Column by
+        column, not one ``select``: on a frame this wide a select's plan cost ~3 ms
+        per firehose batch before any data moved."""
+        col = enriched.get_column
+        a = {
+            k: col(k).to_numpy()
+            for k in ("ts", "id", "flags", "price", "size", "bid", "ask", "signal_mask")
+        }
+        a["cid"] = col("cid").cast(pl.Int64).to_numpy()
+        a["exch"] = self._venue_codes(col("exchange"))
+        # the NBBO join's own code (indexed like ev.PLACEMENTS = PLACEMENT_CODE) when
+        # the frame carries it; else the Enum's physical index, the same numbers
+        plc = (
+            col("plc_code")
+            if "plc_code" in enriched.columns
+            else col("placement").cast(_PLACEMENT_ENUM).to_physical()
         )
-        a = {k: sel.get_column(k).to_numpy() for k in sel.columns}
+        a["plc"] = plc.cast(pl.Int8).to_numpy()
+        a["side"] = col("side_code").cast(pl.Int8).to_numpy()
         if (a["exch"] < 0).any():
             for v in sorted(set(enriched["exchange"].to_list()) - set(self._venues)):
                 self._venues[v] = min(len(self._venues), _MAX_VENUES)
-            a["exch"] = enriched.select(self._venue_expr().cast(pl.Int8)).to_series().to_numpy()
+            a["exch"] = self._venue_codes(col("exchange"))
         self._contracts.learn(a["cid"], enriched)
         flags = a["flags"]
         placed = a["plc"] <= 4
