@@ -1,7 +1,7 @@
 """Replay figures on a recorded firehose session.
 
     python bench/bench_replay.py [--seconds 60] [--seeks 40] [--breakdown] [--seeks-only]
-    python bench/bench_replay.py --session PATH [--seeks 40] [--breakdown]
+    python bench/bench_replay.py --session PATH [--seeks 40] [--breakdown] [--long-seek 50]
     python bench/bench_replay.py --seconds 3600 --record-only --max-disk-gb 0   # one hour
 
 1. records SECONDS of the firehose synthetic market live (raw + derived streams +
@@ -15,7 +15,9 @@
    time (the machine is shared: CPU time moves less with other people's load);
    ``--breakdown`` prints each seek's split (load / restore / fast-forward /
    display rebuild, ``ReplayFeed.last_seek``).  ``--seeks-only`` skips 2 and 3;
-   ``--session`` seeks in an existing session without recording.
+   ``--session`` seeks in an existing session without recording.  ``--long-seek S``
+   first seeks S seconds in with no checkpoint to restore, with the flow lanes and
+   without (a fast-forward from the start).
 
 A seek costs one checkpoint load plus at most one checkpoint interval of
 fast-forward (``replay.checkpoint_interval_s`` of event time or
@@ -71,6 +73,13 @@ def main() -> None:
         "--max-disk-gb",
         type=float,
         help="log.max_disk_gb while recording (0: no checkpoint budget at all)",
+    )
+    ap.add_argument(
+        "--long-seek",
+        type=float,
+        default=0.0,
+        help="also seek this many seconds into the session with no checkpoint to restore "
+        "(a fast-forward from the start), with the flow lanes and without, twice each",
     )
     ap.add_argument(
         "--record-only",
@@ -179,8 +188,39 @@ def main() -> None:
     print(f"session left at {path}", file=sys.stderr)
 
 
+def long_seek(path: Path, tmp: Path, seconds: float) -> None:
+    """A seek with no checkpoint to restore: the fast-forward from the session's start
+    runs in 15 s chunks, with the flow stages on their own threads (compute/lanes.py)
+    or, for comparison, in line."""
+    source = ReplaySource(SessionReader(path))
+    target = source.first_ts + int(seconds * ev.NS_PER_S)
+    for lanes in (False, True, False, True):
+        rcfg = Config()
+        rcfg.paths.data_dir = str(tmp)
+        rcfg.feed.adapter = "replay"
+        feed = ReplayFeed(path, paused=True)
+        engine = Engine(rcfg, feed)
+        engine.subscribe(
+            [ev.OPTIONS_ENRICHED, ev.ALERTS], {ev.OPTIONS_ENRICHED: 25_000, ev.ALERTS: 500}
+        )
+        feed._checkpoints = []  # nothing to restore: fast-forward from the start
+        if not lanes:
+            engine.start_lanes = lambda: None  # type: ignore[method-assign]
+        t0, c0 = time.perf_counter(), time.process_time()
+        feed.control("seek", target)
+        feed._apply_commands()
+        cost = feed.last_seek
+        print(
+            f"seek {seconds:.0f} s in, no checkpoint, flow lanes {'on ' if lanes else 'off'}: "
+            f"{(time.perf_counter() - t0) * 1000:6.0f} ms (fast-forward {cost.fast_forward:.0f} "
+            f"ms over {cost.events:,} raw events; CPU {(time.process_time() - c0) * 1000:.0f} ms)"
+        )
+
+
 def seeks(path: Path, tmp: Path, args: argparse.Namespace) -> None:
     """4. seek latency, the → key, checkpoint size / load / restore."""
+    if args.long_seek:
+        long_seek(path, tmp, args.long_seek)
     source = ReplaySource(SessionReader(path))
     rcfg = Config()
     rcfg.paths.data_dir = str(tmp)

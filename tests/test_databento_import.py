@@ -435,3 +435,17 @@ def test_a_session_spanning_years_verifies_and_replays_across_the_gap(cfg: Confi
     assert steps < 20  # a handful of windows, not 150 million
     checks, _ = verify_session(with_session_compute_config(cfg, report.path), report.path)
     assert checks and all(c.ok for c in checks)
+
+
+def test_raw_only_import_records_the_raw_streams_and_nothing_derived(cfg: Config) -> None:
+    """``--raw-only``: the validated, sequenced raw streams, no derived stream (it
+    crashed on the engine's per-batch alert mark before, with no test to say so)."""
+    path = DATA / "OPRA.PILLAR" / "test_data.tbbo.dbn.zst"
+    full = import_files([path], cfg, name="full")
+    raw = import_files([path], cfg, name="raw", raw_only=True)
+    assert raw.accepted == full.accepted and raw.accepted[ev.OPTIONS_PRINTS] > 0
+    a, b = SessionReader(full.path), SessionReader(raw.path)
+    for stream in ev.RAW_STREAMS:
+        assert b.read(stream).equals(a.read(stream)), stream
+    assert a.read(ev.OPTIONS_ENRICHED).height == raw.accepted[ev.OPTIONS_PRINTS]
+    assert b.read(ev.OPTIONS_ENRICHED).height == 0

@@ -79,7 +79,26 @@ def shown(feed_sub) -> dict[str, pl.DataFrame]:
 
 @pytest.mark.parametrize("offset_s", [3.3, 17.05, 31.9])
 def test_seek_shows_exactly_what_a_straight_replay_shows(session, offset_s):
-    target = T0 + int(offset_s * ev.NS_PER_S)
+    _seek_matches_straight_replay(session, T0 + int(offset_s * ev.NS_PER_S))
+
+
+def test_a_long_fast_forward_on_the_flow_lanes_shows_what_a_straight_replay_shows(session):
+    """Without a checkpoint to restore, a seek 31.9 s in fast-forwards from the start in
+    15 s chunks, with the flow stages on their own threads (compute/lanes.py)."""
+    lanes: list[bool] = []
+
+    def no_checkpoints(feed: ReplayFeed, engine: Engine) -> None:
+        feed._checkpoints = []
+        start = engine.start_lanes
+        engine.start_lanes = lambda: (lanes.append(True), start())[1]  # type: ignore[method-assign]
+
+    seeking = _seek_matches_straight_replay(session, T0 + int(31.9 * ev.NS_PER_S), no_checkpoints)
+    assert lanes == [True]
+    assert not seeking.compute.lanes_running
+    assert seeking.stats().rejected_total == 0
+
+
+def _seek_matches_straight_replay(session: Path, target: int, prepare=None) -> Engine:
     straight, sfeed = replay_engine(session, ts_to=target)
     s_sub = straight.subscribe(list(DISPLAY), DISPLAY)
     asyncio.run(play_until(straight, sfeed, target))
@@ -87,6 +106,8 @@ def test_seek_shows_exactly_what_a_straight_replay_shows(session, offset_s):
     expected = shown(s_sub)
 
     seeking, feed = replay_engine(session)
+    if prepare is not None:
+        prepare(feed, seeking)
     sub = seeking.subscribe(list(DISPLAY), DISPLAY)
     feed.control("seek", target)
     feed._apply_commands()
@@ -100,6 +121,7 @@ def test_seek_shows_exactly_what_a_straight_replay_shows(session, offset_s):
     b = asyncio.run(_next_second(seeking, feed, sub))
     for stream in DISPLAY:
         assert a[stream].equals(b[stream]), stream
+    return seeking
 
 
 async def _next_second(engine: Engine, feed: ReplayFeed, sub) -> dict[str, pl.DataFrame]:

@@ -31,6 +31,7 @@ import polars as pl
 
 from islandflow_tui.config import Config
 from islandflow_tui.engine import events as ev
+from islandflow_tui.engine.compute.pipeline import Compute
 from islandflow_tui.engine.core import Engine
 from islandflow_tui.engine.ingest.dbn_decode import (
     EVENT_RTYPES,
@@ -348,16 +349,14 @@ def _gather(sources: list[_Source], before: int | None) -> dict[str, pl.DataFram
 Progress = Callable[[float, int], None]
 
 
-class _RawOnly:
+class _RawOnly(Compute):
     """Stands in for the engine's Compute in ``--raw-only`` imports: no derived streams.
 
     Such a session holds the validated, sequenced raw streams only; ``islandflow
     replay`` computes the derived streams as it plays (it always does), but
-    ``islandflow verify`` has nothing recorded to compare.
+    ``islandflow verify`` has nothing recorded to compare.  A subclass, so that
+    whatever else the engine asks of its Compute (stats, seq counters) is there.
     """
-
-    def __init__(self, packets: Any) -> None:
-        self.packets = packets
 
     def process(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
         return {}
@@ -365,26 +364,8 @@ class _RawOnly:
     def flush(self) -> dict[str, pl.DataFrame]:
         return {}
 
-    def state(self) -> dict[str, pl.DataFrame]:
+    def state(self) -> dict[str, Any]:
         return {}
-
-    def set_open_interest(self, table: pl.DataFrame) -> None:
-        self.packets.set_open_interest(table)
-
-    # nothing to run on the flow lanes (Engine's bulk-run hooks)
-    lanes_running = False
-
-    def start_lanes(self) -> None:
-        pass
-
-    def stop_lanes(self) -> dict[str, pl.DataFrame]:
-        return {}
-
-    def settle(self) -> dict[str, pl.DataFrame]:
-        return {}
-
-    def take_lane_errors(self) -> list[BaseException]:
-        return []
 
 
 def import_files(
@@ -441,14 +422,13 @@ def import_files(
         reason = recorder.error if recorder is not None else "recording is off"
         raise ImportFailure(f"cannot create a session under {run_cfg.data_path()}: {reason}")
     if raw_only:
-        engine.compute = _RawOnly(engine.compute.packets)  # type: ignore[assignment]
+        engine.compute = _RawOnly(run_cfg)
         engine.set_checkpoint_sink(None, 0)
     if oi.height:
         oi.write_parquet(recorder.path / OPEN_INTEREST_FILE)
         engine.compute.set_open_interest(oi)
 
     error = ""
-    engine.start_lanes()  # a bulk run: the flow stages on their own threads
     try:
         for frames, watermark in bounded_steps(merged_batches(sources)):
             engine.ingest(ev.FeedBatch(frames, watermark))
@@ -530,7 +510,6 @@ def import_databento(
         raise ImportFailure(f"cannot create a session under {run_cfg.data_path()}: {reason}")
 
     async def run() -> None:
-        engine.start_lanes()  # a bulk run: the flow stages on their own threads
         async for batch in feed.batches():
             engine.ingest(batch)
             if progress is not None:
