@@ -151,7 +151,9 @@ class Engine:
     def ingest(self, batch: ev.FeedBatch) -> dict[str, pl.DataFrame]:
         """Validate, sequence and publish one adapter batch, then run compute on it.
 
-        Returns the derived frames produced (also published on the bus).
+        Returns the derived frames produced (also published on the bus); while the
+        flow lanes run (:meth:`start_lanes`), the flow streams' frames are those that
+        earlier batches have finished by now.
         """
         t0 = time.perf_counter()
         self._wall0 = time.time()
@@ -274,7 +276,7 @@ class Engine:
         """A fresh Compute in place of the current one (whose frames in flight are
         dropped with its state); the lanes keep running if they were."""
         old, self.compute = self.compute, Compute(self.cfg)
-        if getattr(old, "lanes_running", False):
+        if old.lanes_running:
             old.stop_lanes()
             self.compute.start_lanes()
         return self.compute
@@ -314,9 +316,9 @@ class Engine:
 
     # -- flow lanes (compute/lanes.py): bulk runs only -----------------------------
     def start_lanes(self) -> None:
-        """Run the flow stages on their own threads until :meth:`stop_lanes` (a
-        replay's fast-forward, an import): same derived events, handed back a batch
-        or two later, so ``ingest`` returns earlier batches' flow frames."""
+        """Run the flow stages on their own threads until :meth:`stop_lanes` (a seek's
+        long fast-forward): same derived events, handed back a batch or two later, so
+        ``ingest`` returns earlier batches' flow frames."""
         self.compute.start_lanes()
 
     def stop_lanes(self) -> dict[str, pl.DataFrame]:

@@ -1,16 +1,18 @@
 """The flow stages on two threads of their own, in batch order, for bulk runs.
 
-Why: a bulk run (a replay's fast-forward to a seek target, an import, the throughput
+Why: a bulk run (a replay's long fast-forward to a seek target, the throughput
 benchmark) is bound by one core, and the machine usually has another.  The flow
 stages after the enriched prints depend on earlier batches only through their own
 operators' state, so they can trail the caller by a batch or two::
 
-    caller:      join, side, enriched, equities   (batch k+2)
-    flow-packets:  spot, packets, baselines, kinds  (batch k+1)
-    flow-rules:    structures, classifiers, alerts  (batch k)
+    caller:        join, side, enriched, equities  (batch k+2)
+    flow-packets:  spot, packets, baselines, kinds (batch k+1)
+    flow-rules:    structures, classifiers, alerts (batch k)
 
 polars and numpy drop the GIL while they work, so the three overlap (measured in
-bench/bench_flow.py ``--lanes``).
+bench/bench_flow.py ``--lanes`` and bench/bench_replay.py ``--long-seek``).  Not used
+by imports: their session recorder's writer already keeps the other core busy, and
+the lanes measured ~5 % slower there (bench/bench_import.py).
 
 Determinism: every operator still sees every batch, in order, on one thread; each
 derived stream's seq counter is advanced by one stage only; the repeat evidence a

@@ -143,8 +143,8 @@ class Compute:
 
     def start_lanes(self) -> None:
         """Run the flow stages on two threads from the next batch on (bulk runs: a
-        replay's fast-forward, an import, the benchmark).  Output is unchanged; only
-        when it is returned differs."""
+        seek's long fast-forward, the benchmark).  Output is unchanged; only when it is
+        returned differs."""
         if self._lanes is None:
             self._lanes = FlowLanes(self)
 
