@@ -20,7 +20,8 @@ F is the per-batch fixed cost, c the cost per print, 1 / c the ceiling that no
 batching can pass.
 
 ``--lanes`` runs the flow stages (packets; structures, classifiers, alerts) on two
-threads of their own behind the caller's joins, as bulk runs do (compute/lanes.py):
+threads of their own behind the caller's joins, as a seek's long fast-forward does
+(compute/lanes.py):
 the derived events are the same, the batches overlap.
 
 ``--options-only`` leaves the equity prints out of the batches: the issue's figure
@@ -209,8 +210,8 @@ def main() -> None:
     ap.add_argument(
         "--lanes",
         action="store_true",
-        help="run the flow stages on their own threads, as a replay's fast-forward and an "
-        "import do (Engine.start_lanes); the output is the same",
+        help="run the flow stages on their own threads, as a seek's long fast-forward "
+        "does (Engine.start_lanes); the output is the same",
     )
     ap.add_argument(
         "--options-only",
