@@ -188,6 +188,21 @@ def main() -> None:
     print(f"session left at {path}", file=sys.stderr)
 
 
+def _replay_engine(path: Path, tmp: Path) -> tuple[Engine, ReplayFeed]:
+    """A paused replay of ``path`` with the tape's and the equities' display feeds (a
+    seek rebuilds them)."""
+    rcfg = Config()
+    rcfg.paths.data_dir = str(tmp)
+    rcfg.feed.adapter = "replay"
+    feed = ReplayFeed(path, paused=True)
+    engine = Engine(rcfg, feed)
+    engine.subscribe(
+        [ev.OPTIONS_ENRICHED, ev.EQUITIES_PRINTS],
+        {ev.OPTIONS_ENRICHED: 25_000, ev.EQUITIES_PRINTS: 2_000},
+    )
+    return engine, feed
+
+
 def long_seek(path: Path, tmp: Path, seconds: float) -> None:
     """A seek with no checkpoint to restore: the fast-forward from the session's start
     runs in 15 s chunks, with the flow stages on their own threads (compute/lanes.py)
@@ -195,14 +210,7 @@ def long_seek(path: Path, tmp: Path, seconds: float) -> None:
     source = ReplaySource(SessionReader(path))
     target = source.first_ts + int(seconds * ev.NS_PER_S)
     for lanes in (False, True, False, True):
-        rcfg = Config()
-        rcfg.paths.data_dir = str(tmp)
-        rcfg.feed.adapter = "replay"
-        feed = ReplayFeed(path, paused=True)
-        engine = Engine(rcfg, feed)
-        engine.subscribe(
-            [ev.OPTIONS_ENRICHED, ev.ALERTS], {ev.OPTIONS_ENRICHED: 25_000, ev.ALERTS: 500}
-        )
+        engine, feed = _replay_engine(path, tmp)
         feed._checkpoints = []  # nothing to restore: fast-forward from the start
         if not lanes:
             engine.start_lanes = lambda: None  # type: ignore[method-assign]
@@ -222,15 +230,7 @@ def seeks(path: Path, tmp: Path, args: argparse.Namespace) -> None:
     if args.long_seek:
         long_seek(path, tmp, args.long_seek)
     source = ReplaySource(SessionReader(path))
-    rcfg = Config()
-    rcfg.paths.data_dir = str(tmp)
-    rcfg.feed.adapter = "replay"
-    feed = ReplayFeed(path, paused=True)
-    replay = Engine(rcfg, feed)
-    replay.subscribe(
-        [ev.OPTIONS_ENRICHED, ev.EQUITIES_PRINTS],
-        {ev.OPTIONS_ENRICHED: 25_000, ev.EQUITIES_PRINTS: 2_000},
-    )
+    replay, feed = _replay_engine(path, tmp)
     rng = random.Random(args.seed)
     lat: list[float] = []
     targets: list[int] = []

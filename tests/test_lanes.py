@@ -18,6 +18,8 @@ from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.pipeline import Compute
 from islandflow_tui.engine.core import Engine
 from tests.test_flow_invariance import (
+    T0,
+    _restarted,
     batches,
     cancel,
     materialise,
@@ -50,13 +52,8 @@ def run(
         else:
             _collect(got, engine.stop_lanes())
         if restore_at == i:
-            state = engine.checkpoint()
+            new = _restarted(engine)  # its state taken with the lanes running: it waits
             _collect(got, engine.stop_lanes())
-            new = Engine(small_config())
-            new._osi = engine._osi  # the engine's symbol table is checkpointed by the engine
-            new.seq = dict(engine.seq)
-            new.watermark = engine.watermark
-            new.compute.restore({k: v for k, v in state.items() if not k.startswith("engine.")})
             engine = new
             if i in lanes_on:
                 engine.start_lanes()
@@ -110,7 +107,6 @@ def test_lanes_give_the_serial_streams(
 
 def _feed() -> list[ev.FeedBatch]:
     """A few seconds of prints on two contracts, one batch per 500 ms."""
-    t0 = 1_764_081_000_000_000_000
     items = materialise(
         [("q", ms, "SPY   251125C00580000", 100, 2, 50, 50) for ms in range(0, 6_000, 250)]
         + [
@@ -119,7 +115,7 @@ def _feed() -> list[ev.FeedBatch]:
         ]
         + [("e", ms, 58_000) for ms in range(0, 6_000, 500)]
     )
-    cuts = [i for i, (ts, _, _) in enumerate(items) if (ts - t0) % (500 * ev.NS_PER_MS) == 0]
+    cuts = [i for i, (ts, _, _) in enumerate(items) if (ts - T0) % (500 * ev.NS_PER_MS) == 0]
     return batches(items, cuts)
 
 
@@ -186,4 +182,11 @@ def test_repeat_evidence_is_the_serial_paths() -> None:
     serial = run(feed)
     hits = serial[ev.CLASSIFIER_HITS].filter(pl.col("classifier") == "repeat_hitter")
     assert hits.height > 2
+    # each hit quotes its own packet, then the earlier hits of its window, newest first
+    packet_ts = dict(serial[ev.FLOW_PACKETS].select("id", "ts").iter_rows())
+    for source, evidence in hits.select("source_id", "evidence").iter_rows():
+        assert evidence[0] == source
+        times = [packet_ts[i] for i in evidence]
+        assert times == sorted(times, reverse=True)
+    assert hits.get_column("evidence").list.len().max() > 2
     assert_same(run(feed, set(range(len(feed)))), serial)

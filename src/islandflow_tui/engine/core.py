@@ -209,10 +209,7 @@ class Engine:
                 self.bus.publish(stream, frame)
         # compute also gets engine-internal columns (cid) that the bus never carries
         derived = self.compute.process(accepted, self.watermark)
-        self._count(derived)
-        if not self.quiet:
-            self._publish_derived(derived)
-        self._note_lane_failures()
+        self._emit(derived)
         wall1 = time.time()
         settled = self._maybe_checkpoint(sum(f.height for f in accepted.values()))
         if settled:
@@ -304,7 +301,7 @@ class Engine:
         sink, clock = self._checkpoint_sink, self._checkpoint_clock
         if sink is None or clock is None or not clock.due(self.watermark, new_events):
             return {}
-        settled = self._publish_settled()
+        settled = self._emit(self.compute.settle())
         try:
             ready = self._checkpoint_ready
             if ready is None or ready():
@@ -323,47 +320,32 @@ class Engine:
 
     def stop_lanes(self) -> dict[str, pl.DataFrame]:
         """Finish the lanes' backlog (counted and published, and returned)."""
-        rest = self.compute.stop_lanes()
-        self._count(rest)
+        return self._emit(self.compute.stop_lanes())
+
+    def _emit(self, derived: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+        """Count derived frames, publish them (unless quiet) and count the batches the
+        flow lanes failed since the last call; returns ``derived``."""
+        self._count(derived)
         if not self.quiet:
-            self._publish_derived(rest)
-        self._note_lane_failures()
-        return rest
-
-    def _publish_settled(self) -> dict[str, pl.DataFrame]:
-        rest = self.compute.settle()
-        if rest:
-            self._count(rest)
-            if not self.quiet:
-                self._publish_derived(rest)
-        self._note_lane_failures()
-        return rest
-
-    def _note_lane_failures(self) -> None:
+            for stream, frame in derived.items():
+                self.bus.publish(stream, frame)
         for exc in self.compute.take_lane_errors():
             self._batch_failed(exc)
+        return derived
 
-    def _batch_failed(self, exc: BaseException) -> None:
+    def _batch_failed(self, exc: Exception) -> None:
         """Count a batch the engine could not compute; the feed goes on (a replay
         seeks back past a damaged checkpoint)."""
         self._count_rejections(
             "engine", {"batch_error": 1}, {"batch_error": f"{type(exc).__name__}: {exc}"}
         )
         recover = getattr(self.adapter, "batch_failed", None)
-        if recover is not None and isinstance(exc, Exception):
+        if recover is not None:
             recover(exc)
 
     def flush(self) -> dict[str, pl.DataFrame]:
         """Finalise every open window (end of input)."""
-        derived = self.compute.flush()
-        self._count(derived)
-        self._publish_derived(derived)
-        self._note_lane_failures()
-        return derived
-
-    def _publish_derived(self, derived: dict[str, pl.DataFrame]) -> None:
-        for stream, frame in derived.items():
-            self.bus.publish(stream, frame)
+        return self._emit(self.compute.flush())
 
     def _sequence(self, stream: str, frame: pl.DataFrame) -> pl.DataFrame:
         start = self.seq[stream]

@@ -167,7 +167,6 @@ def finish_recording(engine: Engine, recorder: SessionRecorder | None) -> None:
     if recorder is None:
         return
     try:
-        engine.stop_lanes()  # a backlog on the flow lanes first, then the open windows
         engine.flush()
     except Exception:
         log.exception("final flush failed")

@@ -68,7 +68,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import polars as pl
@@ -77,6 +77,9 @@ import pyarrow as pa
 from islandflow_tui.config import ClassifierConfig, FlowConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.trace import ArrayItem, Item, trace_from_blocks
+
+if TYPE_CHECKING:
+    from islandflow_tui.engine.compute.packets import RepeatEvidence
 
 #: most specific first: an alert is named after the first of its hits in this order
 PACKET_CLASSIFIERS: Final = (
@@ -614,7 +617,7 @@ class Classifiers:
         self,
         packets: pl.DataFrame | None,
         structures: pl.DataFrame | None,
-        repeat_evidence: Callable[[list[int]], list[list[int]]] | None = None,
+        repeat_evidence: RepeatEvidence | None = None,
     ) -> pl.DataFrame | None:
         """Every hit of the batch, ordered by (ts, packets before structures, source, rule)."""
         parts: list[pl.DataFrame] = []
@@ -646,7 +649,7 @@ class Classifiers:
         frame: pl.DataFrame,
         kind: str,
         fired: list[dict[str, Any]],
-        repeat_evidence: Callable[[list[int]], list[list[int]]] | None,
+        repeat_evidence: RepeatEvidence | None,
     ) -> pl.DataFrame:
         """One source kind's hits, every fired rule at once: one gather of the source
         rows and one frame (per rule they cost ~1 ms each at firehose rates).  Row

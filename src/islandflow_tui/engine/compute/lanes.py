@@ -16,11 +16,11 @@ the lanes measured ~5 % slower there (bench/bench_import.py).
 
 Determinism: every operator still sees every batch, in order, on one thread; each
 derived stream's seq counter is advanced by one stage only; the repeat evidence a
-batch's classifiers quote is frozen when its packets are committed, as the serial
-path reads it.  So each stream's rows are the serial path's rows, in the same order
-(tests/test_lanes.py); only the call that hands them back differs, which is why the
-live path stays serial: frames handed back a batch later would add a batch interval
-to the alert latency.
+batch's classifiers quote is that batch's own (``Packets.repeat_evidence``, handed
+along with its packets on both paths).  So each stream's rows are the serial path's
+rows, in the same order (tests/test_lanes.py); only the call that hands them back
+differs, which is why the live path stays serial: frames handed back a batch later
+would add a batch interval to the alert latency.
 
 A stage that raises loses that batch's flow frames (as the serial path loses the
 batch) and its exception is kept for :meth:`FlowLanes.take_errors`; the engine counts
@@ -65,7 +65,7 @@ class FlowLanes:
         self._to_rules: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=DEPTH)
         self._lock = threading.Lock()
         self._done: list[dict[str, pl.DataFrame]] = []
-        self._errors: list[BaseException] = []
+        self._errors: list[Exception] = []
         self._threads = [
             threading.Thread(target=self._packets_lane, name="flow-packets", daemon=True),
             threading.Thread(target=self._rules_lane, name="flow-rules", daemon=True),
@@ -102,7 +102,7 @@ class FlowLanes:
             done, self._done = self._done, []
         return joined_frames(done)
 
-    def take_errors(self) -> list[BaseException]:
+    def take_errors(self) -> list[Exception]:
         with self._lock:
             errors, self._errors = self._errors, []
         return errors
@@ -115,44 +115,48 @@ class FlowLanes:
         return self.collect()
 
     # -- the lanes --------------------------------------------------------------------
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: Exception) -> None:
         log.error("flow lane failed a batch: %s: %s", type(exc).__name__, exc, exc_info=exc)
         with self._lock:
             self._errors.append(exc)
 
-    def _packets_lane(self) -> None:
-        compute = self._compute
+    def _serve(
+        self,
+        inbox: queue.Queue[tuple[str, Any]],
+        work: Callable[[Any], None],
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
+        """A lane's loop: each batch through ``work``, each call run, until stop; a
+        batch that raises is logged and kept for :meth:`take_errors`."""
         while True:
-            kind, item = self._to_packets.get()
+            kind, item = inbox.get()
             try:
                 if kind == "stop":
-                    self._to_rules.put(("stop", None))
+                    if on_stop is not None:
+                        on_stop()
                     return
                 if kind == "call":
                     fn, args = item
                     fn(*args)
-                    continue
-                enriched, flow_wm, eq_quotes, eq_prints = item
-                packets, out = compute.packet_stage(enriched, flow_wm, eq_quotes, eq_prints)
-                evidence = compute.packets.frozen_repeat_evidence()
-                self._to_rules.put(("batch", (packets, out, evidence, flow_wm)))
+                else:
+                    work(item)
             except Exception as exc:  # counted by the engine; later batches go on
                 self._fail(exc)
             finally:
-                self._to_packets.task_done()
+                inbox.task_done()
+
+    def _packets_lane(self) -> None:
+        def work(item: tuple[Any, ...]) -> None:
+            packets, out, evidence = self._compute.packet_stage(*item)
+            self._to_rules.put(("batch", (packets, out, evidence, item[1])))
+
+        self._serve(self._to_packets, work, lambda: self._to_rules.put(("stop", None)))
 
     def _rules_lane(self) -> None:
-        compute = self._compute
-        while True:
-            kind, item = self._to_rules.get()
-            try:
-                if kind == "stop":
-                    return
-                packets, out, evidence, flow_wm = item
-                out = {**out, **compute.rule_stage(packets, evidence, flow_wm)}
-                with self._lock:
-                    self._done.append(out)
-            except Exception as exc:
-                self._fail(exc)
-            finally:
-                self._to_rules.task_done()
+        def work(item: tuple[Any, ...]) -> None:
+            packets, out, evidence, flow_wm = item
+            out = {**out, **self._compute.rule_stage(packets, evidence, flow_wm)}
+            with self._lock:
+                self._done.append(out)
+
+        self._serve(self._to_rules, work)

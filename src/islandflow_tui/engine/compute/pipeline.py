@@ -21,7 +21,6 @@ it a lower watermark.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,7 +37,7 @@ from islandflow_tui.engine.compute.eq_join import EquitiesJoin
 from islandflow_tui.engine.compute.evidence import evidence_list
 from islandflow_tui.engine.compute.lanes import FlowLanes, joined_frames
 from islandflow_tui.engine.compute.nbbo_join import NbboJoin
-from islandflow_tui.engine.compute.packets import Packets
+from islandflow_tui.engine.compute.packets import Packets, RepeatEvidence
 from islandflow_tui.engine.compute.side import TradeSide, side_names
 from islandflow_tui.engine.compute.signal import EtfFlags, signal_series
 from islandflow_tui.engine.compute.structures import Structures
@@ -72,7 +71,7 @@ class Compute:
         self.seq = dict.fromkeys(ev.DERIVED_STREAMS, 0)
         self._etf = EtfFlags(cfg.signal)  # by cid: rebuilt with every Compute
         self._lanes: FlowLanes | None = None
-        self._lane_errors: list[BaseException] = []
+        self._lane_errors: list[Exception] = []
 
     def process(self, raw: dict[str, pl.DataFrame], watermark: int) -> dict[str, pl.DataFrame]:
         """Derived frames of one batch.  While :meth:`start_lanes` is in force the flow
@@ -88,9 +87,9 @@ class Compute:
             enriched = self._enriched(signed)
             out[ev.OPTIONS_ENRICHED] = pick(enriched, _ENRICHED_COLS)
         if self._lanes is None:
-            packets, flow = self.packet_stage(enriched, flow_wm, eq_quotes, eq_prints)
+            packets, flow, evidence = self.packet_stage(enriched, flow_wm, eq_quotes, eq_prints)
             out.update(flow)
-            out.update(self.rule_stage(packets, self.packets.repeat_evidence, flow_wm))
+            out.update(self.rule_stage(packets, evidence, flow_wm))
             out.update(self.equity_stage(eq_quotes, eq_prints, watermark))
             return out
         self._lanes.submit(enriched, flow_wm, eq_quotes, eq_prints)
@@ -105,19 +104,21 @@ class Compute:
         flow_wm: int,
         eq_quotes: pl.DataFrame | None,
         eq_prints: pl.DataFrame | None,
-    ) -> tuple[pl.DataFrame | None, dict[str, pl.DataFrame]]:
-        """Spot, packets (+ baselines, repeats, kinds): (packets with ids, output)."""
+    ) -> tuple[pl.DataFrame | None, dict[str, pl.DataFrame], RepeatEvidence]:
+        """Spot, packets (+ baselines, repeats, kinds): (packets with ids, output, the
+        batch's repeat evidence for :meth:`rule_stage`)."""
         self.packets.add_equities(eq_quotes, eq_prints)
         packets = self.packets.process(enriched, flow_wm)
-        if packets is None:
-            return None, {}
-        packets = self.packets.commit(self._assign(ev.FLOW_PACKETS, packets), flow_wm)
-        return packets, {ev.FLOW_PACKETS: pick(packets, _COLS[ev.FLOW_PACKETS])}
+        out: dict[str, pl.DataFrame] = {}
+        if packets is not None:
+            packets = self.packets.commit(self._assign(ev.FLOW_PACKETS, packets), flow_wm)
+            out[ev.FLOW_PACKETS] = pick(packets, _COLS[ev.FLOW_PACKETS])
+        return packets, out, self.packets.repeat_evidence()
 
     def rule_stage(
         self,
         packets: pl.DataFrame | None,
-        repeat_evidence: Callable[[list[int]], list[list[int]]],
+        repeat_evidence: RepeatEvidence,
         flow_wm: int,
     ) -> dict[str, pl.DataFrame]:
         """Structures -> classifier hits -> alerts, from one batch's packets."""
@@ -157,7 +158,7 @@ class Compute:
         self._lane_errors += lanes.take_errors()
         return rest
 
-    def take_lane_errors(self) -> list[BaseException]:
+    def take_lane_errors(self) -> list[Exception]:
         """Exceptions the lanes caught since the last call (each lost one batch)."""
         errors, self._lane_errors = self._lane_errors, []
         if self._lanes is not None:

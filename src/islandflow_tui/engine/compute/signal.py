@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from islandflow_tui.config import SignalConfig
 from islandflow_tui.engine import events as ev
 from islandflow_tui.engine.compute.codes import first_code
-from islandflow_tui.engine.frames import valid
+from islandflow_tui.engine.frames import filled, valid
 
 #: verdicts as small ints while computing (when/then on int literals is ~3x cheaper
 #: than on strings); the names are gathered once at the end
@@ -171,8 +171,7 @@ def signal_series(
     max_age = cfg.nbbo_max_age_ms * ev.NS_PER_MS
     plc, qs = _codes(df)
     no_quote = ~valid(df.get_column("nbbo_id"))
-    age = df.get_column("quote_age_ns")
-    age = (age.fill_null(0) if age.null_count() else age).to_numpy()
+    age = filled(df.get_column("quote_age_ns"), 0)
     a = {
         "premium": df.get_column("premium").to_numpy(),
         "plc": plc,
